@@ -1,0 +1,44 @@
+# Ironmesh developer commands. `make run` and `make test` need only the Rust toolchain;
+# `make lint`/`make proto-lint` also install buf from npm into .tools/ on first use.
+
+CARGO ?= cargo
+BUF_VERSION ?= 1.75.0
+BUF := .tools/node_modules/.bin/buf
+
+.PHONY: run test lint clippy fmt fmt-check proto-lint build
+
+## run: all six services and the gateway in one process (SQLite under ./data)
+run:
+	$(CARGO) run --bin ironmesh -- up
+
+## test: every test in the workspace (PostgreSQL/Redis variants when TEST_DATABASE_URL/TEST_REDIS_URL are set)
+test:
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+## lint: formatting, clippy (warnings are errors), buf lint
+lint: fmt-check clippy proto-lint
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+$(BUF):
+	mkdir -p .tools
+	npm install --silent --no-save --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+## proto-lint: buf lint (STANDARD, google/ ignored) over proto/
+proto-lint: $(BUF)
+	$(BUF) lint
+	$(BUF) build -o /dev/null
+
+build:
+	$(CARGO) build --workspace --all-targets

@@ -1,0 +1,210 @@
+//! `ironmesh`: run the whole mesh (`up`), one component (`serve`), or the migrations (`migrate`).
+//!
+//! Exit codes: 0 after a clean drain, 64 for unusable configuration (the message names the key),
+//! 1 for anything else (a busy port, an unreachable database, a component that failed).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use ironmesh_cli::mesh::{self, Health};
+use ironmesh_runtime::process::{self, EXIT_FAILURE, block_on, fail};
+use ironmesh_runtime::storage::Database;
+use ironmesh_runtime::{Config, ServiceKind};
+
+/// How long `up` waits for every component to report healthy.
+const READY_LIMIT: Duration = Duration::from_secs(30);
+
+#[derive(Parser)]
+#[command(
+    name = "ironmesh",
+    version,
+    about = "Ironmesh: gRPC microservices platform"
+)]
+struct Cli {
+    /// TOML config file (keys as in the README's config reference).
+    #[arg(long, global = true, env = "IRONMESH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for SQLite files (overrides `data_dir`).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run all six services and the gateway in this process, each on its own ports.
+    Up,
+    /// Run one component: auth, orders, inventory, provisioning, notification, audit or gateway.
+    Serve {
+        #[arg(value_name = "COMPONENT")]
+        component: String,
+    },
+    /// Apply pending migrations for every service (or one) and exit.
+    Migrate {
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match process::load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    match cli.command {
+        Command::Up => {
+            let settings = config.clone();
+            block_on(&settings, up(config))
+        }
+        Command::Serve { component } if component == "gateway" => {
+            let settings = config.clone();
+            block_on(&settings, serve_gateway(config))
+        }
+        Command::Serve { component } => match parse_service(&component) {
+            Ok(kind) => process::run_process(kind, config, |config, listeners, shutdown| {
+                ironmesh_cli::services::run(kind, config, listeners, shutdown)
+            }),
+            Err(code) => code,
+        },
+        Command::Migrate { service } => {
+            let kinds = match service.as_deref().map(parse_service).transpose() {
+                Ok(Some(kind)) => vec![kind],
+                Ok(None) => ServiceKind::ALL.to_vec(),
+                Err(code) => return code,
+            };
+            let settings = config.clone();
+            block_on(&settings, migrate(config, kinds))
+        }
+    }
+}
+
+fn parse_service(name: &str) -> Result<ServiceKind, ExitCode> {
+    ServiceKind::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = ServiceKind::ALL.iter().map(|k| k.name()).collect();
+        eprintln!(
+            "ironmesh: unknown service `{name}` (expected one of: {})",
+            names.join(", ")
+        );
+        ExitCode::from(2)
+    })
+}
+
+async fn up(config: Config) -> ExitCode {
+    let started = Instant::now();
+    let bound = match mesh::bind(config, &ServiceKind::ALL, true).await {
+        Ok(bound) => bound,
+        Err(err) => return fail(&err),
+    };
+    let mut running = bound.start();
+    let signal = ironmesh_runtime::signal::shutdown_signal();
+    tokio::pin!(signal);
+
+    let health = tokio::select! {
+        health = running.wait_healthy(READY_LIMIT) => health,
+        Some(err) = running.next_exit() => {
+            running.stop().await;
+            return fail(&err);
+        }
+        () = &mut signal => return stop(running).await,
+    };
+
+    println!(
+        "{:<14} {:<22} {:<22} HEALTH",
+        "COMPONENT", "LISTEN", "ADMIN"
+    );
+    for addresses in running.addresses() {
+        let status = health
+            .iter()
+            .find(|(component, _)| *component == addresses.component)
+            .map(|(_, health)| match health {
+                Health::Serving => "SERVING".to_owned(),
+                Health::NotServing(why) => format!("NOT_SERVING ({why})"),
+            })
+            .unwrap_or_default();
+        let scheme = match addresses.component {
+            mesh::Component::Gateway => "http",
+            mesh::Component::Service(_) => "grpc",
+        };
+        println!(
+            "{:<14} {:<22} {:<22} {status}",
+            addresses.component.to_string(),
+            format!("{scheme}://{}", addresses.main),
+            format!("http://{}", addresses.admin),
+        );
+    }
+    if health.iter().any(|(_, h)| *h != Health::Serving) {
+        eprintln!("ironmesh: not every component became healthy; stopping");
+        running.stop().await;
+        return ExitCode::from(EXIT_FAILURE);
+    }
+    println!(
+        "ironmesh ready: {} components in {} ms (Ctrl-C to stop)",
+        running.addresses().len(),
+        started.elapsed().as_millis()
+    );
+
+    tokio::select! {
+        () = &mut signal => stop(running).await,
+        Some(err) = running.next_exit() => {
+            running.stop().await;
+            fail(&err)
+        }
+    }
+}
+
+async fn stop(running: mesh::RunningMesh) -> ExitCode {
+    let errors = running.stop().await;
+    if errors.is_empty() {
+        tracing::info!("all components stopped");
+        ExitCode::SUCCESS
+    } else {
+        for err in &errors {
+            eprintln!("ironmesh: {err}");
+        }
+        ExitCode::from(EXIT_FAILURE)
+    }
+}
+
+async fn serve_gateway(config: Config) -> ExitCode {
+    let listeners = match ironmesh_gateway::GatewayListeners::bind(&config).await {
+        Ok(listeners) => listeners,
+        Err(err) => return fail(&err),
+    };
+    match ironmesh_gateway::run(
+        config,
+        listeners,
+        ironmesh_runtime::signal::shutdown_signal(),
+    )
+    .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+async fn migrate(config: Config, kinds: Vec<ServiceKind>) -> ExitCode {
+    for kind in kinds {
+        let url = config.database_url(kind);
+        let result = async {
+            let db = Database::connect(&url, kind.name()).await?;
+            db.migrate(kind.name(), ironmesh_cli::services::migrations(kind))
+                .await?;
+            db.close().await;
+            Ok::<_, ironmesh_runtime::storage::StorageError>(db.backend())
+        }
+        .await;
+        match result {
+            Ok(backend) => println!("migrated {kind} ({backend:?})"),
+            Err(err) => return fail(&err),
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,315 @@
+//! Run a set of Ironmesh components in one process, each on its own listeners, talking real
+//! loopback gRPC to each other — `ironmesh up`, and the testkit with port 0 everywhere.
+//!
+//! Three steps, so every failure surfaces where it can be explained:
+//! 1. [`bind`] binds every listener before anything runs; a busy port is a [`BindError`] naming
+//!    the component and the address.
+//! 2. The config's endpoints are pointed at the addresses actually bound (port 0 becomes the real
+//!    port), unless an endpoint was configured explicitly.
+//! 3. [`BoundMesh::start`] spawns each component with a shared stop token; [`RunningMesh`]
+//!    waits for health and stops everything with one call.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ironmesh_gateway::GatewayListeners;
+use ironmesh_runtime::server::BindError;
+use ironmesh_runtime::{Config, Listeners, ServiceKind};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Endpoint;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// One thing the mesh runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Component {
+    Service(ServiceKind),
+    Gateway,
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Component::Service(kind) => f.write_str(kind.name()),
+            Component::Gateway => f.write_str("gateway"),
+        }
+    }
+}
+
+/// Where a component listens: `main` is gRPC for services, REST for the gateway.
+#[derive(Clone, Copy, Debug)]
+pub struct Addresses {
+    pub component: Component,
+    pub main: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// Every listener bound, nothing running yet.
+pub struct BoundMesh {
+    config: Config,
+    services: Vec<(ServiceKind, Listeners)>,
+    gateway: Option<GatewayListeners>,
+}
+
+/// Binds the listeners of `services` (and the gateway if asked) as configured.
+pub async fn bind(
+    mut config: Config,
+    services: &[ServiceKind],
+    gateway: bool,
+) -> Result<BoundMesh, BindError> {
+    let mut bound = Vec::with_capacity(services.len());
+    for &kind in services {
+        let listeners = Listeners::bind(&config, kind).await?;
+        bound.push((kind, listeners));
+    }
+    let gateway = if gateway {
+        Some(GatewayListeners::bind(&config).await?)
+    } else {
+        None
+    };
+    // Port 0 means "any": record what we got so endpoints and the printed table are true.
+    for (kind, listeners) in &bound {
+        let service = config.service_mut(*kind);
+        service.grpc_port = local_addr(&listeners.grpc).port();
+        service.admin_port = local_addr(&listeners.admin).port();
+    }
+    if let Some(listeners) = &gateway {
+        config.gateway.http_port = local_addr(&listeners.http).port();
+        config.gateway.admin_port = local_addr(&listeners.admin).port();
+    }
+    Ok(BoundMesh {
+        config,
+        services: bound,
+        gateway,
+    })
+}
+
+fn local_addr(listener: &tokio::net::TcpListener) -> SocketAddr {
+    listener
+        .local_addr()
+        .expect("a bound TCP listener has a local address")
+}
+
+impl BoundMesh {
+    /// The config every component will run with (actual ports filled in).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where each component listens, services first in port order, then the gateway.
+    pub fn addresses(&self) -> Vec<Addresses> {
+        let mut out: Vec<Addresses> = self
+            .services
+            .iter()
+            .map(|(kind, listeners)| Addresses {
+                component: Component::Service(*kind),
+                main: local_addr(&listeners.grpc),
+                admin: local_addr(&listeners.admin),
+            })
+            .collect();
+        if let Some(listeners) = &self.gateway {
+            out.push(Addresses {
+                component: Component::Gateway,
+                main: local_addr(&listeners.http),
+                admin: local_addr(&listeners.admin),
+            });
+        }
+        out
+    }
+
+    /// Spawns every component on the current runtime.
+    pub fn start(self) -> RunningMesh {
+        let addresses = self.addresses();
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for (kind, listeners) in self.services {
+            let run = crate::services::run(
+                kind,
+                self.config.clone(),
+                listeners,
+                stop.clone().cancelled_owned(),
+            );
+            tasks.spawn(async move {
+                (
+                    Component::Service(kind),
+                    run.await.map_err(|err| err.to_string()),
+                )
+            });
+        }
+        if let Some(listeners) = self.gateway {
+            let run = ironmesh_gateway::run(
+                self.config.clone(),
+                listeners,
+                stop.clone().cancelled_owned(),
+            );
+            tasks.spawn(async move { (Component::Gateway, run.await.map_err(|e| e.to_string())) });
+        }
+        RunningMesh {
+            addresses,
+            stop,
+            tasks,
+        }
+    }
+}
+
+/// A component that stopped on its own, or failed while stopping.
+#[derive(Debug, thiserror::Error)]
+#[error("{component}: {message}")]
+pub struct ComponentError {
+    pub component: String,
+    pub message: String,
+}
+
+/// The health of one component as seen from outside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    Serving,
+    /// Not serving when the wait ran out; the text says what was seen last.
+    NotServing(String),
+}
+
+/// Components running in this process.
+pub struct RunningMesh {
+    addresses: Vec<Addresses>,
+    stop: CancellationToken,
+    tasks: JoinSet<(Component, Result<(), String>)>,
+}
+
+impl RunningMesh {
+    pub fn addresses(&self) -> &[Addresses] {
+        &self.addresses
+    }
+
+    /// The listeners of `component`, if it runs here.
+    pub fn address(&self, component: Component) -> Option<Addresses> {
+        self.addresses
+            .iter()
+            .copied()
+            .find(|a| a.component == component)
+    }
+
+    /// Waits (up to `limit` each) until every component reports healthy: grpc.health.v1 Watch
+    /// says SERVING for a service, `/readyz` answers 200 for the gateway. The future does not
+    /// borrow the mesh, so callers can race it against [`Self::next_exit`].
+    pub fn wait_healthy(
+        &self,
+        limit: Duration,
+    ) -> impl Future<Output = Vec<(Component, Health)>> + use<> {
+        let addresses = self.addresses.clone();
+        async move {
+            let checks = addresses.into_iter().map(|addresses| async move {
+                let health = match addresses.component {
+                    Component::Service(_) => wait_grpc_serving(addresses.main, limit).await,
+                    Component::Gateway => wait_http_ready(addresses.admin, limit).await,
+                };
+                (addresses.component, health)
+            });
+            futures_util::future::join_all(checks).await
+        }
+    }
+
+    /// Resolves when a component stops by itself (it should not until [`Self::stop`]).
+    pub async fn next_exit(&mut self) -> Option<ComponentError> {
+        let joined = self.tasks.join_next().await?;
+        Some(match joined {
+            Ok((component, Ok(()))) => ComponentError {
+                component: component.to_string(),
+                message: "stopped unexpectedly".to_owned(),
+            },
+            Ok((component, Err(message))) => ComponentError {
+                component: component.to_string(),
+                message,
+            },
+            Err(join) => ComponentError {
+                component: "task".to_owned(),
+                message: join.to_string(),
+            },
+        })
+    }
+
+    /// A token that stops the mesh when cancelled (for signal handlers).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Drains and stops every component; returns the ones that failed.
+    pub async fn stop(mut self) -> Vec<ComponentError> {
+        self.stop.cancel();
+        let mut errors = Vec::new();
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((component, Err(message))) => errors.push(ComponentError {
+                    component: component.to_string(),
+                    message,
+                }),
+                Err(join) => errors.push(ComponentError {
+                    component: "task".to_owned(),
+                    message: join.to_string(),
+                }),
+            }
+        }
+        errors
+    }
+}
+
+async fn wait_grpc_serving(addr: SocketAddr, limit: Duration) -> Health {
+    let watch = async {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| e.to_string())?
+            .connect()
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let mut stream = HealthClient::new(channel)
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map_err(|status| format!("watch failed: {}", status.code()))?
+            .into_inner();
+        while let Some(item) = stream.next().await {
+            let response = item.map_err(|status| format!("watch failed: {}", status.code()))?;
+            if response.status == ServingStatus::Serving as i32 {
+                return Ok(());
+            }
+        }
+        Err("watch ended before SERVING".to_owned())
+    };
+    match tokio::time::timeout(limit, watch).await {
+        Ok(Ok(())) => Health::Serving,
+        Ok(Err(seen)) => Health::NotServing(seen),
+        Err(_) => Health::NotServing(format!("not SERVING after {limit:?}")),
+    }
+}
+
+async fn wait_http_ready(addr: SocketAddr, limit: Duration) -> Health {
+    const POLL: Duration = Duration::from_millis(100);
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/readyz");
+    let mut last = String::from("no answer");
+    let poll = async {
+        loop {
+            match client
+                .get(&url)
+                .timeout(Duration::from_secs(3))
+                .send()
+                .await
+            {
+                Ok(response) if response.status().is_success() => return,
+                Ok(response) => last = format!("/readyz answered {}", response.status().as_u16()),
+                Err(err) => last = format!("/readyz unreachable: {err}"),
+            }
+            // The gateway is ready only once its upstreams are; re-ask on a short period.
+            tokio::time::sleep(POLL).await;
+        }
+    };
+    let outcome = tokio::time::timeout(limit, poll).await;
+    match outcome {
+        Ok(()) => Health::Serving,
+        Err(_) => Health::NotServing(last),
+    }
+}

@@ -1,0 +1,107 @@
+//! The REST edge of Ironmesh.
+//!
+//! # Layout
+//! - [`upstream`]: one lazily-connected gRPC channel per service and the readiness check over
+//!   grpc.health.v1 that `/readyz` uses.
+//! - [`rest`]: the public REST router. Descriptor-driven transcoding is the gateway issue's work;
+//!   until then every REST path answers 501 with a `google.rpc.Status`-shaped JSON body.
+//! - [`run`]: serve REST and admin listeners until shutdown, then drain.
+#![forbid(unsafe_code)]
+
+pub mod rest;
+pub mod upstream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use ironmesh_runtime::Config;
+use ironmesh_runtime::server::{BindError, bind};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The gateway's bound listeners: public REST and admin HTTP.
+#[derive(Debug)]
+pub struct GatewayListeners {
+    pub http: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl GatewayListeners {
+    /// Binds the configured REST and admin ports on `config.bind_host`.
+    pub async fn bind(config: &Config) -> Result<Self, BindError> {
+        let http = bind(
+            "gateway",
+            "REST",
+            SocketAddr::new(config.bind_host, config.gateway.http_port),
+        )
+        .await?;
+        let admin = bind(
+            "gateway",
+            "admin HTTP",
+            SocketAddr::new(config.bind_host, config.gateway.admin_port),
+        )
+        .await?;
+        Ok(Self { http, admin })
+    }
+}
+
+/// Why the gateway stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("invalid upstream endpoint for {service}: {source}")]
+    Endpoint {
+        service: &'static str,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("listener failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves the gateway until `shutdown` resolves; `/readyz` turns 503 as soon as the drain starts.
+pub async fn run(
+    config: Config,
+    listeners: GatewayListeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let upstreams = upstream::Upstreams::connect_lazy(&config)?;
+    let draining = CancellationToken::new();
+    let http_addr = listeners.http.local_addr()?;
+    let admin_addr = listeners.admin.local_addr()?;
+    tracing::info!(service = "gateway", rest = %http_addr, admin = %admin_addr, "listening");
+
+    let rest = axum::serve(listeners.http, rest::router())
+        .with_graceful_shutdown(draining.clone().cancelled_owned());
+    let admin_stop = CancellationToken::new();
+    let admin = axum::serve(
+        listeners.admin,
+        upstream::admin_router(upstreams, draining.clone()),
+    )
+    .with_graceful_shutdown(admin_stop.clone().cancelled_owned());
+    let admin = tokio::spawn(async move { admin.await });
+
+    let grace = config.shutdown_grace();
+    let drain = draining.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!(service = "gateway", "draining");
+        drain.cancel();
+    });
+    let deadline = async {
+        draining.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        result = rest => result,
+        () = deadline => {
+            tracing::warn!(service = "gateway", "drain deadline passed; closing open requests");
+            Ok(())
+        }
+    };
+    admin_stop.cancel();
+    let admin_result = admin.await.map_err(std::io::Error::other)?;
+    tracing::info!(service = "gateway", "stopped");
+    result?;
+    admin_result?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Channels to the six services and the gateway's admin routes. `/readyz` is 200 only when every
+//! upstream answers grpc.health.v1 `SERVING` (checked concurrently, each bounded by a timeout)
+//! and the gateway is not draining.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use ironmesh_runtime::{Config, ServiceKind};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One channel per service, connected on first use.
+#[derive(Clone)]
+pub struct Upstreams {
+    channels: Vec<(ServiceKind, Channel)>,
+}
+
+impl Upstreams {
+    pub fn connect_lazy(config: &Config) -> Result<Self, super::GatewayError> {
+        let channels = ServiceKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let endpoint = Endpoint::from_shared(config.endpoint(kind)).map_err(|source| {
+                    super::GatewayError::Endpoint {
+                        service: kind.name(),
+                        source,
+                    }
+                })?;
+                let channel = endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy();
+                Ok((kind, channel))
+            })
+            .collect::<Result<_, super::GatewayError>>()?;
+        Ok(Self { channels })
+    }
+
+    /// The channel to `kind`.
+    pub fn channel(&self, kind: ServiceKind) -> Channel {
+        self.channels
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, channel)| channel.clone())
+            .expect("every service has a channel")
+    }
+
+    /// Services that do not answer SERVING right now.
+    pub async fn not_serving(&self) -> Vec<ServiceKind> {
+        let checks = self.channels.iter().map(|(kind, channel)| async move {
+            let mut client = HealthClient::new(channel.clone());
+            let check = client.check(HealthCheckRequest {
+                service: String::new(),
+            });
+            let serving = matches!(
+                tokio::time::timeout(CHECK_TIMEOUT, check).await,
+                Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32
+            );
+            (!serving).then_some(*kind)
+        });
+        futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
+#[derive(Clone)]
+struct AdminState {
+    upstreams: Upstreams,
+    draining: CancellationToken,
+}
+
+/// `/healthz` (process alive) and `/readyz` (all upstreams serving, not draining).
+pub fn admin_router(upstreams: Upstreams, draining: CancellationToken) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(AdminState {
+            upstreams,
+            draining,
+        })
+}
+
+async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
+    if state.draining.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned());
+    }
+    let down = state.upstreams.not_serving().await;
+    if down.is_empty() {
+        (StatusCode::OK, "ready\n".to_owned())
+    } else {
+        let names: Vec<&str> = down.iter().map(|kind| kind.name()).collect();
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("upstreams not serving: {}\n", names.join(", ")),
+        )
+    }
+}

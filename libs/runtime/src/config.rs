@@ -1,0 +1,485 @@
+//! Process configuration: built-in defaults, then an optional TOML file, then `IRONMESH_*`
+//! environment variables (nested keys use `__`: `IRONMESH_ORDERS__GRPC_PORT=6000` sets
+//! `orders.grpc_port`). Everything is validated once at start; the first bad value becomes a
+//! [`ConfigError`] that names the key both ways, so an operator can find it in either source.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Environment prefix for every configuration key.
+pub const ENV_PREFIX: &str = "IRONMESH_";
+
+/// Environment variable naming the optional TOML file.
+pub const CONFIG_FILE_ENV: &str = "IRONMESH_CONFIG";
+
+/// The six services. Their names are used for ports, database files/schemas and log fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceKind {
+    Auth,
+    Orders,
+    Inventory,
+    Provisioning,
+    Notification,
+    Audit,
+}
+
+impl ServiceKind {
+    /// Every service, in port order.
+    pub const ALL: [ServiceKind; 6] = [
+        ServiceKind::Auth,
+        ServiceKind::Orders,
+        ServiceKind::Inventory,
+        ServiceKind::Provisioning,
+        ServiceKind::Notification,
+        ServiceKind::Audit,
+    ];
+
+    /// Lower-case name: `orders`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Auth => "auth",
+            ServiceKind::Orders => "orders",
+            ServiceKind::Inventory => "inventory",
+            ServiceKind::Provisioning => "provisioning",
+            ServiceKind::Notification => "notification",
+            ServiceKind::Audit => "audit",
+        }
+    }
+
+    /// Parses a lower-case name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    const fn index(self) -> u16 {
+        match self {
+            ServiceKind::Auth => 1,
+            ServiceKind::Orders => 2,
+            ServiceKind::Inventory => 3,
+            ServiceKind::Provisioning => 4,
+            ServiceKind::Notification => 5,
+            ServiceKind::Audit => 6,
+        }
+    }
+
+    /// gRPC port from DESIGN.md §7 (50051…50056).
+    pub const fn default_grpc_port(self) -> u16 {
+        50050 + self.index()
+    }
+
+    /// Admin HTTP port from DESIGN.md §7 (9101…9106).
+    pub const fn default_admin_port(self) -> u16 {
+        9100 + self.index()
+    }
+}
+
+impl fmt::Display for ServiceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Log verbosity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// Log encoding. `auto` is JSON unless stderr is a terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+/// Ports, storage and reachability of one service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// gRPC listener port (0 = any free port).
+    pub grpc_port: u16,
+    /// Admin HTTP listener port (0 = any free port).
+    pub admin_port: u16,
+    /// Overrides the process-wide `database_url` for this service.
+    pub database_url: Option<String>,
+    /// How other processes reach this service, e.g. `http://orders:50052`. Defaults to the local
+    /// gRPC listener.
+    pub endpoint: Option<String>,
+}
+
+impl ServiceConfig {
+    fn defaults(kind: ServiceKind) -> Self {
+        Self {
+            grpc_port: kind.default_grpc_port(),
+            admin_port: kind.default_admin_port(),
+            database_url: None,
+            endpoint: None,
+        }
+    }
+}
+
+/// The REST gateway's listeners.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// REST listener port (0 = any free port).
+    pub http_port: u16,
+    /// Admin HTTP listener port (0 = any free port).
+    pub admin_port: u16,
+}
+
+/// Everything a process needs to start. See the README's config reference.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory for SQLite files (one per service) when no PostgreSQL URL is set.
+    pub data_dir: PathBuf,
+    /// `postgres://…` shared by all services (each in its own schema). Unset = SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// `redis://…` for cross-replica state (rate limits, lockouts). Unset = in memory.
+    pub redis_url: Option<String>,
+    /// Address every listener binds to.
+    pub bind_host: IpAddr,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+    /// How long a drain may take before in-flight calls are cut off.
+    pub shutdown_grace_secs: u64,
+    /// How often store readiness is re-checked for grpc.health.v1 and `/readyz`.
+    pub health_poll_secs: u64,
+    /// Largest gRPC message accepted or sent, in bytes.
+    pub max_message_bytes: usize,
+    pub auth: ServiceConfig,
+    pub orders: ServiceConfig,
+    pub inventory: ServiceConfig,
+    pub provisioning: ServiceConfig,
+    pub notification: ServiceConfig,
+    pub audit: ServiceConfig,
+    pub gateway: GatewayConfig,
+}
+
+/// 4 MiB, the gRPC default, made explicit.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            redis_url: None,
+            bind_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            log_level: LogLevel::Info,
+            log_format: LogFormat::Auto,
+            shutdown_grace_secs: 10,
+            health_poll_secs: 5,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            auth: ServiceConfig::defaults(ServiceKind::Auth),
+            orders: ServiceConfig::defaults(ServiceKind::Orders),
+            inventory: ServiceConfig::defaults(ServiceKind::Inventory),
+            provisioning: ServiceConfig::defaults(ServiceKind::Provisioning),
+            notification: ServiceConfig::defaults(ServiceKind::Notification),
+            audit: ServiceConfig::defaults(ServiceKind::Audit),
+            gateway: GatewayConfig {
+                http_port: 8080,
+                admin_port: 9100,
+            },
+        }
+    }
+}
+
+/// A configuration value that cannot be used. `key` is the dotted TOML key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {} ({}): {message}", env_name(.key), .key)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `orders.grpc_port` → `IRONMESH_ORDERS__GRPC_PORT`.
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        // IRONMESH_CONFIG names the file itself (read by the CLI), so it is not a key.
+        Self::load_from(
+            file,
+            Env::prefixed(ENV_PREFIX).ignore(&["config"]).split("__"),
+        )
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "config_file",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment.merge(env).extract().map_err(from_figment)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: URL schemes and sensible durations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            check_url("database_url", url, &["postgres", "postgresql"])?;
+        }
+        for kind in ServiceKind::ALL {
+            let service = self.service(kind);
+            if let Some(url) = &service.database_url {
+                check_url(
+                    &format!("{kind}.database_url"),
+                    url,
+                    &["sqlite", "postgres", "postgresql"],
+                )?;
+            }
+            if let Some(endpoint) = &service.endpoint {
+                check_url(&format!("{kind}.endpoint"), endpoint, &["http", "https"])?;
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            check_url("redis_url", url, &["redis", "rediss"])?;
+        }
+        if self.shutdown_grace_secs == 0 || self.shutdown_grace_secs > 600 {
+            return Err(ConfigError::new(
+                "shutdown_grace_secs",
+                "must be between 1 and 600 seconds",
+            ));
+        }
+        if self.health_poll_secs == 0 || self.health_poll_secs > 300 {
+            return Err(ConfigError::new(
+                "health_poll_secs",
+                "must be between 1 and 300 seconds",
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_message_bytes) {
+            return Err(ConfigError::new(
+                "max_message_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The settings of one service.
+    pub fn service(&self, kind: ServiceKind) -> &ServiceConfig {
+        match kind {
+            ServiceKind::Auth => &self.auth,
+            ServiceKind::Orders => &self.orders,
+            ServiceKind::Inventory => &self.inventory,
+            ServiceKind::Provisioning => &self.provisioning,
+            ServiceKind::Notification => &self.notification,
+            ServiceKind::Audit => &self.audit,
+        }
+    }
+
+    /// Mutable settings of one service (the CLI and testkit fill in endpoints after binding).
+    pub fn service_mut(&mut self, kind: ServiceKind) -> &mut ServiceConfig {
+        match kind {
+            ServiceKind::Auth => &mut self.auth,
+            ServiceKind::Orders => &mut self.orders,
+            ServiceKind::Inventory => &mut self.inventory,
+            ServiceKind::Provisioning => &mut self.provisioning,
+            ServiceKind::Notification => &mut self.notification,
+            ServiceKind::Audit => &mut self.audit,
+        }
+    }
+
+    /// Where `kind` keeps its data: its own URL, else the shared PostgreSQL URL, else a SQLite
+    /// file under `data_dir`.
+    pub fn database_url(&self, kind: ServiceKind) -> String {
+        if let Some(url) = &self.service(kind).database_url {
+            return url.clone();
+        }
+        if let Some(url) = &self.database_url {
+            return url.clone();
+        }
+        let file = self.data_dir.join(format!("{kind}.db"));
+        format!("sqlite://{}", file.display())
+    }
+
+    /// How to reach `kind` over gRPC.
+    pub fn endpoint(&self, kind: ServiceKind) -> String {
+        let service = self.service(kind);
+        match &service.endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => {
+                let host = match self.bind_host {
+                    IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    ip => ip,
+                };
+                let addr = std::net::SocketAddr::new(host, service.grpc_port);
+                format!("http://{addr}")
+            }
+        }
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn health_poll(&self) -> Duration {
+        Duration::from_secs(self.health_poll_secs)
+    }
+}
+
+fn check_url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    // sqlite URLs may be relative paths (`sqlite://data/x.db`), which `url` reads as a host; the
+    // scheme is what matters here, the driver checks the rest when it connects.
+    let scheme = match url::Url::parse(value) {
+        Ok(url) => url.scheme().to_owned(),
+        Err(err) => return Err(ConfigError::new(key, format!("not a URL ({err})"))),
+    };
+    if schemes.contains(&scheme.as_str()) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!(
+                "unsupported scheme `{scheme}`, expected one of: {}",
+                schemes.join(", ")
+            ),
+        ))
+    }
+}
+
+fn from_figment(err: figment::Error) -> ConfigError {
+    let key = if err.path.is_empty() {
+        // serde reports unknown fields without a path; the field is in the message.
+        match &err.kind {
+            figment::error::Kind::UnknownField(field, _) => field.clone(),
+            _ => "config".to_owned(),
+        }
+    } else {
+        err.path.join(".")
+    };
+    // The figment message can quote the offending value; values here are ports, names and URLs,
+    // but a URL may hold a password, so only the kind of problem is kept.
+    let message = match &err.kind {
+        figment::error::Kind::InvalidType(actual, expected) => {
+            format!("expected {expected}, found {actual}")
+        }
+        figment::error::Kind::InvalidValue(_, expected) => format!("expected {expected}"),
+        figment::error::Kind::UnknownVariant(_, expected) => {
+            format!("expected one of: {}", expected.join(", "))
+        }
+        figment::error::Kind::UnknownField(field, _) => format!("unknown key `{field}`"),
+        other => other.to_string(),
+    };
+    ConfigError::new(key, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            for (key, value) in pairs {
+                jail.set_env(key, value);
+            }
+            let result = Config::load(None);
+            // Jail wants a figment error type; carry ours out through Ok.
+            Ok(result)
+        })
+    }
+
+    #[test]
+    fn defaults_follow_the_port_table() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.orders.grpc_port, 50052);
+        assert_eq!(config.audit.admin_port, 9106);
+        assert_eq!(config.gateway.http_port, 8080);
+        assert_eq!(
+            config.endpoint(ServiceKind::Inventory),
+            "http://127.0.0.1:50053"
+        );
+        assert!(
+            config
+                .database_url(ServiceKind::Auth)
+                .ends_with("data/auth.db")
+        );
+    }
+
+    #[test]
+    fn nested_env_keys_override_defaults() {
+        let config = load(&[
+            ("IRONMESH_ORDERS__GRPC_PORT", "6000"),
+            ("IRONMESH_LOG_LEVEL", "debug"),
+        ])
+        .unwrap();
+        assert_eq!(config.orders.grpc_port, 6000);
+        assert_eq!(config.log_level, LogLevel::Debug);
+    }
+
+    #[test]
+    fn bad_port_names_the_key() {
+        let err = load(&[("IRONMESH_ORDERS__GRPC_PORT", "70000")]).unwrap_err();
+        assert_eq!(err.key, "orders.grpc_port");
+        assert!(
+            err.to_string().contains("IRONMESH_ORDERS__GRPC_PORT"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_log_level_names_the_key() {
+        let err = load(&[("IRONMESH_LOG_LEVEL", "loud")]).unwrap_err();
+        assert_eq!(err.key, "log_level");
+    }
+
+    #[test]
+    fn bad_database_url_names_the_key_without_echoing_it() {
+        let err = load(&[("IRONMESH_DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
+        assert_eq!(err.key, "database_url");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let err = load(&[("IRONMESH_ORDRES__GRPC_PORT", "1")]).unwrap_err();
+        assert!(err.to_string().contains("ordres"), "{err}");
+    }
+}

@@ -1,0 +1,46 @@
+//! What every Ironmesh process shares, so each service only writes its domain.
+//!
+//! # Layout
+//! - [`config`]: the one `Config` (defaults ← optional TOML file ← `IRONMESH_*` env), validated at
+//!   start; a bad value is a [`config::ConfigError`] naming the key (the CLI exits 64 on it).
+//! - [`telemetry`]: logging — JSON when stdout is not a terminal, pretty when it is.
+//! - [`signal`]: the shutdown future (SIGINT / SIGTERM).
+//! - [`storage`]: sqlx pools for `sqlite://` and `postgres://`, each service in its own file or
+//!   schema, and embedded per-backend migrations.
+//! - [`limits`]: the 4 MiB gRPC message limit enforced as RESOURCE_EXHAUSTED before a body is read.
+//! - [`health`]: grpc.health.v1 on top of tonic-health, with Watch streams that end once a drain
+//!   has been announced.
+//! - [`admin`]: the admin HTTP listener (`/healthz`, `/readyz`).
+//! - [`server`]: [`server::serve`] — binds nothing itself; takes listeners and a shutdown future,
+//!   wires health, reflection (v1 and v1alpha), limits, keepalive and the graceful drain.
+//! - [`process`]: `main` for a process: config → logging → bind → run → exit code (64 for bad
+//!   config).
+//! - [`status`]: the shared constructors for gRPC statuses every service returns.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod health;
+pub mod limits;
+pub mod process;
+pub mod server;
+pub mod signal;
+pub mod status;
+pub mod storage;
+pub mod telemetry;
+
+pub use config::{Config, ServiceKind};
+pub use server::{GrpcService, Listeners, RunError, run_service, serve};
+pub use storage::Database;
+
+/// Applies `limit` as both the decoding and encoding message size of a generated tonic server
+/// (those are inherent methods on each generated type, so a macro is the one shared way).
+#[macro_export]
+macro_rules! limit_sizes {
+    ($server:expr, $limit:expr) => {{
+        let limit: usize = $limit;
+        $server
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+    }};
+}

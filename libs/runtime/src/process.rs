@@ -1,0 +1,94 @@
+//! `main` for a single-service process (each service's thin bin, and `ironmesh serve`): load and
+//! validate config, start logging, bind, run until SIGINT/SIGTERM, drain, and turn the outcome
+//! into an exit code.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::process::ExitCode;
+
+use crate::config::{CONFIG_FILE_ENV, Config, ServiceKind};
+use crate::server::{Listeners, RunError};
+
+/// `EX_CONFIG`-style exit status for an unusable configuration (sysexits `EX_USAGE`, 64).
+pub const EXIT_CONFIG: u8 = 64;
+/// Any other start-up or run failure (a busy port, an unreachable database).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// The shutdown future handed to a service's `run`.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Loads config from `file` (or `$IRONMESH_CONFIG`) and the environment; on error prints it and
+/// returns the exit code to use.
+pub fn load_config(file: Option<&Path>) -> Result<Config, ExitCode> {
+    let from_env = std::env::var_os(CONFIG_FILE_ENV).map(std::path::PathBuf::from);
+    let file = file.or(from_env.as_deref());
+    Config::load(file).map_err(|err| {
+        eprintln!("ironmesh: {err}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// Installs logging for `config`, then runs `main` to completion on a multi-threaded runtime.
+pub fn block_on<F>(config: &Config, main: F) -> ExitCode
+where
+    F: Future<Output = ExitCode>,
+{
+    crate::telemetry::init(config);
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(main),
+        Err(err) => {
+            eprintln!("ironmesh: cannot start the async runtime: {err}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// `main` of a service's own binary: config from `$IRONMESH_CONFIG` and the environment, then
+/// [`run_process`].
+pub fn service_main<F, Fut>(kind: ServiceKind, run: F) -> ExitCode
+where
+    F: FnOnce(Config, Listeners, Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), RunError>>,
+{
+    match load_config(None) {
+        Ok(config) => run_process(kind, config, run),
+        Err(code) => code,
+    }
+}
+
+/// Runs one service as the whole process: bind its listeners, run until SIGINT/SIGTERM, drain.
+/// `run` is the service crate's `run`.
+pub fn run_process<F, Fut>(kind: ServiceKind, config: Config, run: F) -> ExitCode
+where
+    F: FnOnce(Config, Listeners, Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), RunError>>,
+{
+    let settings = config.clone();
+    block_on(&settings, async move {
+        let listeners = match Listeners::bind(&config, kind).await {
+            Ok(listeners) => listeners,
+            Err(err) => return fail(&err),
+        };
+        match run(
+            config,
+            listeners,
+            Box::pin(crate::signal::shutdown_signal()),
+        )
+        .await
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(&format_args!("{kind}: {err}")),
+        }
+    })
+}
+
+/// Logs and prints `err`, and returns the failure exit code.
+pub fn fail(err: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!(error = %err, "stopped with an error");
+    eprintln!("ironmesh: {err}");
+    ExitCode::from(EXIT_FAILURE)
+}

@@ -1,0 +1,294 @@
+//! [`serve`]: the one way an Ironmesh service runs its gRPC and admin listeners.
+//!
+//! It binds nothing itself (callers pass [`Listeners`], so tests use port 0 and the CLI can report
+//! a busy port before anything starts) and stops when the injected `shutdown` future resolves:
+//!
+//! 1. health turns NOT_SERVING for every name and `/readyz` answers 503 (load balancers stop
+//!    sending new work), Watch streams end after saying so;
+//! 2. tonic stops accepting, sends GOAWAY and waits for in-flight calls;
+//! 3. if they are not done within `shutdown_grace`, the rest are cut off and that is logged;
+//! 4. the admin listener closes last, so probes see the drain until it is over.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::config::{Config, ServiceKind};
+use crate::health::HealthState;
+use crate::limits::MessageLimitLayer;
+use crate::storage::{Database, MigrationSet, StorageError};
+
+/// Service names that reflection advertises besides the service's own.
+const INFRA_SERVICES: [&str; 3] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// HTTP/2 keepalive: ping idle connections so dead peers (a killed pod, a dropped NAT entry) are
+/// noticed and their resources freed, not held until TCP gives up minutes later.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a service crate hands to [`serve`]: its tonic routes and the names to report health and
+/// reflection for, collected as services are added.
+pub struct GrpcService {
+    kind: ServiceKind,
+    routes: Routes,
+    names: Vec<&'static str>,
+}
+
+impl GrpcService {
+    pub fn new(kind: ServiceKind) -> Self {
+        Self {
+            kind,
+            routes: Routes::default(),
+            names: Vec::new(),
+        }
+    }
+
+    /// Mounts a generated tonic server (`XServiceServer::new(api)`).
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
+    pub fn kind(&self) -> ServiceKind {
+        self.kind
+    }
+
+    /// Fully-qualified names of the mounted services.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+}
+
+/// Why a service stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// The whole life of a service process: open its store, migrate it, build its gRPC services on
+/// it, serve until `shutdown`, drain. Every service's `run` is this with its own parts.
+pub async fn run_service(
+    config: Config,
+    kind: ServiceKind,
+    migrations: &MigrationSet,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+    build: impl FnOnce(Database) -> GrpcService,
+) -> Result<(), RunError> {
+    let db = Database::connect(&config.database_url(kind), kind.name()).await?;
+    db.migrate(kind.name(), migrations).await?;
+    let service = build(db.clone());
+    serve(&config, service, db, listeners, shutdown).await?;
+    Ok(())
+}
+
+/// A bound gRPC listener and admin listener.
+#[derive(Debug)]
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub admin: TcpListener,
+}
+
+/// A listener could not be bound. Names who wanted which address, so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{owner}: cannot listen on {addr} for {purpose}: {source}")]
+pub struct BindError {
+    pub owner: String,
+    pub purpose: &'static str,
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Binds `addr` or says who could not.
+pub async fn bind(
+    owner: &str,
+    purpose: &'static str,
+    addr: SocketAddr,
+) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr).await.map_err(|source| BindError {
+        owner: owner.to_owned(),
+        purpose,
+        addr,
+        source,
+    })
+}
+
+impl Listeners {
+    /// Binds the configured gRPC and admin ports of `kind` on `config.bind_host`.
+    pub async fn bind(config: &Config, kind: ServiceKind) -> Result<Self, BindError> {
+        let service = config.service(kind);
+        let grpc = bind(
+            kind.name(),
+            "gRPC",
+            SocketAddr::new(config.bind_host, service.grpc_port),
+        )
+        .await?;
+        let admin = bind(
+            kind.name(),
+            "admin HTTP",
+            SocketAddr::new(config.bind_host, service.admin_port),
+        )
+        .await?;
+        Ok(Self { grpc, admin })
+    }
+
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc.local_addr()
+    }
+
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin.local_addr()
+    }
+}
+
+/// Why [`serve`] stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("admin listener failed: {0}")]
+    Admin(#[from] std::io::Error),
+}
+
+/// Runs `service` until `shutdown` resolves, then drains (see the module docs).
+pub async fn serve(
+    config: &Config,
+    service: GrpcService,
+    db: Database,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let kind = service.kind;
+    let grpc_addr = listeners.grpc.local_addr()?;
+    let admin_addr = listeners.admin.local_addr()?;
+
+    let health = HealthState::new(&service.names).await;
+    health.set_ready(db.ping().await).await;
+
+    let mut names: Vec<&str> = service.names.clone();
+    names.extend(INFRA_SERVICES);
+    let reflection_v1 = reflection_builder(&names).build_v1()?;
+    let reflection_v1alpha = reflection_builder(&names).build_v1alpha()?;
+
+    // Store readiness drives health until the drain starts.
+    let poll_stop = CancellationToken::new();
+    let poller = tokio::spawn(poll_readiness(
+        health.clone(),
+        db.clone(),
+        config.health_poll(),
+        poll_stop.clone(),
+    ));
+
+    let admin_stop = CancellationToken::new();
+    let admin = tokio::spawn(crate::admin::serve(
+        listeners.admin,
+        crate::admin::router(health.clone()),
+        admin_stop.clone().cancelled_owned(),
+    ));
+
+    let drain_started = CancellationToken::new();
+    let signal = {
+        let health = health.clone();
+        let drain_started = drain_started.clone();
+        async move {
+            shutdown.await;
+            tracing::info!(service = %kind, "draining");
+            drain_started.cancel();
+            health.start_drain().await;
+        }
+    };
+
+    let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
+    let server = Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        // Outermost: reject oversized messages before any other work is done for them.
+        .layer(MessageLimitLayer::new(config.max_message_bytes))
+        .add_routes(service.routes)
+        .add_service(health.service())
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(incoming, signal);
+
+    tracing::info!(service = %kind, grpc = %grpc_addr, admin = %admin_addr, "listening");
+
+    let grace = config.shutdown_grace();
+    let deadline = async {
+        drain_started.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        result = server => result.map_err(ServeError::from),
+        () = deadline => {
+            tracing::warn!(service = %kind, grace_secs = grace.as_secs(), "drain deadline passed; cutting off in-flight calls");
+            Ok(())
+        }
+    };
+
+    poll_stop.cancel();
+    let _ = poller.await;
+    admin_stop.cancel();
+    let admin_result = admin.await;
+    db.close().await;
+    tracing::info!(service = %kind, "stopped");
+    result?;
+    match admin_result {
+        Ok(inner) => inner.map_err(ServeError::from),
+        Err(join) => Err(ServeError::Admin(std::io::Error::other(join.to_string()))),
+    }
+}
+
+fn reflection_builder<'a>(names: &[&str]) -> tonic_reflection::server::Builder<'a> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ironmesh_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    for name in names {
+        builder = builder.with_service_name(*name);
+    }
+    builder
+}
+
+async fn poll_readiness(
+    health: HealthState,
+    db: Database,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick is immediate; serve() already checked once
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => health.set_ready(db.ping().await).await,
+        }
+    }
+}

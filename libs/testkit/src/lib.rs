@@ -1,0 +1,277 @@
+//! Test harness: real services, in-process, on ephemeral loopback ports.
+//!
+//! # Layout
+//! - [`Backend`] / [`backends`]: which storage backends a correctness test must run on. SQLite
+//!   always; PostgreSQL when `TEST_DATABASE_URL` is set, and **required** when `CI=true` (a
+//!   missing URL there panics instead of skipping).
+//! - [`TestDatabase`]: a fresh PostgreSQL database per test, dropped on [`TestMesh::shutdown`].
+//! - [`TestMesh`]: starts any set of services (and optionally the gateway) with
+//!   [`ironmesh_cli::mesh`], everything on `127.0.0.1:0`, and hands back typed clients.
+#![forbid(unsafe_code)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use ironmesh_cli::mesh::{self, Component, ComponentError, Health, RunningMesh};
+use ironmesh_proto::ironmesh;
+use ironmesh_runtime::{Config, ServiceKind};
+use sqlx::Connection;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+
+/// Environment variable with an admin URL of a PostgreSQL server for tests.
+pub const DATABASE_URL_ENV: &str = "TEST_DATABASE_URL";
+/// Environment variable with a Redis URL for tests.
+pub const REDIS_URL_ENV: &str = "TEST_REDIS_URL";
+
+/// A storage backend a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The backends every correctness test must cover here (see the module docs).
+pub fn backends() -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    match std::env::var(DATABASE_URL_ENV) {
+        Ok(url) if !url.is_empty() => out.push(Backend::Postgres),
+        _ if in_ci() => {
+            panic!("{DATABASE_URL_ENV} is not set but CI=true: PostgreSQL tests must run in CI")
+        }
+        _ => eprintln!("note: {DATABASE_URL_ENV} is not set; skipping the PostgreSQL variant"),
+    }
+    out
+}
+
+/// The Redis URL for tests, or `None` outside CI; panics in CI when missing.
+pub fn redis_url() -> Option<String> {
+    match std::env::var(REDIS_URL_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if in_ci() => {
+            panic!("{REDIS_URL_ENV} is not set but CI=true: Redis tests must run in CI")
+        }
+        _ => None,
+    }
+}
+
+/// A PostgreSQL database created for one test.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    /// Creates `ironmesh_test_<uuid>` on the server of `TEST_DATABASE_URL`.
+    pub async fn create() -> Self {
+        let admin_url = std::env::var(DATABASE_URL_ENV)
+            .unwrap_or_else(|_| panic!("{DATABASE_URL_ENV} must be set for PostgreSQL tests"));
+        let name = format!("ironmesh_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let _ = conn.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        Self {
+            admin_url,
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Drops the database (disconnecting anything still attached).
+    pub async fn drop_database(self) {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let statement = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+            let _ = sqlx::query(&statement).execute(&mut conn).await;
+            let _ = conn.close().await;
+        }
+    }
+}
+
+/// How long [`TestMesh::start`] waits for every component to report healthy.
+const READY_LIMIT: Duration = Duration::from_secs(20);
+
+/// Services (and maybe the gateway) running in this test process.
+pub struct TestMesh {
+    running: RunningMesh,
+    config: Config,
+    database: Option<TestDatabase>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestMesh {
+    /// Starts `services` on `backend`, every listener on 127.0.0.1:0, and waits until healthy.
+    pub async fn start(backend: Backend, services: &[ServiceKind]) -> Self {
+        Self::start_with(backend, services, false, |_| {}).await
+    }
+
+    /// Like [`Self::start`], optionally with the gateway, after `adjust` has changed the config.
+    pub async fn start_with(
+        backend: Backend,
+        services: &[ServiceKind],
+        gateway: bool,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDatabase::create().await),
+        };
+        let mut config = test_config(data_dir.path(), database.as_ref().map(|d| d.url()));
+        adjust(&mut config);
+        let bound = mesh::bind(config, services, gateway)
+            .await
+            .expect("bind test listeners");
+        let config = bound.config().clone();
+        let running = bound.start();
+        for (component, health) in running.wait_healthy(READY_LIMIT).await {
+            assert_eq!(
+                health,
+                Health::Serving,
+                "{component} did not become healthy"
+            );
+        }
+        Self {
+            running,
+            config,
+            database,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// The config the components run with (actual ports filled in).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// gRPC address of `kind`.
+    pub fn grpc_addr(&self, kind: ServiceKind) -> SocketAddr {
+        self.running
+            .address(Component::Service(kind))
+            .unwrap_or_else(|| panic!("{kind} is not running in this mesh"))
+            .main
+    }
+
+    /// Admin HTTP address of `component`.
+    pub fn admin_addr(&self, component: Component) -> SocketAddr {
+        self.running
+            .address(component)
+            .unwrap_or_else(|| panic!("{component} is not running in this mesh"))
+            .admin
+    }
+
+    /// REST address of the gateway.
+    pub fn gateway_addr(&self) -> SocketAddr {
+        self.running
+            .address(Component::Gateway)
+            .expect("the gateway is not running in this mesh")
+            .main
+    }
+
+    /// A connected channel to `kind`.
+    pub async fn channel(&self, kind: ServiceKind) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.grpc_addr(kind)))
+            .expect("valid endpoint")
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect to {kind}: {e}"))
+    }
+
+    pub async fn health(&self, kind: ServiceKind) -> HealthClient<Channel> {
+        HealthClient::new(self.channel(kind).await)
+    }
+
+    pub async fn auth(
+        &self,
+    ) -> ironmesh::auth::v1::auth_service_client::AuthServiceClient<Channel> {
+        ironmesh::auth::v1::auth_service_client::AuthServiceClient::new(
+            self.channel(ServiceKind::Auth).await,
+        )
+    }
+
+    pub async fn orders(
+        &self,
+    ) -> ironmesh::orders::v1::orders_service_client::OrdersServiceClient<Channel> {
+        ironmesh::orders::v1::orders_service_client::OrdersServiceClient::new(
+            self.channel(ServiceKind::Orders).await,
+        )
+    }
+
+    pub async fn inventory(
+        &self,
+    ) -> ironmesh::inventory::v1::inventory_service_client::InventoryServiceClient<Channel> {
+        ironmesh::inventory::v1::inventory_service_client::InventoryServiceClient::new(
+            self.channel(ServiceKind::Inventory).await,
+        )
+    }
+
+    pub async fn provisioning(
+        &self,
+    ) -> ironmesh::provisioning::v1::provisioning_service_client::ProvisioningServiceClient<Channel>
+    {
+        ironmesh::provisioning::v1::provisioning_service_client::ProvisioningServiceClient::new(
+            self.channel(ServiceKind::Provisioning).await,
+        )
+    }
+
+    pub async fn notification(
+        &self,
+    ) -> ironmesh::notification::v1::notification_service_client::NotificationServiceClient<Channel>
+    {
+        ironmesh::notification::v1::notification_service_client::NotificationServiceClient::new(
+            self.channel(ServiceKind::Notification).await,
+        )
+    }
+
+    pub async fn audit(
+        &self,
+    ) -> ironmesh::audit::v1::audit_service_client::AuditServiceClient<Channel> {
+        ironmesh::audit::v1::audit_service_client::AuditServiceClient::new(
+            self.channel(ServiceKind::Audit).await,
+        )
+    }
+
+    /// Drains and stops everything, drops the test database; returns components that failed.
+    pub async fn shutdown(self) -> Vec<ComponentError> {
+        let errors = self.running.stop().await;
+        if let Some(database) = self.database {
+            database.drop_database().await;
+        }
+        errors
+    }
+}
+
+/// A config for tests: every port 0 on 127.0.0.1, SQLite under `data_dir` or PostgreSQL at
+/// `database_url`, a short drain.
+pub fn test_config(data_dir: &std::path::Path, database_url: Option<&str>) -> Config {
+    let mut config = Config {
+        data_dir: data_dir.to_path_buf(),
+        database_url: database_url.map(str::to_owned),
+        bind_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        shutdown_grace_secs: 5,
+        ..Config::default()
+    };
+    for kind in ServiceKind::ALL {
+        let service = config.service_mut(kind);
+        service.grpc_port = 0;
+        service.admin_port = 0;
+    }
+    config.gateway.http_port = 0;
+    config.gateway.admin_port = 0;
+    config
+}

@@ -1,0 +1,45 @@
+-- Catalogue. Money is integer minor units plus an ISO 4217 currency code.
+CREATE TABLE products (
+    id          TEXT PRIMARY KEY,
+    sku         TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    price_minor BIGINT NOT NULL CHECK (price_minor >= 0),
+    currency    TEXT NOT NULL,
+    version     BIGINT NOT NULL DEFAULT 1,
+    created_at  TIMESTAMPTZ NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL
+);
+
+-- Stock per product; reserved can never exceed on hand (enforced by the database, not by locks).
+CREATE TABLE stock (
+    product_id TEXT PRIMARY KEY REFERENCES products(id) ON DELETE CASCADE,
+    on_hand    BIGINT NOT NULL DEFAULT 0 CHECK (on_hand >= 0),
+    reserved   BIGINT NOT NULL DEFAULT 0 CHECK (reserved >= 0 AND reserved <= on_hand)
+);
+
+CREATE TABLE stock_adjustments (
+    id         TEXT PRIMARY KEY,
+    product_id TEXT NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+    delta      BIGINT NOT NULL,
+    reason     TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+-- A reservation holds stock for one order until committed, released or expired.
+CREATE TABLE reservations (
+    id         TEXT PRIMARY KEY,
+    order_id   TEXT NOT NULL UNIQUE,
+    status     TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX reservations_status_expiry ON reservations (status, expires_at);
+
+CREATE TABLE reservation_lines (
+    reservation_id TEXT NOT NULL REFERENCES reservations(id) ON DELETE CASCADE,
+    product_id     TEXT NOT NULL REFERENCES products(id),
+    quantity       BIGINT NOT NULL CHECK (quantity > 0),
+    PRIMARY KEY (reservation_id, product_id)
+);
