@@ -415,15 +415,17 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        // Jail serialises environment changes across tests and restores them afterwards.
+        let mut result = None;
         figment::Jail::expect_with(|jail| {
             jail.clear_env();
             for (key, value) in pairs {
                 jail.set_env(key, value);
             }
-            let result = Config::load(None);
-            // Jail wants a figment error type; carry ours out through Ok.
-            Ok(result)
-        })
+            result = Some(Config::load(None));
+            Ok(())
+        });
+        result.expect("the jail ran")
     }
 
     #[test]
