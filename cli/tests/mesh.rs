@@ -181,10 +181,7 @@ async fn oversized_message_is_resource_exhausted_and_the_server_keeps_serving() 
     // A string field of exactly the limit makes the encoded message a few bytes over it.
     let big = "x".repeat(4 * 1024 * 1024 + 1);
     let status = orders
-        .get_order(ironmesh::orders::v1::GetOrderRequest {
-            order_id: big,
-            ..Default::default()
-        })
+        .get_order(ironmesh::orders::v1::GetOrderRequest { order_id: big })
         .await
         .expect_err("oversized message must be refused");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
@@ -193,7 +190,6 @@ async fn oversized_message_is_resource_exhausted_and_the_server_keeps_serving() 
     let next = orders
         .get_order(ironmesh::orders::v1::GetOrderRequest {
             order_id: "0190d5a0-0000-7000-8000-000000000000".to_owned(),
-            ..Default::default()
         })
         .await
         .expect_err("GetOrder is not built yet");

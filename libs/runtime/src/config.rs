@@ -414,6 +414,8 @@ fn from_figment(err: figment::Error) -> ConfigError {
 mod tests {
     use super::*;
 
+    // figment's Jail fixes the closure's error type; its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         // Jail serialises environment changes across tests and restores them afterwards.
         let mut result = None;

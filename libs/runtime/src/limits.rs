@@ -141,20 +141,20 @@ where
         let this = self.project();
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    if let Err(len) = scan(
+                if let Some(data) = frame.data_ref()
+                    && let Err(len) = scan(
                         data,
                         *this.limit,
                         this.prefix,
                         this.prefix_filled,
                         this.payload_left,
-                    ) {
-                        let status = tonic::Status::resource_exhausted(format!(
-                            "message of {len} bytes exceeds the {} byte limit",
-                            this.limit
-                        ));
-                        return Poll::Ready(Some(Err(Box::new(status))));
-                    }
+                    )
+                {
+                    let status = tonic::Status::resource_exhausted(format!(
+                        "message of {len} bytes exceeds the {} byte limit",
+                        this.limit
+                    ));
+                    return Poll::Ready(Some(Err(Box::new(status))));
                 }
                 Poll::Ready(Some(Ok(frame)))
             }

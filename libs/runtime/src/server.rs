@@ -19,6 +19,7 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tracing::Instrument;
 
 use crate::config::{Config, ServiceKind};
 use crate::health::HealthState;
@@ -100,11 +101,17 @@ pub async fn run_service(
     shutdown: impl Future<Output = ()> + Send,
     build: impl FnOnce(Database) -> GrpcService,
 ) -> Result<(), RunError> {
-    let db = Database::connect(&config.database_url(kind), kind.name()).await?;
-    db.migrate(kind.name(), migrations).await?;
-    let service = build(db.clone());
-    serve(&config, service, db, listeners, shutdown).await?;
-    Ok(())
+    // Every log line of this service, including its background tasks, carries its name.
+    let span = tracing::info_span!("service", service = %kind);
+    async move {
+        let db = Database::connect(&config.database_url(kind), kind.name()).await?;
+        db.migrate(kind.name(), migrations).await?;
+        let service = build(db.clone());
+        serve(&config, service, db, listeners, shutdown).await?;
+        Ok(())
+    }
+    .instrument(span)
+    .await
 }
 
 /// A bound gRPC listener and admin listener.
@@ -200,19 +207,25 @@ pub async fn serve(
 
     // Store readiness drives health until the drain starts.
     let poll_stop = CancellationToken::new();
-    let poller = tokio::spawn(poll_readiness(
-        health.clone(),
-        db.clone(),
-        config.health_poll(),
-        poll_stop.clone(),
-    ));
+    let poller = tokio::spawn(
+        poll_readiness(
+            health.clone(),
+            db.clone(),
+            config.health_poll(),
+            poll_stop.clone(),
+        )
+        .in_current_span(),
+    );
 
     let admin_stop = CancellationToken::new();
-    let admin = tokio::spawn(crate::admin::serve(
-        listeners.admin,
-        crate::admin::router(health.clone()),
-        admin_stop.clone().cancelled_owned(),
-    ));
+    let admin = tokio::spawn(
+        crate::admin::serve(
+            listeners.admin,
+            crate::admin::router(health.clone()),
+            admin_stop.clone().cancelled_owned(),
+        )
+        .in_current_span(),
+    );
 
     let drain_started = CancellationToken::new();
     let signal = {
