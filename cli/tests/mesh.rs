@@ -269,3 +269,46 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
     }
     assert!(mesh.shutdown().await.is_empty());
 }
+
+/// Health follows the store: when the service's PostgreSQL database stops accepting connections,
+/// Watch turns NOT_SERVING (and `/readyz` 503); when it comes back, SERVING again. PostgreSQL
+/// only — that is where a store can go away while the process lives.
+#[tokio::test]
+async fn health_follows_store_readiness() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let mesh = TestMesh::start_with(Backend::Postgres, &[ServiceKind::Orders], false, |config| {
+        config.health_poll_secs = 1;
+    })
+    .await;
+    let mut watch = mesh
+        .health(ServiceKind::Orders)
+        .await
+        .watch(HealthCheckRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut next_status = async || {
+        tokio::time::timeout(LIMIT, watch.next())
+            .await
+            .expect("a status change in time")
+            .expect("stream open")
+            .expect("ok")
+            .status
+    };
+    assert_eq!(next_status().await, ServingStatus::Serving as i32);
+
+    let database = mesh.database().expect("postgres mesh");
+    database.set_reachable(false).await;
+    assert_eq!(next_status().await, ServingStatus::NotServing as i32);
+    let admin = mesh.admin_addr(ironmesh_cli::mesh::Component::Service(ServiceKind::Orders));
+    let readyz = reqwest::get(format!("http://{admin}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(readyz.status().as_u16(), 503);
+
+    database.set_reachable(true).await;
+    assert_eq!(next_status().await, ServingStatus::Serving as i32);
+    assert!(mesh.shutdown().await.is_empty());
+}

@@ -53,10 +53,11 @@ impl HealthState {
         if self.draining.is_cancelled() {
             return;
         }
-        let was = self.ready.swap(ready, Ordering::SeqCst);
-        if was != ready {
-            tracing::info!(ready, "readiness changed");
+        // Publish changes only: Watch streams must see one message per change, not one per poll.
+        if self.ready.swap(ready, Ordering::SeqCst) == ready {
+            return;
         }
+        tracing::info!(ready, "readiness changed");
         self.publish(if ready {
             ServingStatus::Serving
         } else {

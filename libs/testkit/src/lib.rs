@@ -93,6 +93,32 @@ impl TestDatabase {
         &self.url
     }
 
+    /// Lets clients connect to the database, or refuses new connections and cuts the existing
+    /// ones — the database "going away" without stopping the server.
+    pub async fn set_reachable(&self, reachable: bool) {
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        let allow = if reachable { "true" } else { "false" };
+        sqlx::query(&format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS {allow}",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("alter database");
+        if !reachable {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&self.name)
+            .execute(&mut conn)
+            .await
+            .expect("terminate connections");
+        }
+        let _ = conn.close().await;
+    }
+
     /// Drops the database (disconnecting anything still attached).
     pub async fn drop_database(self) {
         if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
@@ -152,6 +178,11 @@ impl TestMesh {
             database,
             _data_dir: data_dir,
         }
+    }
+
+    /// The PostgreSQL database of this mesh, if it runs on PostgreSQL.
+    pub fn database(&self) -> Option<&TestDatabase> {
+        self.database.as_ref()
     }
 
     /// The config the components run with (actual ports filled in).
