@@ -1,8 +1,9 @@
 //! The REST edge of Ironmesh.
 //!
 //! # Layout
-//! - [`upstream`]: one lazily-connected gRPC channel per service and the readiness check over
-//!   grpc.health.v1 that `/readyz` uses.
+//! - [`upstream`]: one channel per service through the shared client stack, the readiness check
+//!   over grpc.health.v1 that `/readyz` uses, and the admin routes (`/healthz`, `/readyz`,
+//!   `/metrics`).
 //! - [`rest`]: the public REST router. Descriptor-driven transcoding is the gateway issue's work;
 //!   until then every REST path answers 501 with a `google.rpc.Status`-shaped JSON body.
 //! - [`run`]: serve REST and admin listeners until shutdown, then drain.
@@ -48,11 +49,11 @@ impl GatewayListeners {
 /// Why the gateway stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("invalid upstream endpoint for {service}: {source}")]
-    Endpoint {
+    #[error("cannot set up the client for {service}: {source}")]
+    Upstream {
         service: &'static str,
         #[source]
-        source: tonic::transport::Error,
+        source: ironmesh_runtime::clients::ClientSetupError,
     },
     #[error("listener failed: {0}")]
     Io(#[from] std::io::Error),

@@ -8,20 +8,20 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use ironmesh_interceptors::client::GrpcChannel;
+use ironmesh_runtime::clients;
 use ironmesh_runtime::{Config, ServiceKind};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One channel per service, connected on first use.
+/// One channel per service through the shared client stack, connected on first use.
 #[derive(Clone)]
 pub struct Upstreams {
-    channels: Vec<(ServiceKind, Channel)>,
+    channels: Vec<(ServiceKind, GrpcChannel)>,
 }
 
 impl Upstreams {
@@ -29,13 +29,12 @@ impl Upstreams {
         let channels = ServiceKind::ALL
             .into_iter()
             .map(|kind| {
-                let endpoint = Endpoint::from_shared(config.endpoint(kind)).map_err(|source| {
-                    super::GatewayError::Endpoint {
+                let channel = clients::channel(config, "gateway", kind).map_err(|source| {
+                    super::GatewayError::Upstream {
                         service: kind.name(),
                         source,
                     }
                 })?;
-                let channel = endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy();
                 Ok((kind, channel))
             })
             .collect::<Result<_, super::GatewayError>>()?;
@@ -43,7 +42,7 @@ impl Upstreams {
     }
 
     /// The channel to `kind`.
-    pub fn channel(&self, kind: ServiceKind) -> Channel {
+    pub fn channel(&self, kind: ServiceKind) -> GrpcChannel {
         self.channels
             .iter()
             .find(|(k, _)| *k == kind)
@@ -55,12 +54,13 @@ impl Upstreams {
     pub async fn not_serving(&self) -> Vec<ServiceKind> {
         let checks = self.channels.iter().map(|(kind, channel)| async move {
             let mut client = HealthClient::new(channel.clone());
-            let check = client.check(HealthCheckRequest {
+            let mut request = tonic::Request::new(HealthCheckRequest {
                 service: String::new(),
             });
+            request.set_timeout(CHECK_TIMEOUT);
             let serving = matches!(
-                tokio::time::timeout(CHECK_TIMEOUT, check).await,
-                Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32
+                client.check(request).await,
+                Ok(response) if response.get_ref().status == ServingStatus::Serving as i32
             );
             (!serving).then_some(*kind)
         });
@@ -87,6 +87,7 @@ pub fn admin_router(upstreams: Upstreams, draining: CancellationToken) -> Router
             upstreams,
             draining,
         })
+        .merge(ironmesh_runtime::admin::metrics_router("gateway"))
 }
 
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {

@@ -11,14 +11,30 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use ironmesh_interceptors::metrics;
+
 use crate::health::HealthState;
 
-/// `/healthz` and `/readyz` backed by `health`.
-pub fn router(health: HealthState) -> Router {
+/// `/healthz`, `/readyz` backed by `health`, and `/metrics` for `service`.
+pub fn router(health: HealthState, service: &'static str) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(health)
+        .merge(metrics_router(service))
+}
+
+/// `/metrics`: the series recorded by `service` in this process.
+pub fn metrics_router(service: &'static str) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+                metrics::Metrics::global().render(Some(service)),
+            )
+        }),
+    )
 }
 
 async fn healthz() -> &'static str {

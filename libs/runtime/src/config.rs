@@ -143,6 +143,23 @@ impl ServiceConfig {
     }
 }
 
+/// mTLS files (PEM). Servers present `cert_file` and require client certificates signed by
+/// `ca_file`; clients present the same certificate and verify servers against `ca_file`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// True when mTLS is configured.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
+}
+
 /// The REST gateway's listeners.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,6 +190,14 @@ pub struct Config {
     pub health_poll_secs: u64,
     /// Largest gRPC message accepted or sent, in bytes.
     pub max_message_bytes: usize,
+    /// Calls a server handles at once; more are refused with RESOURCE_EXHAUSTED.
+    pub concurrency_limit: usize,
+    /// Deadline of a call whose caller sent no `grpc-timeout`, in milliseconds.
+    pub default_deadline_ms: u64,
+    /// Longest deadline a caller may ask for, in milliseconds.
+    pub max_deadline_ms: u64,
+    /// mTLS between processes: all three files, or none (plaintext).
+    pub tls: TlsConfig,
     pub auth: ServiceConfig,
     pub orders: ServiceConfig,
     pub inventory: ServiceConfig,
@@ -197,6 +222,10 @@ impl Default for Config {
             shutdown_grace_secs: 10,
             health_poll_secs: 5,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            concurrency_limit: 1024,
+            default_deadline_ms: 30_000,
+            max_deadline_ms: 300_000,
+            tls: TlsConfig::default(),
             auth: ServiceConfig::defaults(ServiceKind::Auth),
             orders: ServiceConfig::defaults(ServiceKind::Orders),
             inventory: ServiceConfig::defaults(ServiceKind::Inventory),
@@ -298,7 +327,48 @@ impl Config {
                 "must be between 1024 and 67108864",
             ));
         }
+        if !(1..=1_000_000).contains(&self.concurrency_limit) {
+            return Err(ConfigError::new(
+                "concurrency_limit",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if self.default_deadline_ms == 0 || self.default_deadline_ms > self.max_deadline_ms {
+            return Err(ConfigError::new(
+                "default_deadline_ms",
+                "must be at least 1 and at most max_deadline_ms",
+            ));
+        }
+        let tls = &self.tls;
+        let files = [
+            ("tls.cert_file", &tls.cert_file),
+            ("tls.key_file", &tls.key_file),
+            ("tls.ca_file", &tls.ca_file),
+        ];
+        let set = files.iter().filter(|(_, f)| f.is_some()).count();
+        if set != 0 && set != 3 {
+            let missing = files.iter().find(|(_, f)| f.is_none()).map(|(k, _)| *k);
+            return Err(ConfigError::new(
+                missing.unwrap_or("tls"),
+                "mTLS needs cert_file, key_file and ca_file together",
+            ));
+        }
+        for (key, file) in files {
+            if let Some(path) = file
+                && !path.is_file()
+            {
+                return Err(ConfigError::new(key, "file not found"));
+            }
+        }
         Ok(())
+    }
+
+    pub fn default_deadline(&self) -> Duration {
+        Duration::from_millis(self.default_deadline_ms)
+    }
+
+    pub fn max_deadline(&self) -> Duration {
+        Duration::from_millis(self.max_deadline_ms)
     }
 
     /// The settings of one service.
@@ -350,7 +420,8 @@ impl Config {
                     ip => ip,
                 };
                 let addr = std::net::SocketAddr::new(host, service.grpc_port);
-                format!("http://{addr}")
+                let scheme = if self.tls.enabled() { "https" } else { "http" };
+                format!("{scheme}://{addr}")
             }
         }
     }

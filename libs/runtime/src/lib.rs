@@ -15,10 +15,14 @@
 //!   wires health, reflection (v1 and v1alpha), limits, keepalive and the graceful drain.
 //! - [`process`]: `main` for a process: config → logging → bind → run → exit code (64 for bad
 //!   config).
+//! - [`tls`]: mTLS server and client settings from the configured PEM files.
+//! - [`clients`]: the shared client builder pointed at a configured service.
+//! - [`policy`]: the process's per-method policy table, read from every descriptor we serve.
 //! - [`status`]: the shared constructors for gRPC statuses every service returns.
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod clients;
 pub mod config;
 pub mod health;
 pub mod limits;
@@ -28,6 +32,11 @@ pub mod signal;
 pub mod status;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
+
+use std::sync::LazyLock;
+
+use ironmesh_interceptors::policy::PolicyTable;
 
 pub use config::{Config, ServiceKind};
 pub use server::{GrpcService, Listeners, RunError, run_service, serve};
@@ -43,4 +52,20 @@ macro_rules! limit_sizes {
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
     }};
+}
+
+static POLICY: LazyLock<PolicyTable> = LazyLock::new(|| {
+    PolicyTable::from_descriptor_sets(&[
+        ironmesh_proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ])
+    .expect("the compiled descriptor sets decode")
+});
+
+/// Every method this build knows — our contracts plus health and reflection — with idempotency
+/// from the proto options. Built once per process.
+pub fn policy() -> &'static PolicyTable {
+    &POLICY
 }

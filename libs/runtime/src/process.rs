@@ -29,17 +29,22 @@ pub fn load_config(file: Option<&Path>) -> Result<Config, ExitCode> {
     })
 }
 
-/// Installs logging for `config`, then runs `main` to completion on a multi-threaded runtime.
+/// Runs `main` to completion on a multi-threaded runtime, with logging (and trace export, if
+/// configured) installed for `config`.
 pub fn block_on<F>(config: &Config, main: F) -> ExitCode
 where
     F: Future<Output = ExitCode>,
 {
-    crate::telemetry::init(config);
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(main),
+        Ok(runtime) => runtime.block_on(async {
+            let telemetry = crate::telemetry::init(config);
+            let code = main.await;
+            drop(telemetry);
+            code
+        }),
         Err(err) => {
             eprintln!("ironmesh: cannot start the async runtime: {err}");
             ExitCode::from(EXIT_FAILURE)

@@ -25,6 +25,7 @@ use crate::config::{Config, ServiceKind};
 use crate::health::HealthState;
 use crate::limits::MessageLimitLayer;
 use crate::storage::{Database, MigrationSet, StorageError};
+use ironmesh_interceptors::server::{ServerStack, ServerStackConfig};
 
 /// Service names that reflection advertises besides the service's own.
 const INFRA_SERVICES: [&str; 3] = [
@@ -183,6 +184,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("admin listener failed: {0}")]
     Admin(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Runs `service` until `shutdown` resolves, then drains (see the module docs).
@@ -221,7 +224,7 @@ pub async fn serve(
     let admin = tokio::spawn(
         crate::admin::serve(
             listeners.admin,
-            crate::admin::router(health.clone()),
+            crate::admin::router(health.clone(), kind.name()),
             admin_stop.clone().cancelled_owned(),
         )
         .in_current_span(),
@@ -240,11 +243,24 @@ pub async fn serve(
     };
 
     let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
-    let server = Server::builder()
+    let mut builder = Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
+    if let Some(tls) = crate::tls::server_config(&config.tls)? {
+        builder = builder.tls_config(tls)?;
+    }
+    let stack = ServerStack::new(ServerStackConfig {
+        service: kind.name(),
+        policy: crate::policy().clone(),
+        concurrency_limit: config.concurrency_limit,
+        default_deadline: config.default_deadline(),
+        max_deadline: config.max_deadline(),
+    });
+    let server = builder
         // Outermost: reject oversized messages before any other work is done for them.
         .layer(MessageLimitLayer::new(config.max_message_bytes))
+        // The shared interceptor stack (request id, trace, metrics, load shed, deadline, …).
+        .layer(stack)
         .add_routes(service.routes)
         .add_service(health.service())
         .add_service(reflection_v1)

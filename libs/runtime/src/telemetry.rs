@@ -1,20 +1,60 @@
-//! Logging, to stderr (stdout is kept for command output such as `ironmesh up`'s table). JSON
-//! lines when stderr is not a terminal (containers, CI), pretty text on a terminal. `RUST_LOG` refines the configured level when set. Every line carries the
-//! fields of the spans it is in (`service`, and per request the ones the interceptor stack adds).
+//! Logging and tracing.
+//!
+//! Logs go to stderr (stdout is kept for command output such as `ironmesh up`'s table): JSON lines
+//! when stderr is not a terminal (containers, CI), pretty text on a terminal. `RUST_LOG` refines
+//! the configured level. Every line carries the fields of the spans it is in — `service`, and per
+//! call `request_id`, `trace_id`, `rpc.method`, … from the interceptor stack.
+//!
+//! Traces are exported over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and not at all
+//! otherwise (no exporter, no OpenTelemetry layer, no cost).
 
 use std::io::IsTerminal;
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{Config, LogFormat};
 
-/// Installs the global subscriber. Safe to call more than once (later calls are no-ops), so
-/// tests and the CLI can both call it.
-pub fn init(config: &Config) {
+/// The environment variable that turns OTLP export on.
+pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// Keeps the trace exporter alive; flushes and shuts it down when dropped.
+#[must_use = "dropping the guard stops trace export"]
+#[derive(Debug, Default)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Exports every finished span now.
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider
+            && let Err(err) = provider.force_flush()
+        {
+            tracing::warn!(error = %err, "trace flush failed");
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber (once per process; later calls only return a no-op guard).
+/// With OTLP export on, must be called inside a tokio runtime.
+pub fn init(config: &Config) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // Our crates at the configured level; noisy dependencies one level quieter.
         EnvFilter::new(format!(
-            "{level},h2=warn,hyper=warn,hyper_util=warn,tower=warn,sqlx=warn",
+            "{level},h2=warn,hyper=warn,hyper_util=warn,tower=warn,sqlx=warn,opentelemetry=warn",
             level = config.log_level.as_str()
         ))
     });
@@ -23,20 +63,55 @@ pub fn init(config: &Config) {
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr);
-    let result = if json {
-        builder
+    let json_layer = json.then(|| {
+        tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init()
-    } else {
-        builder.try_init()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+    });
+    let pretty_layer = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+    });
+
+    let provider = otlp_provider();
+    let otel_layer = provider
+        .as_ref()
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("ironmesh")));
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(json_layer)
+        .with(pretty_layer)
+        .with(otel_layer)
+        .try_init()
+        .is_ok();
+    TelemetryGuard {
+        provider: provider.filter(|_| installed),
+    }
+}
+
+fn otlp_provider() -> Option<SdkTracerProvider> {
+    let endpoint = std::env::var(OTLP_ENDPOINT_ENV)
+        .ok()
+        .filter(|e| !e.is_empty())?;
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()
+    {
+        Ok(exporter) => exporter,
+        Err(err) => {
+            eprintln!("ironmesh: OTLP export disabled ({OTLP_ENDPOINT_ENV}={endpoint}): {err}");
+            return None;
+        }
     };
-    // Already installed (a test harness or an earlier call): keep the first one.
-    let _ = result;
+    Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(Resource::builder().with_service_name("ironmesh").build())
+            .build(),
+    )
 }

@@ -1,0 +1,68 @@
+//! Propagation: every attempt carries the inbound call's request id, its trace context (this
+//! hop's span as the parent) and `tracestate`, and the caller's authorization — unless the
+//! request already set its own.
+
+use std::task::{Context, Poll};
+
+use http::HeaderValue;
+use tower::{Layer, Service};
+
+use crate::context::CallContext;
+use crate::{BoxError, Request, Response};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PropagateLayer;
+
+impl<S> Layer<S> for PropagateLayer {
+    type Service = Propagate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Propagate { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Propagate<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Propagate<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        if let Some(context) = CallContext::current() {
+            let headers = request.headers_mut();
+            if let Some(id) = &context.request_id
+                && !headers.contains_key("x-request-id")
+                && let Ok(value) = HeaderValue::from_str(id.as_str())
+            {
+                headers.insert("x-request-id", value);
+            }
+            if let Some(trace) = &context.trace
+                && !headers.contains_key("traceparent")
+                && let Ok(value) = HeaderValue::from_str(&trace.to_header())
+            {
+                headers.insert("traceparent", value);
+                if let Some(state) = &context.tracestate {
+                    headers.insert("tracestate", state.clone());
+                }
+            }
+            if let Some(authorization) = &context.authorization {
+                headers
+                    .entry(http::header::AUTHORIZATION)
+                    .or_insert_with(|| authorization.clone());
+            }
+        }
+        self.inner.call(request)
+    }
+}

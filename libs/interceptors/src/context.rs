@@ -1,0 +1,231 @@
+//! The context of one call, as the server stack learnt it: who asked (request id), which trace it
+//! belongs to, how long it may take, and with what authorization. Server layers put the pieces in
+//! request extensions; the innermost layer runs the handler inside [`CallContext::scope`] so any
+//! client call the handler makes picks the context up with [`CallContext::current`] — no
+//! parameter threading through domain code.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::HeaderValue;
+use tokio::time::Instant;
+
+/// The correlation id of a call (`x-request-id`), minted as a UUIDv7 when the caller sent none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub Arc<str>);
+
+impl RequestId {
+    /// A fresh UUIDv7 id.
+    pub fn mint() -> Self {
+        Self(uuid::Uuid::now_v7().to_string().into())
+    }
+
+    /// Accepts a caller's id if it is 1..=128 visible ASCII characters; anything else is
+    /// replaced rather than logged or echoed.
+    pub fn accept(value: &HeaderValue) -> Option<Self> {
+        let bytes = value.as_bytes();
+        let valid = (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_graphic());
+        valid.then(|| Self(String::from_utf8_lossy(bytes).into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A W3C trace context (`traceparent`): the trace and the span that is the parent of the next hop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub sampled: bool,
+}
+
+impl TraceContext {
+    /// Parses `00-<32 hex>-<16 hex>-<2 hex>`; all-zero ids and version `ff` are invalid.
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut parts = value.trim().split('-');
+        let version = parts.next()?;
+        let trace = parts.next()?;
+        let span = parts.next()?;
+        let flags = parts.next()?;
+        if version.len() != 2 || version.eq_ignore_ascii_case("ff") {
+            return None;
+        }
+        // Version 00 has exactly four fields; later versions may append more.
+        if version == "00" && parts.next().is_some() {
+            return None;
+        }
+        let trace_id: [u8; 16] = decode_hex(trace)?;
+        let span_id: [u8; 8] = decode_hex(span)?;
+        let [flags]: [u8; 1] = decode_hex(flags)?;
+        if trace_id == [0; 16] || span_id == [0; 8] {
+            return None;
+        }
+        Some(Self {
+            trace_id,
+            span_id,
+            sampled: flags & 1 == 1,
+        })
+    }
+
+    /// A new trace with a new root span.
+    pub fn new_root() -> Self {
+        Self {
+            trace_id: nonzero(rand::random()),
+            span_id: nonzero(rand::random()),
+            sampled: true,
+        }
+    }
+
+    /// The same trace, a new span id.
+    pub fn child(&self) -> Self {
+        Self {
+            span_id: nonzero(rand::random()),
+            ..*self
+        }
+    }
+
+    /// The `traceparent` header value.
+    pub fn to_header(&self) -> String {
+        format!(
+            "00-{}-{}-{:02x}",
+            hex(&self.trace_id),
+            hex(&self.span_id),
+            u8::from(self.sampled)
+        )
+    }
+
+    pub fn trace_id_hex(&self) -> String {
+        hex(&self.trace_id)
+    }
+
+    pub fn span_id_hex(&self) -> String {
+        hex(&self.span_id)
+    }
+}
+
+fn nonzero<const N: usize>(mut bytes: [u8; N]) -> [u8; N] {
+    if bytes.iter().all(|b| *b == 0) {
+        bytes[N - 1] = 1;
+    }
+    bytes
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != N * 2
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[i * 2..i * 2 + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// When the call must be finished by (server: the caller's budget; client: what was sent on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline(pub Instant);
+
+/// The caller's `authorization` metadata, passed on to upstream calls unchanged.
+#[derive(Clone, Debug)]
+pub struct Authorization(pub HeaderValue);
+
+/// Everything a handler's outgoing calls inherit from the incoming one.
+#[derive(Clone, Debug, Default)]
+pub struct CallContext {
+    pub request_id: Option<RequestId>,
+    pub trace: Option<TraceContext>,
+    pub tracestate: Option<HeaderValue>,
+    pub deadline: Option<Instant>,
+    pub authorization: Option<HeaderValue>,
+}
+
+tokio::task_local! {
+    static CURRENT: CallContext;
+}
+
+impl CallContext {
+    /// The context of the call this task is serving, if any.
+    pub fn current() -> Option<CallContext> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
+    /// Runs `future` with `self` as the current context.
+    pub fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self, future)
+    }
+
+    /// Collects what the server layers put into `extensions`.
+    pub fn from_extensions(extensions: &http::Extensions) -> Self {
+        Self {
+            request_id: extensions.get::<RequestId>().cloned(),
+            trace: extensions.get::<TraceContext>().copied(),
+            tracestate: extensions.get::<TraceState>().map(|t| t.0.clone()),
+            deadline: extensions.get::<Deadline>().map(|d| d.0),
+            authorization: extensions.get::<Authorization>().map(|a| a.0.clone()),
+        }
+    }
+}
+
+/// The caller's `tracestate`, carried through unchanged.
+#[derive(Clone, Debug)]
+pub struct TraceState(pub HeaderValue);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_round_trips() {
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let parsed = TraceContext::parse(header).unwrap();
+        assert!(parsed.sampled);
+        assert_eq!(parsed.to_header(), header);
+        assert_eq!(parsed.child().trace_id, parsed.trace_id);
+        assert_ne!(parsed.child().span_id, parsed.span_id);
+    }
+
+    #[test]
+    fn invalid_traceparents_are_rejected() {
+        for bad in [
+            "",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert_eq!(TraceContext::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn request_ids_must_be_short_visible_ascii() {
+        assert!(RequestId::accept(&HeaderValue::from_static("abc-123")).is_some());
+        assert!(RequestId::accept(&HeaderValue::from_static("has space")).is_none());
+        let long = "x".repeat(129);
+        assert!(RequestId::accept(&HeaderValue::from_str(&long).unwrap()).is_none());
+    }
+}

@@ -1,0 +1,230 @@
+//! gRPC-over-HTTP/2 details both sides of the stack need: how a call ended (`grpc-status`, in the
+//! response headers for a trailers-only response, else in the trailers), and `grpc-timeout`.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tonic::Code;
+
+/// The `grpc-status` in `headers`, if present.
+pub fn status_code(headers: &HeaderMap) -> Option<Code> {
+    headers
+        .get("grpc-status")
+        .map(|value| Code::from_bytes(value.as_bytes()))
+}
+
+/// The gRPC code an error from a layer or the transport stands for: a `tonic::Status` anywhere
+/// in its source chain, else UNAVAILABLE for connection problems, else UNKNOWN.
+pub fn error_code(err: &(dyn std::error::Error + 'static)) -> Code {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut transport = false;
+    while let Some(err) = current {
+        if let Some(status) = err.downcast_ref::<tonic::Status>() {
+            return status.code();
+        }
+        if err.is::<tonic::transport::Error>() || err.is::<std::io::Error>() {
+            transport = true;
+        }
+        current = err.source();
+    }
+    if transport {
+        Code::Unavailable
+    } else {
+        Code::Unknown
+    }
+}
+
+/// Called once with the call's final code.
+pub type OnDone = Box<dyn FnOnce(Code) + Send + 'static>;
+
+/// Calls `on_done` with the call's final code: now for a trailers-only response, otherwise when
+/// the body's trailers arrive (CANCELLED if the body is dropped first, UNKNOWN if it fails).
+pub fn observe(response: crate::Response, on_done: OnDone) -> crate::Response {
+    if let Some(code) = status_code(response.headers()) {
+        on_done(code);
+        return response;
+    }
+    response.map(|body| {
+        tonic::body::Body::new(ObservedBody {
+            inner: body,
+            guard: DoneGuard(Some(on_done)),
+        })
+    })
+}
+
+struct DoneGuard(Option<OnDone>);
+
+impl DoneGuard {
+    fn finish(&mut self, code: Code) {
+        if let Some(on_done) = self.0.take() {
+            on_done(code);
+        }
+    }
+}
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        self.finish(Code::Cancelled);
+    }
+}
+
+pin_project! {
+    /// A response body that reports the call's final code (see [`observe`]).
+    pub struct ObservedBody<B> {
+        #[pin]
+        inner: B,
+        guard: DoneGuard,
+    }
+}
+
+impl<B> Body for ObservedBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    this.guard
+                        .finish(status_code(trailers).unwrap_or(Code::Unknown));
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.guard.finish(Code::Unknown),
+            // A body that ends without trailers carries no status: the call did not complete.
+            Poll::Ready(None) => this.guard.finish(Code::Unknown),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Parses a `grpc-timeout` value (`<up to 8 digits><H|M|S|m|u|n>`).
+pub fn parse_timeout(value: &http::HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?;
+    if text.len() < 2 || text.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = text.split_at(text.len() - 1);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// Encodes `duration` as a `grpc-timeout` value, in the finest unit that fits in 8 digits
+/// (rounded down: an upstream must never get more time than we have).
+pub fn encode_timeout(duration: Duration) -> http::HeaderValue {
+    const MAX: u128 = 99_999_999;
+    let nanos = duration.as_nanos();
+    let (amount, unit) = if nanos <= MAX {
+        (nanos, "n")
+    } else if nanos / 1_000 <= MAX {
+        (nanos / 1_000, "u")
+    } else if nanos / 1_000_000 <= MAX {
+        (nanos / 1_000_000, "m")
+    } else if nanos / 1_000_000_000 <= MAX {
+        (nanos / 1_000_000_000, "S")
+    } else {
+        ((nanos / 60_000_000_000).min(MAX), "M")
+    };
+    http::HeaderValue::from_str(&format!("{amount}{unit}")).expect("digits and a unit letter")
+}
+
+/// Splits `/pkg.Service/Method` into `("pkg.Service", "Method")`.
+pub fn split_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix('/')?;
+    let (service, method) = rest.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
+}
+
+/// The canonical upper-case name of `code` (`OK`, `UNAVAILABLE`, …), as metrics and logs print it.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_trip_rounding_down() {
+        for duration in [
+            Duration::from_millis(300),
+            Duration::from_secs(5),
+            Duration::from_nanos(1_234),
+            Duration::from_secs(3 * 3600),
+        ] {
+            let parsed = parse_timeout(&encode_timeout(duration)).unwrap();
+            assert!(parsed <= duration, "{duration:?} → {parsed:?}");
+            assert!(duration - parsed < Duration::from_secs(60), "{duration:?}");
+        }
+        assert_eq!(
+            parse_timeout(&http::HeaderValue::from_static("300m")),
+            Some(Duration::from_millis(300))
+        );
+        for bad in ["", "m", "123456789m", "12x", "-1S", "1.5S"] {
+            assert_eq!(
+                parse_timeout(&http::HeaderValue::from_static(bad)),
+                None,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_split_into_service_and_method() {
+        assert_eq!(split_path("/a.B/C"), Some(("a.B", "C")));
+        assert_eq!(split_path("/a.B/C/D"), None);
+        assert_eq!(split_path("a.B/C"), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! Trace context: one span per call, joined to the caller's W3C trace (`traceparent`,
+//! `tracestate`) or starting a new one. The span carries `rpc.system`, `rpc.service`,
+//! `rpc.method`, `request_id`, `trace_id`, and `rpc.grpc.status_code` once the call ends; the
+//! handler runs inside it, so its own spans are children. When OpenTelemetry is installed
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT`), the span is exported with the caller's span as parent and its
+//! ids are the ones propagated onward; without it, the ids are minted here.
+//!
+//! A line is logged when each call ends: DEBUG for OK, INFO for caller errors, WARN for server
+//! errors (a log line per OK call would cost more than the call at load).
+
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState as OtelTraceState,
+};
+use tonic::Code;
+use tower::{Layer, Service};
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::context::{RequestId, TraceContext, TraceState};
+use crate::grpc::{code_name, error_code, observe};
+use crate::policy::PolicyTable;
+use crate::{BoxError, BoxFuture, Request, Response};
+
+#[derive(Clone, Debug)]
+pub struct TraceLayer {
+    service: &'static str,
+    policy: PolicyTable,
+}
+
+impl TraceLayer {
+    pub fn new(service: &'static str, policy: PolicyTable) -> Self {
+        Self { service, policy }
+    }
+}
+
+impl<S> Layer<S> for TraceLayer {
+    type Service = TraceService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceService {
+            inner,
+            service: self.service,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TraceService<S> {
+    inner: S,
+    service: &'static str,
+    policy: PolicyTable,
+}
+
+impl<S> Service<Request> for TraceService<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = BoxError;
+    type Future = BoxFuture<Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let (grpc_service, grpc_method) = self.policy.labels(request.uri().path());
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        let incoming = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse);
+        let tracestate = request.headers().get("tracestate").cloned();
+
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = format!("{grpc_service}/{grpc_method}"),
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %grpc_service,
+            rpc.method = %grpc_method,
+            rpc.grpc.status_code = Empty,
+            service = self.service,
+            request_id = %request_id,
+            trace_id = Empty,
+            span_id = Empty,
+        );
+        if let Some(parent) = incoming {
+            // Without an OpenTelemetry layer installed this does nothing.
+            let _ = span.set_parent(remote_context(&parent));
+        }
+        let own = exported_ids(&span).unwrap_or_else(|| match incoming {
+            Some(parent) => parent.child(),
+            None => TraceContext::new_root(),
+        });
+        span.record("trace_id", own.trace_id_hex());
+        span.record("span_id", own.span_id_hex());
+        request.extensions_mut().insert(own);
+        if let Some(state) = tracestate {
+            request.extensions_mut().insert(TraceState(state));
+        }
+
+        let future = self.inner.call(request).instrument(span.clone());
+        Box::pin(async move {
+            match future.await.map_err(Into::into) {
+                Ok(response) => Ok(observe(
+                    response,
+                    Box::new(move |code| finish(&span, code, started)),
+                )),
+                Err(err) => {
+                    finish(&span, error_code(&*err), started);
+                    Err(err)
+                }
+            }
+        })
+    }
+}
+
+/// Records the outcome on the span and logs the call's completion inside it.
+fn finish(span: &tracing::Span, code: Code, started: Instant) {
+    span.record("rpc.grpc.status_code", code as i32);
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let name = code_name(code);
+    span.in_scope(|| match code {
+        Code::Ok => tracing::debug!(grpc.code = name, latency_ms, "rpc finished"),
+        Code::Internal | Code::Unknown | Code::DataLoss | Code::Unavailable => {
+            tracing::warn!(grpc.code = name, latency_ms, "rpc failed")
+        }
+        _ => tracing::info!(grpc.code = name, latency_ms, "rpc finished"),
+    });
+}
+
+/// The caller's span as an OpenTelemetry remote parent.
+fn remote_context(parent: &TraceContext) -> opentelemetry::Context {
+    let flags = if parent.sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    let span_context = SpanContext::new(
+        TraceId::from_bytes(parent.trace_id),
+        SpanId::from_bytes(parent.span_id),
+        flags,
+        true,
+        OtelTraceState::default(),
+    );
+    opentelemetry::Context::new().with_remote_span_context(span_context)
+}
+
+/// The ids OpenTelemetry gave `span`, when an OpenTelemetry layer is installed.
+fn exported_ids(span: &tracing::Span) -> Option<TraceContext> {
+    let context = span.context();
+    let span_ref = context.span();
+    let ids = span_ref.span_context();
+    ids.is_valid().then(|| TraceContext {
+        trace_id: ids.trace_id().to_bytes(),
+        span_id: ids.span_id().to_bytes(),
+        sampled: ids.is_sampled(),
+    })
+}
