@@ -243,24 +243,7 @@ pub async fn serve(
     };
 
     let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
-    let mut builder = Server::builder()
-        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
-    if let Some(tls) = crate::tls::server_config(&config.tls)? {
-        builder = builder.tls_config(tls)?;
-    }
-    let stack = ServerStack::new(ServerStackConfig {
-        service: kind.name(),
-        policy: crate::policy().clone(),
-        concurrency_limit: config.concurrency_limit,
-        default_deadline: config.default_deadline(),
-        max_deadline: config.max_deadline(),
-    });
-    let server = builder
-        // Outermost: reject oversized messages before any other work is done for them.
-        .layer(MessageLimitLayer::new(config.max_message_bytes))
-        // The shared interceptor stack (request id, trace, metrics, load shed, deadline, …).
-        .layer(stack)
+    let server = grpc_server(config, kind.name())?
         .add_routes(service.routes)
         .add_service(health.service())
         .add_service(reflection_v1)
@@ -293,6 +276,39 @@ pub async fn serve(
         Ok(inner) => inner.map_err(ServeError::from),
         Err(join) => Err(ServeError::Admin(std::io::Error::other(join.to_string()))),
     }
+}
+
+/// The layers every Ironmesh gRPC server runs: the message limit, then the shared stack.
+pub type GrpcLayers = tower::layer::util::Stack<
+    ServerStack,
+    tower::layer::util::Stack<MessageLimitLayer, tower::layer::util::Identity>,
+>;
+
+/// A tonic server builder with everything a service's listener needs — keepalive, optional mTLS,
+/// the message limit and the interceptor stack for `service` — but no routes yet. [`serve`] uses
+/// it, and so does `ironmesh bench`, so what is measured is what runs.
+pub fn grpc_server(
+    config: &Config,
+    service: &'static str,
+) -> Result<Server<GrpcLayers>, ServeError> {
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
+    if let Some(tls) = crate::tls::server_config(&config.tls)? {
+        builder = builder.tls_config(tls)?;
+    }
+    let stack = ServerStack::new(ServerStackConfig {
+        service,
+        policy: crate::policy().clone(),
+        concurrency_limit: config.concurrency_limit,
+        default_deadline: config.default_deadline(),
+        max_deadline: config.max_deadline(),
+    });
+    Ok(builder
+        // Outermost: reject oversized messages before any other work is done for them.
+        .layer(MessageLimitLayer::new(config.max_message_bytes))
+        // The shared interceptor stack (request id, trace, metrics, load shed, deadline, …).
+        .layer(stack))
 }
 
 fn reflection_builder<'a>(names: &[&str]) -> tonic_reflection::server::Builder<'a> {
