@@ -1,0 +1,39 @@
+//! One logical client over several replicas.
+
+mod common;
+
+use common::{Scripted, check_request, client, serve, stack_config};
+use ironmesh_interceptors::client::RetryConfig;
+
+/// Two replicas behind one balanced client both receive traffic; after one is stopped, every
+/// idempotent call still succeeds (the refused attempt is retried on the other replica).
+#[tokio::test]
+async fn calls_spread_over_replicas_and_survive_losing_one() {
+    let a = Scripted::new(|_, _| Ok(()));
+    let b = Scripted::new(|_, _| Ok(()));
+    let server_a = serve(a.clone(), stack_config(64)).await;
+    let server_b = serve(b.clone(), stack_config(64)).await;
+    let target = format!("http://{},http://{}", server_a.addr, server_b.addr);
+    let mut client = client(&target, true, |builder| {
+        builder.retry(RetryConfig {
+            max_attempts: 3,
+            ..RetryConfig::default()
+        })
+    });
+
+    for _ in 0..20 {
+        client.check(check_request()).await.expect("both replicas up");
+    }
+    assert!(a.calls() > 0 && b.calls() > 0, "a={} b={}", a.calls(), b.calls());
+
+    server_a.stop().await;
+    let before = b.calls();
+    for i in 0..20 {
+        client
+            .check(check_request())
+            .await
+            .unwrap_or_else(|s| panic!("call {i} failed after losing a replica: {s:?}"));
+    }
+    assert_eq!(b.calls() - before, 20, "the surviving replica served every call");
+    server_b.stop().await;
+}
