@@ -13,6 +13,8 @@ use ironmesh_runtime::process::{self, EXIT_FAILURE, block_on, fail};
 use ironmesh_runtime::storage::Database;
 use ironmesh_runtime::{Config, ServiceKind};
 
+mod bench;
+
 /// How long `up` waits for every component to report healthy.
 const READY_LIMIT: Duration = Duration::from_secs(30);
 
@@ -48,6 +50,9 @@ enum Command {
         #[arg(long)]
         service: Option<String>,
     },
+    /// Measure the shared server stack against a bare tonic server with h2load (needs
+    /// `h2load` and `taskset`); prints req/s, p50/p99 and the ratios stack/bare.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
             let settings = config.clone();
             block_on(&settings, migrate(config, kinds))
         }
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

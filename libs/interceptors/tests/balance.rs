@@ -22,9 +22,17 @@ async fn calls_spread_over_replicas_and_survive_losing_one() {
     });
 
     for _ in 0..20 {
-        client.check(check_request()).await.expect("both replicas up");
+        client
+            .check(check_request())
+            .await
+            .expect("both replicas up");
     }
-    assert!(a.calls() > 0 && b.calls() > 0, "a={} b={}", a.calls(), b.calls());
+    assert!(
+        a.calls() > 0 && b.calls() > 0,
+        "a={} b={}",
+        a.calls(),
+        b.calls()
+    );
 
     server_a.stop().await;
     let before = b.calls();
@@ -34,6 +42,10 @@ async fn calls_spread_over_replicas_and_survive_losing_one() {
             .await
             .unwrap_or_else(|s| panic!("call {i} failed after losing a replica: {s:?}"));
     }
-    assert_eq!(b.calls() - before, 20, "the surviving replica served every call");
+    assert_eq!(
+        b.calls() - before,
+        20,
+        "the surviving replica served every call"
+    );
     server_b.stop().await;
 }

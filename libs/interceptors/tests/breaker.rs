@@ -46,10 +46,15 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
     });
     let server = serve(health.clone(), stack_config(64)).await;
     // Not idempotent: one attempt per call, so server counts are exact.
-    let mut client = client(&format!("http://{}", server.addr), false, |b| b.breaker(breaker()));
+    let mut client = client(&format!("http://{}", server.addr), false, |b| {
+        b.breaker(breaker())
+    });
 
     for _ in 0..4 {
-        assert_eq!(client.check(check_request()).await.unwrap_err().code(), Code::Unavailable);
+        assert_eq!(
+            client.check(check_request()).await.unwrap_err().code(),
+            Code::Unavailable
+        );
     }
     assert_eq!(health.calls(), 4);
     assert_eq!(state("test-upstream"), 2, "open");
@@ -58,7 +63,9 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
         let status = client.check(check_request()).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable);
         assert!(
-            status.message().contains("circuit breaker open for upstream test-upstream"),
+            status
+                .message()
+                .contains("circuit breaker open for upstream test-upstream"),
             "{status:?}"
         );
     }
@@ -66,11 +73,21 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
 
     // A probe that fails reopens the breaker immediately.
     tokio::time::sleep(COOL_DOWN).await;
-    assert_eq!(client.check(check_request()).await.unwrap_err().code(), Code::Unavailable);
+    assert_eq!(
+        client.check(check_request()).await.unwrap_err().code(),
+        Code::Unavailable
+    );
     assert_eq!(health.calls(), 5, "one probe went through");
-    assert_eq!(state("test-upstream"), 2, "open again after the failed probe");
+    assert_eq!(
+        state("test-upstream"),
+        2,
+        "open again after the failed probe"
+    );
     let refused = client.check(check_request()).await.unwrap_err();
-    assert!(refused.message().contains("circuit breaker open"), "{refused:?}");
+    assert!(
+        refused.message().contains("circuit breaker open"),
+        "{refused:?}"
+    );
     assert_eq!(health.calls(), 5);
 
     // The upstream recovers: after the cool-down, two successful probes close the breaker.
@@ -81,7 +98,10 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
     client.check(check_request()).await.expect("probe 2");
     assert_eq!(state("test-upstream"), 0, "closed");
     for _ in 0..10 {
-        client.check(check_request()).await.expect("closed breaker passes calls");
+        client
+            .check(check_request())
+            .await
+            .expect("closed breaker passes calls");
     }
 
     // Failures come back: it opens again.
@@ -106,7 +126,10 @@ async fn caller_errors_do_not_open_the_breaker() {
         b.breaker(breaker())
     });
     for _ in 0..20 {
-        assert_eq!(client.check(check_request()).await.unwrap_err().code(), Code::NotFound);
+        assert_eq!(
+            client.check(check_request()).await.unwrap_err().code(),
+            Code::NotFound
+        );
     }
     assert_eq!(health.calls(), 20);
     assert_eq!(state("test-upstream"), 0);

@@ -31,12 +31,21 @@ async fn idempotent_call_succeeds_after_retries() {
                 .get("grpc-previous-rpc-attempts")
                 .map(|v| v.to_str().unwrap().to_owned()),
         );
-        if n <= 2 { Err(Status::unavailable("warming up")) } else { Ok(()) }
+        if n <= 2 {
+            Err(Status::unavailable("warming up"))
+        } else {
+            Ok(())
+        }
     });
     let server = serve(health.clone(), stack_config(64)).await;
-    let mut client = client(&format!("http://{}", server.addr), true, |b| b.retry(retry(3)));
+    let mut client = client(&format!("http://{}", server.addr), true, |b| {
+        b.retry(retry(3))
+    });
 
-    client.check(check_request()).await.expect("third attempt succeeds");
+    client
+        .check(check_request())
+        .await
+        .expect("third attempt succeeds");
     assert_eq!(health.calls(), 3);
     assert_eq!(
         *seen.lock(),
@@ -50,7 +59,9 @@ async fn idempotent_call_succeeds_after_retries() {
 async fn non_idempotent_call_is_not_retried() {
     let health = Scripted::new(|_, _| Err(Status::unavailable("down")));
     let server = serve(health.clone(), stack_config(64)).await;
-    let mut client = client(&format!("http://{}", server.addr), false, |b| b.retry(retry(5)));
+    let mut client = client(&format!("http://{}", server.addr), false, |b| {
+        b.retry(retry(5))
+    });
 
     let status = client.check(check_request()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
@@ -63,7 +74,9 @@ async fn non_idempotent_call_is_not_retried() {
 async fn invalid_argument_is_never_retried() {
     let health = Scripted::new(|_, _| Err(Status::invalid_argument("bad")));
     let server = serve(health.clone(), stack_config(64)).await;
-    let mut client = client(&format!("http://{}", server.addr), true, |b| b.retry(retry(5)));
+    let mut client = client(&format!("http://{}", server.addr), true, |b| {
+        b.retry(retry(5))
+    });
 
     let status = client.check(check_request()).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -97,7 +110,10 @@ async fn retry_budget_stops_retries_when_most_calls_fail() {
     }
     let calls = health.calls();
     assert!(calls >= 50, "every call made its first attempt: {calls}");
-    assert!(calls <= 50 + 50 / 10 + 1, "retries were capped by the budget: {calls}");
+    assert!(
+        calls <= 50 + 50 / 10 + 1,
+        "retries were capped by the budget: {calls}"
+    );
     server.stop().await;
 }
 
@@ -113,7 +129,9 @@ async fn pushback_is_honoured() {
         Err(status)
     });
     let server = serve(stop.clone(), stack_config(64)).await;
-    let mut client_a = client(&format!("http://{}", server.addr), true, |b| b.retry(retry(5)));
+    let mut client_a = client(&format!("http://{}", server.addr), true, |b| {
+        b.retry(retry(5))
+    });
     let status = client_a.check(check_request()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(stop.calls(), 1, "negative pushback: no retry");
@@ -134,8 +152,13 @@ async fn pushback_is_honoured() {
         }
     });
     let server = serve(wait.clone(), stack_config(64)).await;
-    let mut client_b = client(&format!("http://{}", server.addr), true, |b| b.retry(retry(3)));
-    client_b.check(check_request()).await.expect("retried after the pushback");
+    let mut client_b = client(&format!("http://{}", server.addr), true, |b| {
+        b.retry(retry(3))
+    });
+    client_b
+        .check(check_request())
+        .await
+        .expect("retried after the pushback");
     let times = times.lock().clone();
     assert_eq!(times.len(), 2);
     assert!(

@@ -81,9 +81,14 @@ async fn load_shedding_refuses_calls_above_the_limit() {
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
 
     release.notify_one();
-    in_progress.await.unwrap().expect("the first call completes");
+    in_progress
+        .await
+        .unwrap()
+        .expect("the first call completes");
     let next = tokio::spawn(async move { second.check(check_request()).await });
-    tokio::time::timeout(LIMIT, started_rx.recv()).await.expect("served again");
+    tokio::time::timeout(LIMIT, started_rx.recv())
+        .await
+        .expect("served again");
     release.notify_one();
     next.await.unwrap().expect("served after the load dropped");
     server.stop().await;
@@ -111,7 +116,10 @@ async fn panicking_handler_returns_internal_and_the_server_lives_on() {
     assert!(status.message().contains("req-panic-1"), "{status:?}");
     assert!(!status.message().contains("secret"), "{status:?}");
 
-    client.check(check_request()).await.expect("next call is served");
+    client
+        .check(check_request())
+        .await
+        .expect("next call is served");
     assert_eq!(health.calls(), 2);
     server.stop().await;
 }
@@ -131,7 +139,12 @@ async fn request_id_is_echoed_or_minted() {
     assert_eq!(response.metadata().get("x-request-id").unwrap(), "abc-123");
 
     let response = client.check(check_request()).await.unwrap();
-    let minted = response.metadata().get("x-request-id").unwrap().to_str().unwrap();
+    let minted = response
+        .metadata()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
     let uuid = uuid::Uuid::parse_str(minted).expect("a UUID");
     assert_eq!(uuid.get_version_num(), 7);
     server.stop().await;

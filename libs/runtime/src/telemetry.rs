@@ -48,9 +48,18 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Installs the global subscriber (once per process; later calls only return a no-op guard).
-/// With OTLP export on, must be called inside a tokio runtime.
+/// Installs the global subscriber (once per process; later calls only return a no-op guard),
+/// exporting traces when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. With export on, must be called
+/// inside a tokio runtime.
 pub fn init(config: &Config) -> TelemetryGuard {
+    let endpoint = std::env::var(OTLP_ENDPOINT_ENV)
+        .ok()
+        .filter(|e| !e.is_empty());
+    init_with(config, endpoint.as_deref())
+}
+
+/// [`init`] with the OTLP endpoint given explicitly (`None`: no export).
+pub fn init_with(config: &Config, otlp_endpoint: Option<&str>) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // Our crates at the configured level; noisy dependencies one level quieter.
         EnvFilter::new(format!(
@@ -78,7 +87,7 @@ pub fn init(config: &Config) -> TelemetryGuard {
             .with_writer(std::io::stderr)
     });
 
-    let provider = otlp_provider();
+    let provider = otlp_endpoint.and_then(otlp_provider);
     let otel_layer = provider
         .as_ref()
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("ironmesh")));
@@ -94,12 +103,11 @@ pub fn init(config: &Config) -> TelemetryGuard {
     }
 }
 
-fn otlp_provider() -> Option<SdkTracerProvider> {
-    let endpoint = std::env::var(OTLP_ENDPOINT_ENV)
-        .ok()
-        .filter(|e| !e.is_empty())?;
+fn otlp_provider(endpoint: &str) -> Option<SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig;
     let exporter = match opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
+        .with_endpoint(endpoint)
         .build()
     {
         Ok(exporter) => exporter,

@@ -257,6 +257,11 @@ impl Service<Request> for Balanced {
                     *slot.ejected_until.lock() = None;
                     Ok(response.map(tonic::body::Body::new))
                 }
+                // tonic's channel also enforces the `grpc-timeout` we sent; running out of time
+                // is this call's deadline, not a fault of the endpoint.
+                Err(err) if timed_out(&err) => Err(Box::new(tonic::Status::deadline_exceeded(
+                    "deadline exceeded waiting for the upstream",
+                )) as BoxError),
                 Err(err) => {
                     // A transport error (refused, reset, unreachable) ejects the endpoint.
                     *slot.ejected_until.lock() = Some(Instant::now() + shared.ejection);
@@ -269,4 +274,15 @@ impl Service<Request> for Balanced {
             }
         })
     }
+}
+
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if err.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }

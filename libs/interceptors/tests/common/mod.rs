@@ -125,7 +125,11 @@ pub async fn serve<H: Health>(health: H, config: ServerStackConfig) -> TestServe
 }
 
 /// A client through the shared client stack; `idempotent` decides whether Check is retried.
-pub fn client(target: &str, idempotent: bool, adjust: impl FnOnce(ClientBuilder) -> ClientBuilder) -> HealthClient<GrpcChannel> {
+pub fn client(
+    target: &str,
+    idempotent: bool,
+    adjust: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> HealthClient<GrpcChannel> {
     let builder = ClientBuilder::new("test", "test-upstream", target)
         .policy(PolicyTable::default().with(CHECK, idempotent, Access::Public));
     HealthClient::new(adjust(builder).build().unwrap())
