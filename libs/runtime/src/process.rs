@@ -42,7 +42,7 @@ where
         Ok(runtime) => runtime.block_on(async {
             let telemetry = crate::telemetry::init(config);
             let code = main.await;
-            drop(telemetry);
+            telemetry.shutdown().await;
             code
         }),
         Err(err) => {

@@ -30,20 +30,31 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    /// Exports every finished span now.
-    pub fn flush(&self) {
-        if let Some(provider) = &self.provider
-            && let Err(err) = provider.force_flush()
-        {
-            tracing::warn!(error = %err, "trace flush failed");
+    /// Exports every finished span now. (The exporter blocks while it waits for the collector, so
+    /// it runs on the blocking pool, leaving the async workers free to drive the export.)
+    pub async fn flush(&self) {
+        if let Some(provider) = self.provider.clone() {
+            match tokio::task::spawn_blocking(move || provider.force_flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(error = %err, "trace flush failed"),
+                Err(err) => tracing::warn!(error = %err, "trace flush task failed"),
+            }
+        }
+    }
+
+    /// Flushes and stops the exporter.
+    pub async fn shutdown(mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
         }
     }
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
+        // Not shut down through `shutdown()`: stop without waiting on the collector.
         if let Some(provider) = self.provider.take() {
-            let _ = provider.shutdown();
+            std::thread::spawn(move || provider.shutdown());
         }
     }
 }

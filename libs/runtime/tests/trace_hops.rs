@@ -1,0 +1,150 @@
+//! One trace across three hops, exported over OTLP to a receiver started by this test.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{Last, client, start};
+use ironmesh_interceptors::context::{CallContext, RequestId, TraceContext};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use tokio::sync::mpsc;
+use tonic_health::pb::HealthCheckRequest;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A real OTLP/gRPC trace receiver: every exported span goes to the test.
+struct Receiver(mpsc::UnboundedSender<Span>);
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        for resource in request.into_inner().resource_spans {
+            for scope in resource.scope_spans {
+                for span in scope.spans {
+                    let _ = self.0.send(span);
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+fn attribute(span: &Span, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+        .map(|value| match value {
+            Value::StringValue(s) => s.clone(),
+            Value::IntValue(i) => i.to_string(),
+            other => format!("{other:?}"),
+        })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A call made with a known trace and request id passes three hops. The receiver gets one server
+/// span per hop, all in the caller's trace, each the child of the one before (the first, of the
+/// caller's span), each carrying the same request id; handlers saw the same ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_and_request_id_across_three_hops_reach_the_otlp_receiver() {
+    let (spans_tx, mut spans) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let otlp = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(Receiver(spans_tx)))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let telemetry = ironmesh_runtime::telemetry::init_with(
+        &ironmesh_runtime::Config::default(),
+        Some(&format!("http://{otlp}")),
+    );
+
+    let mut hops = start(3, Last::Answer).await;
+    let mut caller = client("caller", hops.first);
+    let root = TraceContext::new_root();
+    let context = CallContext {
+        request_id: Some(RequestId("req-trace-1".into())),
+        trace: Some(root),
+        ..Default::default()
+    };
+    context
+        .scope(caller.check(HealthCheckRequest::default()))
+        .await
+        .expect("three hops answer");
+
+    for _ in 0..3 {
+        let seen = hops.seen.recv().await.unwrap();
+        assert_eq!(
+            seen.request_id.as_deref(),
+            Some("req-trace-1"),
+            "hop {}",
+            seen.hop
+        );
+        assert_eq!(seen.trace_id, Some(root.trace_id_hex()), "hop {}", seen.hop);
+    }
+
+    telemetry.flush().await;
+    let mut server_spans: Vec<Span> = Vec::new();
+    let collected = tokio::time::timeout(LIMIT, async {
+        while server_spans.len() < 3 {
+            let span = spans.recv().await.expect("receiver open");
+            if attribute(&span, "otel.kind").is_some() || span.kind == 2 {
+                server_spans.push(span);
+            }
+        }
+    })
+    .await;
+    assert!(
+        collected.is_ok(),
+        "three server spans exported, got {}",
+        server_spans.len()
+    );
+
+    let by_id: HashMap<String, &Span> = server_spans.iter().map(|s| (hex(&s.span_id), s)).collect();
+    let first = server_spans
+        .iter()
+        .find(|s| s.parent_span_id == root.span_id.to_vec())
+        .expect("one span is the child of the caller's span");
+    let mut chain = vec![first];
+    while let Some(child) = server_spans
+        .iter()
+        .find(|s| s.parent_span_id == chain.last().unwrap().span_id)
+    {
+        chain.push(child);
+    }
+    assert_eq!(
+        chain.len(),
+        3,
+        "parent links chain the three hops: {:?}",
+        by_id.keys()
+    );
+    for span in &chain {
+        assert_eq!(hex(&span.trace_id), root.trace_id_hex());
+        assert_eq!(
+            attribute(span, "request_id").as_deref(),
+            Some("req-trace-1")
+        );
+        assert_eq!(attribute(span, "rpc.system").as_deref(), Some("grpc"));
+        assert_eq!(attribute(span, "rpc.method").as_deref(), Some("Check"));
+        assert_eq!(
+            attribute(span, "rpc.grpc.status_code").as_deref(),
+            Some("0")
+        );
+    }
+    hops.stop();
+}
