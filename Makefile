@@ -5,7 +5,7 @@ CARGO ?= cargo
 BUF_VERSION ?= 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: run test lint clippy fmt fmt-check proto-lint build
+.PHONY: run test lint clippy fmt fmt-check proto-lint build bench
 
 ## run: all six services and the gateway in one process (SQLite under ./data)
 run:
@@ -42,3 +42,13 @@ proto-lint: $(BUF)
 
 build:
 	$(CARGO) build --workspace --all-targets
+
+## bench: the server stack's cost as ratios against a bare tonic server, in one run (BENCH_ARGS="--json" etc.; installs h2load with apt-get if missing)
+bench:
+	@command -v h2load >/dev/null 2>&1 || { \
+		echo "h2load missing: installing nghttp2-client"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nghttp2-client; \
+	}
+	$(CARGO) build --release --bin ironmesh
+	target/release/ironmesh bench $(BENCH_ARGS)

@@ -141,6 +141,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
             } else {
                 print!("{}", report.table());
             }
+            report.note_server_log();
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -189,6 +190,8 @@ struct Report {
     args: BenchArgs,
     bare: Measurement,
     stack: Measurement,
+    /// What the server process wrote to stderr (its log), kept out of the report.
+    server_log: String,
 }
 
 fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
@@ -208,7 +211,8 @@ fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
         body.display()
     )))?;
 
-    let server = ServerChild::start(args.server_cpu)?;
+    let server_log = workdir.path().join("server.log");
+    let server = ServerChild::start(args.server_cpu, &server_log)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -237,6 +241,7 @@ fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
         args: args.clone(),
         bare,
         stack,
+        server_log: std::fs::read_to_string(&server_log).unwrap_or_default(),
     })
 }
 
@@ -261,9 +266,10 @@ fn measure_one(
         );
     }
 
+    warm_up(args, addr, body)?;
     let log = workdir.join(format!("{name}.log"));
     let cpu_before = server.cpu_time();
-    let run = run_h2load(args, addr, body, &log)?;
+    let run = run_h2load(args, addr, body, args.duration, Some(&log))?;
     let cpu_after = server.cpu_time();
 
     let summary = H2loadSummary::parse(&run).map_err(|why| {
@@ -282,7 +288,6 @@ fn measure_one(
     let cpu = cpu_before
         .zip(cpu_after)
         .map(|(before, after)| after.saturating_sub(before));
-    let measured = Duration::from_secs(args.duration).as_secs_f64();
     Ok(Measurement {
         target,
         addr,
@@ -293,10 +298,8 @@ fn measure_one(
         cpu_us_per_call: cpu
             .filter(|_| summary.succeeded > 0)
             .map(|cpu| cpu.as_secs_f64() * 1e6 / summary.succeeded as f64),
-        // The CPU window also covers the warm-up; this is a utilisation estimate, not an exact one.
-        cpu_percent: cpu.map(|cpu| {
-            100.0 * cpu.as_secs_f64() / (measured + Duration::from_secs(args.warmup).as_secs_f64())
-        }),
+        // Over the measured run only (h2load's start-up adds a few ms: an estimate, not exact).
+        cpu_percent: cpu.map(|cpu| 100.0 * cpu.as_secs_f64() / args.duration as f64),
     })
 }
 
@@ -343,12 +346,25 @@ async fn check_serving(addr: SocketAddr) -> Result<(), String> {
     }
 }
 
-/// Runs h2load pinned to `--load-cpu`; returns its standard output.
+/// Warms `addr` up with `--warmup` seconds of the same load, unmeasured (0: no warm-up).
+///
+/// A separate h2load run rather than `--warm-up-time`: h2load counts the warm-up's response
+/// bytes in its `data` total but not its requests, which would break the exact body check.
+fn warm_up(args: &BenchArgs, addr: SocketAddr, body: &Path) -> Result<(), BenchError> {
+    if args.warmup == 0 {
+        return Ok(());
+    }
+    run_h2load(args, addr, body, args.warmup, None).map(drop)
+}
+
+/// Runs h2load pinned to `--load-cpu` for `secs` seconds, logging every request to `log` if
+/// given; returns its standard output.
 fn run_h2load(
     args: &BenchArgs,
     addr: SocketAddr,
     body: &Path,
-    log: &Path,
+    secs: u64,
+    log: Option<&Path>,
 ) -> Result<String, BenchError> {
     let mut command = Command::new("taskset");
     command
@@ -361,20 +377,22 @@ fn run_h2load(
         .arg("-m")
         .arg(args.streams.to_string())
         .arg("-D")
-        .arg(args.duration.to_string());
-    if args.warmup > 0 {
-        command.arg("--warm-up-time").arg(args.warmup.to_string());
-    }
-    command
+        .arg(secs.to_string())
         .arg("-d")
         .arg(body)
         .args(["-H", "content-type: application/grpc"])
-        .args(["-H", "te: trailers"])
-        .arg("--log-file")
-        .arg(log)
-        .arg(format!("http://{addr}{RPC_PATH}"))
-        .stdin(Stdio::null());
+        .args(["-H", "te: trailers"]);
+    if let Some(log) = log {
+        // h2load appends to an existing log; start from an empty one.
+        if log.exists() {
+            std::fs::remove_file(log)
+                .map_err(BenchError::io(format!("cannot remove {}", log.display())))?;
+        }
+        command.arg("--log-file").arg(log);
+    }
     let output = command
+        .arg(format!("http://{addr}{RPC_PATH}"))
+        .stdin(Stdio::null())
         .output()
         .map_err(BenchError::io("cannot run `taskset … h2load`"))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -541,6 +559,22 @@ impl Report {
         Some(self.stack.cpu_us_per_call? / self.bare.cpu_us_per_call?)
     }
 
+    /// The server's log is not part of the result, but lines in it deserve a look: says so on
+    /// stderr with the first few.
+    fn note_server_log(&self) {
+        let lines: Vec<&str> = self.server_log.lines().collect();
+        if lines.is_empty() {
+            return;
+        }
+        eprintln!(
+            "ironmesh bench: note: the server process logged {} line(s); the first:",
+            lines.len()
+        );
+        for line in lines.iter().take(3) {
+            eprintln!("  {line}");
+        }
+    }
+
     fn table(&self) -> String {
         let a = &self.args;
         let mut out = String::new();
@@ -680,7 +714,10 @@ struct ServerChild {
 }
 
 impl ServerChild {
-    fn start(cpu: usize) -> Result<Self, BenchError> {
+    /// Starts the child with its stderr (the server log) going to `log`.
+    fn start(cpu: usize, log: &Path) -> Result<Self, BenchError> {
+        let log_file = std::fs::File::create(log)
+            .map_err(BenchError::io(format!("cannot create {}", log.display())))?;
         let exe = std::env::current_exe()
             .map_err(BenchError::io("cannot find the ironmesh executable"))?;
         let mut child = Command::new("taskset")
@@ -692,7 +729,7 @@ impl ServerChild {
             .env_remove(ironmesh_runtime::telemetry::OTLP_ENDPOINT_ENV)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log_file)
             .spawn()
             .map_err(BenchError::io(
                 "cannot start the server process under taskset",
@@ -711,9 +748,12 @@ impl ServerChild {
                 .map_err(BenchError::io("cannot read from the server process"))?;
         }
         let (bare, stack) = parse_ready(&line).ok_or_else(|| {
+            let _ = guard.child.kill();
+            let _ = guard.child.wait();
             BenchError::Failed(format!(
-                "the server process did not start (it said {:?}; see its errors above)",
-                line.trim()
+                "the server process did not start (it said {:?}); its log:\n{}",
+                line.trim(),
+                std::fs::read_to_string(log).unwrap_or_default()
             ))
         })?;
         guard.bare = bare;

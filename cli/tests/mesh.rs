@@ -312,3 +312,72 @@ async fn health_follows_store_readiness() {
     assert_eq!(next_status().await, ServingStatus::Serving as i32);
     assert!(mesh.shutdown().await.is_empty());
 }
+
+/// Each admin port's `/metrics` is valid Prometheus text (checked by `promtool check metrics`
+/// when promtool is installed — CI installs it) with the RED series of that service's calls,
+/// labelled with the service, method and code.
+#[tokio::test]
+async fn metrics_record_calls_and_pass_promtool() {
+    let mesh = TestMesh::start(Backend::Sqlite, &[ServiceKind::Orders, ServiceKind::Audit]).await;
+    let mut orders = mesh.orders().await;
+    for _ in 0..3 {
+        let status = orders
+            .list_orders(ironmesh::orders::v1::ListOrdersRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unimplemented);
+    }
+    let admin = mesh.admin_addr(ironmesh_cli::mesh::Component::Service(ServiceKind::Orders));
+    let response = reqwest::get(format!("http://{admin}/metrics")).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    let handled = text
+        .lines()
+        .find(|line| {
+            line.starts_with("ironmesh_grpc_server_handled_total{")
+                && line.contains("grpc_method=\"ListOrders\"")
+        })
+        .unwrap_or_else(|| panic!("a handled series for ListOrders:\n{text}"));
+    assert!(handled.contains("grpc_code=\"UNIMPLEMENTED\""), "{handled}");
+    assert!(handled.contains("service=\"orders\""), "{handled}");
+    assert!(handled.ends_with(" 3"), "three calls counted: {handled}");
+    assert!(text.contains("ironmesh_grpc_server_handling_seconds_bucket{"), "{text}");
+    assert!(
+        !text.contains("service=\"audit\""),
+        "each admin port shows only its own service's series"
+    );
+
+    match which_promtool() {
+        Some(promtool) => {
+            let mut child = std::process::Command::new(promtool)
+                .args(["check", "metrics"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "promtool check metrics: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("promtool is required in CI (Debian package `prometheus`)")
+        }
+        None => eprintln!("note: promtool not installed; skipping `promtool check metrics`"),
+    }
+    assert!(mesh.shutdown().await.is_empty());
+}
+
+fn which_promtool() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| std::path::Path::new(dir).join("promtool"))
+        .find(|path| path.is_file())
+}

@@ -56,9 +56,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A call made with a known trace and request id passes three hops. The receiver gets one server
+/// A call made with a known trace, request id and authorization passes three hops; every hop's
+/// handler sees all three. The receiver gets one server
 /// span per hop, all in the caller's trace, each the child of the one before (the first, of the
-/// caller's span), each carrying the same request id; handlers saw the same ids.
+/// caller's span), each carrying the same request id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_and_request_id_across_three_hops_reach_the_otlp_receiver() {
     let (spans_tx, mut spans) = mpsc::unbounded_channel();
@@ -80,6 +81,7 @@ async fn one_trace_and_request_id_across_three_hops_reach_the_otlp_receiver() {
     let context = CallContext {
         request_id: Some(RequestId("req-trace-1".into())),
         trace: Some(root),
+        authorization: Some("Bearer test-token".parse().unwrap()),
         ..Default::default()
     };
     context
@@ -96,6 +98,12 @@ async fn one_trace_and_request_id_across_three_hops_reach_the_otlp_receiver() {
             seen.hop
         );
         assert_eq!(seen.trace_id, Some(root.trace_id_hex()), "hop {}", seen.hop);
+        assert_eq!(
+            seen.authorization.as_deref(),
+            Some("Bearer test-token"),
+            "the caller's authorization reached hop {}",
+            seen.hop
+        );
     }
 
     telemetry.flush().await;

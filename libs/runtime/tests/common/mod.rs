@@ -23,6 +23,7 @@ pub struct Seen {
     pub budget: Option<Duration>,
     pub request_id: Option<String>,
     pub trace_id: Option<String>,
+    pub authorization: Option<String>,
 }
 
 /// What the last hop does.
@@ -65,6 +66,9 @@ impl Health for Hop {
                 .map(|d| d.saturating_duration_since(Instant::now())),
             request_id: context.request_id.map(|id| id.to_string()),
             trace_id: context.trace.map(|t| t.trace_id_hex()),
+            authorization: context
+                .authorization
+                .and_then(|v| v.to_str().ok().map(str::to_owned)),
         });
         match &self.next {
             Some(next) => next.clone().check(request.into_inner()).await,
