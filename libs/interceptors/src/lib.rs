@@ -2,6 +2,7 @@
 //! stack and one client builder, each a sequence of named tower layers.
 //!
 //! # Layout
+//! - [`around`]: the tower boilerplate of a layer written once; most layers are an [`around::Around`].
 //! - [`context`]: the per-call context (request id, W3C trace context, deadline, the caller's
 //!   authorization) that server layers establish and client layers propagate.
 //! - [`grpc`]: small gRPC-over-HTTP helpers shared by both sides: reading `grpc-status`, watching
@@ -16,6 +17,7 @@
 //!   optionally over mTLS.
 #![forbid(unsafe_code)]
 
+pub mod around;
 pub mod client;
 pub mod context;
 pub mod grpc;

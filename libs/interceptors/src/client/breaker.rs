@@ -11,15 +11,15 @@
 //! gRPC semantics, hence this file; the state lock is held for a few instructions, never across
 //! an await.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::time::Instant;
 use tonic::{Code, Status};
-use tower::{Layer, Service};
 
+use crate::around::Around;
 use crate::grpc::{error_code, observe};
 use crate::metrics::Metrics;
 use crate::{BoxError, BoxFuture, Request, Response};
@@ -298,55 +298,23 @@ fn is_failure(code: Code) -> bool {
     )
 }
 
-pub(super) struct BreakerLayer {
-    breaker: Arc<Breaker>,
-}
-
-impl BreakerLayer {
-    pub(super) fn new(breaker: Arc<Breaker>) -> Self {
-        Self { breaker }
-    }
-}
-
-impl<S> Layer<S> for BreakerLayer {
-    type Service = BreakerService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        BreakerService {
-            inner,
-            breaker: self.breaker.clone(),
-        }
-    }
-}
-
+/// The breaker judging every attempt to one upstream.
 #[derive(Clone)]
-pub struct BreakerService<S> {
-    inner: S,
-    breaker: Arc<Breaker>,
-}
+pub(super) struct Guarded(pub(super) Arc<Breaker>);
 
-impl<S> Service<Request> for BreakerService<S>
-where
-    S: Service<Request, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let permit = match self.breaker.acquire() {
+impl Around for Guarded {
+    fn around<F, Fut>(&self, request: Request, next: F) -> BoxFuture<Response>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
+    {
+        let permit = match self.0.acquire() {
             Ok(permit) => permit,
             Err(open) => return Box::pin(async move { Err(Box::new(open) as BoxError) }),
         };
-        let future = self.inner.call(request);
+        let future = next(request);
         Box::pin(async move {
-            match future.await.map_err(Into::into) {
+            match future.await {
                 Ok(response) => Ok(observe(response, Box::new(move |code| permit.finish(code)))),
                 Err(err) => {
                     permit.finish(error_code(&*err));

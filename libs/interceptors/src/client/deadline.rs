@@ -5,64 +5,33 @@
 //! the call is abandoned with DEADLINE_EXCEEDED. A budget already spent fails at once, without a
 //! network call.
 
-use std::task::{Context, Poll};
+use std::future::Future;
 
 use tokio::time::Instant;
 use tonic::Status;
-use tower::{Layer, Service};
 
 use super::DeadlineConfig;
+use crate::around::{Around, AroundLayer};
 use crate::context::{CallContext, Deadline};
 use crate::grpc::{encode_timeout, parse_timeout};
 use crate::{BoxError, BoxFuture, Request, Response};
 
+/// Deadline propagation with `DeadlineConfig`'s default and margin.
 #[derive(Clone, Copy, Debug)]
-pub struct ClientDeadlineLayer {
-    config: DeadlineConfig,
-}
+pub struct Propagated(pub DeadlineConfig);
 
-impl ClientDeadlineLayer {
-    pub fn new(config: DeadlineConfig) -> Self {
-        Self { config }
-    }
-}
+pub type ClientDeadlineLayer = AroundLayer<Propagated>;
 
-impl<S> Layer<S> for ClientDeadlineLayer {
-    type Service = ClientDeadline<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ClientDeadline {
-            inner,
-            config: self.config,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct ClientDeadline<S> {
-    inner: S,
-    config: DeadlineConfig,
-}
-
-impl<S> Service<Request> for ClientDeadline<S>
-where
-    S: Service<Request, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
+impl Around for Propagated {
+    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
+    {
         let now = Instant::now();
         let inbound = CallContext::current()
             .and_then(|context| context.deadline)
-            .map(|deadline| deadline.checked_sub(self.config.margin).unwrap_or(now));
+            .map(|deadline| deadline.checked_sub(self.0.margin).unwrap_or(now));
         let requested = request
             .headers()
             .get("grpc-timeout")
@@ -71,7 +40,7 @@ where
         let deadline = match (inbound, requested) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => now + self.config.default_timeout,
+            (None, None) => now + self.0.default_timeout,
         };
         if deadline <= now {
             return Box::pin(async {
@@ -84,10 +53,10 @@ where
             .headers_mut()
             .insert("grpc-timeout", encode_timeout(deadline - now));
         request.extensions_mut().insert(Deadline(deadline));
-        let future = self.inner.call(request);
+        let future = next(request);
         Box::pin(async move {
             match tokio::time::timeout_at(deadline, future).await {
-                Ok(result) => result.map_err(Into::into),
+                Ok(result) => result,
                 Err(_) => Err(Box::new(Status::deadline_exceeded(
                     "deadline exceeded waiting for the upstream",
                 )) as BoxError),

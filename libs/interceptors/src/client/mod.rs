@@ -21,10 +21,11 @@ use tower::util::BoxCloneSyncService;
 
 pub use balance::{Balanced, Target};
 pub use breaker::{BreakerConfig, BreakerOpen, BreakerState};
-pub use deadline::ClientDeadlineLayer;
+pub use deadline::{ClientDeadlineLayer, Propagated};
 pub use propagate::PropagateLayer;
 pub use retry::{RetryConfig, RetryLayer};
 
+use crate::around::AroundLayer;
 use crate::policy::PolicyTable;
 use crate::{BoxError, Request, Response};
 
@@ -197,7 +198,7 @@ impl ClientBuilder {
         let stack = ServiceBuilder::new()
             // Outermost: one deadline for the whole call, retries and backoff included, derived
             // from the inbound budget so no hop outlives its caller.
-            .layer(ClientDeadlineLayer::new(self.deadline))
+            .layer(AroundLayer(Propagated(self.deadline)))
             // Retries sit inside the deadline (attempts share it) and outside the breaker (each
             // attempt asks the breaker; an open breaker is not retried).
             .layer(RetryLayer::new(
@@ -207,7 +208,7 @@ impl ClientBuilder {
                 self.retry,
             ))
             // One breaker per upstream, judging every attempt.
-            .layer(breaker::BreakerLayer::new(breaker))
+            .layer(AroundLayer(breaker::Guarded(breaker)))
             // Per attempt: request id, trace context and the caller's authorization go along.
             .layer(PropagateLayer)
             .service(balanced);

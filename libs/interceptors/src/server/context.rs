@@ -2,48 +2,27 @@
 //! caller's `authorization`, and runs the handler with it as the task's [`CallContext`], so client
 //! calls made by the handler inherit it without passing it along by hand.
 
-use std::task::{Context, Poll};
+use std::future::Future;
 
-use tower::{Layer, Service};
-
+use crate::around::{Around, AroundLayer};
 use crate::context::CallContext;
 use crate::{BoxError, BoxFuture, Request, Response};
 
+/// See the module docs.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ContextLayer;
+pub struct CallScope;
 
-impl<S> Layer<S> for ContextLayer {
-    type Service = ContextService<S>;
+pub type ContextLayer = AroundLayer<CallScope>;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        ContextService { inner }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct ContextService<S> {
-    inner: S,
-}
-
-impl<S> Service<Request> for ContextService<S>
-where
-    S: Service<Request, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
+impl Around for CallScope {
+    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
+    {
         let mut context = CallContext::from_extensions(request.extensions());
         context.authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
         request.extensions_mut().insert(context.clone());
-        let future = self.inner.call(request);
-        Box::pin(context.scope(async move { future.await.map_err(Into::into) }))
+        Box::pin(context.scope(next(request)))
     }
 }

@@ -6,65 +6,34 @@
 //! tonic's own `grpc-timeout` handling, further out, answers CANCELLED; this layer answers a
 //! hair earlier (`ANSWER_AHEAD`) so the caller receives the DEADLINE_EXCEEDED the spec asks for.
 
-use std::task::{Context, Poll};
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tonic::Status;
-use tower::{Layer, Service};
 
+use crate::around::{Around, AroundLayer};
 use crate::context::Deadline;
 use crate::grpc::parse_timeout;
 use crate::{BoxError, BoxFuture, Request, Response};
 
 const ANSWER_AHEAD: Duration = Duration::from_millis(1);
 
+/// The deadline policy: `default` when the caller sent none, callers capped at `max`.
 #[derive(Clone, Copy, Debug)]
-pub struct DeadlineLayer {
-    default: Duration,
-    max: Duration,
+pub struct Deadlines {
+    pub default: Duration,
+    pub max: Duration,
 }
 
-impl DeadlineLayer {
-    pub fn new(default: Duration, max: Duration) -> Self {
-        Self { default, max }
-    }
-}
+pub type DeadlineLayer = AroundLayer<Deadlines>;
 
-impl<S> Layer<S> for DeadlineLayer {
-    type Service = DeadlineService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        DeadlineService {
-            inner,
-            default: self.default,
-            max: self.max,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct DeadlineService<S> {
-    inner: S,
-    default: Duration,
-    max: Duration,
-}
-
-impl<S> Service<Request> for DeadlineService<S>
-where
-    S: Service<Request, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
+impl Around for Deadlines {
+    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
+    {
         let budget = match request
             .headers()
             .get("grpc-timeout")
@@ -75,10 +44,10 @@ where
         };
         let deadline = Instant::now() + budget;
         request.extensions_mut().insert(Deadline(deadline));
-        let future = self.inner.call(request);
+        let future = next(request);
         Box::pin(async move {
             match tokio::time::timeout_at(deadline, future).await {
-                Ok(result) => result.map_err(Into::into),
+                Ok(result) => result,
                 Err(_) => Err(Box::new(Status::deadline_exceeded(format!(
                     "deadline of {} ms exceeded",
                     budget.as_millis()

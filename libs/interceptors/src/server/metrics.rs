@@ -2,63 +2,32 @@
 //! calls in flight. Recorded when the call really ends (its trailers), not when the handler
 //! returns, so streaming calls are measured whole.
 
-use std::task::{Context, Poll};
+use std::future::Future;
 use std::time::Instant;
 
 use tonic::Code;
-use tower::{Layer, Service};
 
+use crate::around::{Around, AroundLayer};
 use crate::grpc::{code_name, error_code, observe};
 use crate::metrics::Metrics;
 use crate::policy::PolicyTable;
 use crate::{BoxError, BoxFuture, Request, Response};
 
+/// RED metrics for the calls of `service`; method labels from `policy`.
 #[derive(Clone, Debug)]
-pub struct MetricsLayer {
-    service: &'static str,
-    policy: PolicyTable,
+pub struct Red {
+    pub service: &'static str,
+    pub policy: PolicyTable,
 }
 
-impl MetricsLayer {
-    pub fn new(service: &'static str, policy: PolicyTable) -> Self {
-        Self { service, policy }
-    }
-}
+pub type MetricsLayer = AroundLayer<Red>;
 
-impl<S> Layer<S> for MetricsLayer {
-    type Service = MetricsService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        MetricsService {
-            inner,
-            service: self.service,
-            policy: self.policy.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct MetricsService<S> {
-    inner: S,
-    service: &'static str,
-    policy: PolicyTable,
-}
-
-impl<S> Service<Request> for MetricsService<S>
-where
-    S: Service<Request, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+impl Around for Red {
+    fn around<F, Fut>(&self, request: Request, next: F) -> BoxFuture<Response>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
+    {
         let metrics = Metrics::global();
         let (grpc_service, grpc_method) = self.policy.labels(request.uri().path());
         let service = self.service;
@@ -80,9 +49,9 @@ where
                 .with_label_values(&[service, &*grpc_service, &*grpc_method, code_name(code)])
                 .inc();
         };
-        let future = self.inner.call(request);
+        let future = next(request);
         Box::pin(async move {
-            match future.await.map_err(Into::into) {
+            match future.await {
                 Ok(response) => Ok(observe(response, Box::new(done))),
                 Err(err) => {
                     done(error_code(&*err));

@@ -16,14 +16,15 @@ use std::time::Duration;
 use tower::util::BoxCloneService;
 use tower::{Layer, Service, ServiceBuilder};
 
-pub use context::ContextLayer;
-pub use deadline::DeadlineLayer;
-pub use metrics::MetricsLayer;
-pub use panic::CatchPanicLayer;
-pub use request_id::RequestIdLayer;
+pub use context::{CallScope, ContextLayer};
+pub use deadline::{DeadlineLayer, Deadlines};
+pub use metrics::{MetricsLayer, Red};
+pub use panic::{CatchPanic, CatchPanicLayer};
+pub use request_id::{RequestIdLayer, RequestIds};
 pub use shed::LoadShedLayer;
-pub use trace::TraceLayer;
+pub use trace::{Spans, TraceLayer};
 
+use crate::around::AroundLayer;
 use crate::policy::PolicyTable;
 use crate::{BoxError, Request, Response};
 
@@ -67,24 +68,30 @@ where
         let stack = ServiceBuilder::new()
             // Outermost: every later layer, log line and response carries the request id, even
             // for calls that are shed or time out.
-            .layer(RequestIdLayer)
+            .layer(AroundLayer(RequestIds))
             // One span per call around everything below, so shed and timed-out calls are traced
             // too; it also fixes the trace context handlers propagate.
-            .layer(TraceLayer::new(config.service, config.policy.clone()))
+            .layer(AroundLayer(Spans {
+                service: config.service,
+                policy: config.policy.clone(),
+            }))
             // RED metrics see every outcome, including the RESOURCE_EXHAUSTED of load shedding.
-            .layer(MetricsLayer::new(config.service, config.policy.clone()))
+            .layer(AroundLayer(Red {
+                service: config.service,
+                policy: config.policy.clone(),
+            }))
             // Refuse excess work before spending anything on it (deadline timers, auth, handler).
             .layer(LoadShedLayer::new(config.service, config.concurrency_limit))
             // The deadline bounds authentication and the handler alike, and cancels them.
-            .layer(DeadlineLayer::new(
-                config.default_deadline,
-                config.max_deadline,
-            ))
+            .layer(AroundLayer(Deadlines {
+                default: config.default_deadline,
+                max: config.max_deadline,
+            }))
             // (The authentication/authorization layer slots in here, with `config.policy`.)
             // Panics become INTERNAL with the request id, so the connection and server live on.
-            .layer(CatchPanicLayer)
+            .layer(AroundLayer(CatchPanic))
             // Innermost: the handler runs with the call's context as the task's current context.
-            .layer(ContextLayer)
+            .layer(AroundLayer(CallScope))
             .service(inner);
         BoxCloneService::new(stack)
     }

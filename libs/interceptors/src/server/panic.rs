@@ -2,59 +2,40 @@
 //! message is logged, never sent), and the server keeps serving. tower-http's CatchPanic answers
 //! with a bare HTTP 500 and cannot see the request id, hence this small layer.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
 use tonic::Status;
-use tower::{Layer, Service};
 
+use crate::around::{Around, AroundLayer};
 use crate::context::RequestId;
 use crate::{BoxError, BoxFuture, Request, Response};
 
+/// See the module docs.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct CatchPanicLayer;
+pub struct CatchPanic;
 
-impl<S> Layer<S> for CatchPanicLayer {
-    type Service = CatchPanicService<S>;
+pub type CatchPanicLayer = AroundLayer<CatchPanic>;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        CatchPanicService { inner }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct CatchPanicService<S> {
-    inner: S,
-}
-
-impl<S> Service<Request> for CatchPanicService<S>
-where
-    S: Service<Request, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+impl Around for CatchPanic {
+    fn around<F, Fut>(&self, request: Request, next: F) -> BoxFuture<Response>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
+    {
         let request_id = request
             .extensions()
             .get::<RequestId>()
             .map(|id| id.0.clone())
             .unwrap_or_default();
-        let future = match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+        let future = match std::panic::catch_unwind(AssertUnwindSafe(|| next(request))) {
             Ok(future) => future,
             Err(payload) => return Box::pin(async move { Err(panicked(&request_id, &payload)) }),
         };
         Box::pin(async move {
             match AssertUnwindSafe(future).catch_unwind().await {
-                Ok(result) => result.map_err(Into::into),
+                Ok(result) => result,
                 Err(payload) => Err(panicked(&request_id, &payload)),
             }
         })

@@ -1,47 +1,28 @@
 //! Request id: accept the caller's `x-request-id` (if sane) or mint a UUIDv7; make it a request
-//! extension for the layers below and return it in the response metadata.
+//! extension for the layers below and return it in the response metadata (errors included).
 
-use std::task::{Context, Poll};
+use std::future::Future;
 
 use http::HeaderValue;
-use tower::{Layer, Service};
 
+use crate::around::{Around, AroundLayer};
 use crate::context::RequestId;
 use crate::{BoxError, BoxFuture, Request, Response};
 
 pub const HEADER: &str = "x-request-id";
 
+/// See the module docs.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RequestIdLayer;
+pub struct RequestIds;
 
-impl<S> Layer<S> for RequestIdLayer {
-    type Service = RequestIdService<S>;
+pub type RequestIdLayer = AroundLayer<RequestIds>;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestIdService { inner }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct RequestIdService<S> {
-    inner: S,
-}
-
-impl<S> Service<Request> for RequestIdService<S>
-where
-    S: Service<Request, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
+impl Around for RequestIds {
+    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
+    {
         let id = request
             .headers()
             .get(HEADER)
@@ -50,9 +31,9 @@ where
         let header = HeaderValue::from_str(id.as_str()).expect("request ids are visible ASCII");
         request.headers_mut().insert(HEADER, header.clone());
         request.extensions_mut().insert(id);
-        let future = self.inner.call(request);
+        let future = next(request);
         Box::pin(async move {
-            match future.await.map_err(Into::into) {
+            match future.await {
                 Ok(mut response) => {
                     response.headers_mut().insert(HEADER, header);
                     Ok(response)

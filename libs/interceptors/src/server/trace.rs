@@ -8,69 +8,38 @@
 //! A line is logged when each call ends: DEBUG for OK, INFO for caller errors, WARN for server
 //! errors (a log line per OK call would cost more than the call at load).
 
-use std::task::{Context, Poll};
+use std::future::Future;
 use std::time::Instant;
 
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState as OtelTraceState,
 };
 use tonic::Code;
-use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::around::{Around, AroundLayer};
 use crate::context::{RequestId, TraceContext, TraceState};
 use crate::grpc::{code_name, error_code, observe};
 use crate::policy::PolicyTable;
 use crate::{BoxError, BoxFuture, Request, Response};
 
+/// Spans for the calls of `service`; names from `policy`.
 #[derive(Clone, Debug)]
-pub struct TraceLayer {
-    service: &'static str,
-    policy: PolicyTable,
+pub struct Spans {
+    pub service: &'static str,
+    pub policy: PolicyTable,
 }
 
-impl TraceLayer {
-    pub fn new(service: &'static str, policy: PolicyTable) -> Self {
-        Self { service, policy }
-    }
-}
+pub type TraceLayer = AroundLayer<Spans>;
 
-impl<S> Layer<S> for TraceLayer {
-    type Service = TraceService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        TraceService {
-            inner,
-            service: self.service,
-            policy: self.policy.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct TraceService<S> {
-    inner: S,
-    service: &'static str,
-    policy: PolicyTable,
-}
-
-impl<S> Service<Request> for TraceService<S>
-where
-    S: Service<Request, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
+impl Around for Spans {
+    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
+    {
         let started = Instant::now();
         let (grpc_service, grpc_method) = self.policy.labels(request.uri().path());
         let request_id = request
@@ -113,9 +82,9 @@ where
             request.extensions_mut().insert(TraceState(state));
         }
 
-        let future = self.inner.call(request).instrument(span.clone());
+        let future = next(request).instrument(span.clone());
         Box::pin(async move {
-            match future.await.map_err(Into::into) {
+            match future.await {
                 Ok(response) => Ok(observe(
                     response,
                     Box::new(move |code| finish(&span, code, started)),

@@ -1,0 +1,63 @@
+//! The shape most layers share: look at (or change) the request, call the next service, then
+//! look at (or change) the outcome. [`Around`] is that one decision; [`AroundLayer`] and
+//! [`AroundService`] are the tower boilerplate written once for every such layer.
+
+use std::future::Future;
+use std::task::{Context, Poll};
+
+use futures_util::TryFutureExt;
+use tower::{Layer, Service};
+
+use crate::{BoxError, BoxFuture, Request, Response};
+
+/// What a layer does around one call. `next` calls the inner service (call it at most once, and
+/// synchronously inside `around`, as tower's readiness contract requires).
+pub trait Around: Clone + Send + Sync + 'static {
+    fn around<F, Fut>(&self, request: Request, next: F) -> BoxFuture<Response>
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static;
+}
+
+/// A tower layer made of an [`Around`].
+#[derive(Clone, Debug)]
+pub struct AroundLayer<A>(pub A);
+
+impl<A: Clone, S> Layer<S> for AroundLayer<A> {
+    type Service = AroundService<A, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AroundService {
+            around: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service an [`AroundLayer`] wraps around `S`.
+#[derive(Clone, Debug)]
+pub struct AroundService<A, S> {
+    around: A,
+    inner: S,
+}
+
+impl<A, S> Service<Request> for AroundService<A, S>
+where
+    A: Around,
+    S: Service<Request, Response = Response>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = BoxError;
+    type Future = BoxFuture<Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Self { around, inner } = self;
+        around.around(request, |request| inner.call(request).err_into())
+    }
+}
