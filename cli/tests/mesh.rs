@@ -328,7 +328,9 @@ async fn metrics_record_calls_and_pass_promtool() {
         assert_eq!(status.code(), Code::Unimplemented);
     }
     let admin = mesh.admin_addr(ironmesh_cli::mesh::Component::Service(ServiceKind::Orders));
-    let response = reqwest::get(format!("http://{admin}/metrics")).await.unwrap();
+    let response = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let text = response.text().await.unwrap();
     let handled = text
@@ -341,7 +343,10 @@ async fn metrics_record_calls_and_pass_promtool() {
     assert!(handled.contains("grpc_code=\"UNIMPLEMENTED\""), "{handled}");
     assert!(handled.contains("service=\"orders\""), "{handled}");
     assert!(handled.ends_with(" 3"), "three calls counted: {handled}");
-    assert!(text.contains("ironmesh_grpc_server_handling_seconds_bucket{"), "{text}");
+    assert!(
+        text.contains("ironmesh_grpc_server_handling_seconds_bucket{"),
+        "{text}"
+    );
     assert!(
         !text.contains("service=\"audit\""),
         "each admin port shows only its own service's series"
@@ -357,7 +362,12 @@ async fn metrics_record_calls_and_pass_promtool() {
                 .spawn()
                 .unwrap();
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
             let output = child.wait_with_output().unwrap();
             assert!(
                 output.status.success(),
