@@ -49,3 +49,24 @@ async fn calls_spread_over_replicas_and_survive_losing_one() {
     );
     server_b.stop().await;
 }
+
+/// A DNS name is resolved (and re-resolved) into endpoints: `localhost` reaches a server bound
+/// on 127.0.0.1, whatever other addresses the name also has (e.g. ::1, refused and skipped).
+#[tokio::test]
+async fn dns_target_resolves_to_the_live_endpoints() {
+    let health = Scripted::new(|_, _| Ok(()));
+    let server = serve(health.clone(), stack_config(64)).await;
+    let target = format!("http://localhost:{}", server.addr.port());
+    let mut client = client(&target, true, |builder| {
+        builder.resolve_every(std::time::Duration::from_millis(50))
+    });
+    // The first call waits for the first lookup instead of failing.
+    for i in 0..20 {
+        client
+            .check(check_request())
+            .await
+            .unwrap_or_else(|s| panic!("call {i} through a DNS target: {s:?}"));
+    }
+    assert_eq!(health.calls(), 20);
+    server.stop().await;
+}

@@ -80,6 +80,9 @@ struct Slot {
 
 struct Shared {
     slots: RwLock<Vec<Arc<Slot>>>,
+    /// Turns true once the first DNS lookup has finished (at once for static targets), so calls
+    /// made right after start wait for endpoints instead of failing.
+    resolved: tokio::sync::watch::Sender<bool>,
     next: AtomicUsize,
     tls: Option<ClientTls>,
     connect_timeout: Duration,
@@ -177,6 +180,7 @@ impl Balanced {
     ) -> Result<Self, ClientError> {
         let shared = Arc::new(Shared {
             slots: RwLock::new(Vec::new()),
+            resolved: tokio::sync::watch::Sender::new(false),
             next: AtomicUsize::new(0),
             tls,
             connect_timeout,
@@ -197,6 +201,7 @@ impl Balanced {
                     slots.push(slot);
                 }
                 *shared.slots.write() = slots;
+                shared.resolved.send_replace(true);
             }
             Target::Dns { https, host, port } => {
                 tokio::spawn(resolve_loop(
@@ -231,6 +236,7 @@ async fn resolve_loop(shared: Weak<Shared>, https: bool, host: String, port: u16
             }
             Err(err) => tracing::warn!(host, error = %err, "DNS lookup failed; keeping endpoints"),
         }
+        strong.resolved.send_replace(true);
     }
 }
 
@@ -247,6 +253,8 @@ impl Service<Request> for Balanced {
     fn call(&mut self, request: Request) -> Self::Future {
         let shared = self.shared.clone();
         Box::pin(async move {
+            // Bounded by the call's deadline, applied further out.
+            let _ = shared.resolved.subscribe().wait_for(|done| *done).await;
             let Some(slot) = shared.pick() else {
                 return Err(
                     Box::new(tonic::Status::unavailable("no endpoints resolved yet")) as BoxError,
