@@ -862,10 +862,15 @@ async fn start_servers(config: &Config) -> Result<(SocketAddr, SocketAddr), Stri
     let bare = tonic::transport::Server::builder()
         .add_service(serving_health().await)
         .serve_with_incoming(incoming(bare_listener));
-    let stack = ironmesh_runtime::server::grpc_server(config, "bench")
-        .map_err(|err| format!("cannot build the server stack: {err}"))?
-        .add_service(serving_health().await)
-        .serve_with_incoming(incoming(stack_listener));
+    let stack = ironmesh_runtime::server::grpc_server(
+        config,
+        "bench",
+        ironmesh_runtime::policy().clone(),
+        None,
+    )
+    .map_err(|err| format!("cannot build the server stack: {err}"))?
+    .add_service(serving_health().await)
+    .serve_with_incoming(incoming(stack_listener));
 
     tokio::spawn(async move {
         if let Err(err) = bare.await {

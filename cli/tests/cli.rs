@@ -113,7 +113,11 @@ async fn up_serves_every_component_and_exits_zero_on_sigterm() {
         let mut command = ironmesh(dir.path());
         all_ports_ephemeral(&mut command);
         if let Some(pg) = &pg {
-            command.env("IRONMESH_DATABASE_URL", pg.url());
+            // PostgreSQL means replicas: the master key must be configured, not generated.
+            command.env("IRONMESH_DATABASE_URL", pg.url()).env(
+                "IRONMESH_SECRETS__MASTER_KEY",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            );
         }
         let mut child = command.arg("up").spawn().expect("start ironmesh up");
         let table = read_table(&mut child).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ironmesh_proto::ironmesh;
 use ironmesh_runtime::ServiceKind;
-use ironmesh_testkit::{Backend, TestMesh, backends};
+use ironmesh_testkit::{Backend, TestMesh, authed, backends};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -172,25 +172,32 @@ async fn drain_turns_watch_not_serving_then_ends_the_stream() {
     assert!(errors.is_empty(), "{errors:?}");
 }
 
-/// A message of 4 MiB + 1 byte is refused with RESOURCE_EXHAUSTED before the handler runs, and the
-/// server goes on answering the next call.
+/// A message of 4 MiB + 1 byte from an authenticated caller is refused with RESOURCE_EXHAUSTED
+/// before the handler runs, and the server goes on answering the next call.
 #[tokio::test]
 async fn oversized_message_is_resource_exhausted_and_the_server_keeps_serving() {
-    let mesh = TestMesh::start(Backend::Sqlite, &[ServiceKind::Orders]).await;
+    let mesh = TestMesh::start(Backend::Sqlite, &[ServiceKind::Auth, ServiceKind::Orders]).await;
+    let token = mesh.customer().await.access_token;
     let mut orders = mesh.orders().await;
     // A string field of exactly the limit makes the encoded message a few bytes over it.
     let big = "x".repeat(4 * 1024 * 1024 + 1);
     let status = orders
-        .get_order(ironmesh::orders::v1::GetOrderRequest { order_id: big })
+        .get_order(authed(
+            ironmesh::orders::v1::GetOrderRequest { order_id: big },
+            &token,
+        ))
         .await
         .expect_err("oversized message must be refused");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
 
     // Same connection, next call: still served (and still not built, so UNIMPLEMENTED).
     let next = orders
-        .get_order(ironmesh::orders::v1::GetOrderRequest {
-            order_id: "0190d5a0-0000-7000-8000-000000000000".to_owned(),
-        })
+        .get_order(authed(
+            ironmesh::orders::v1::GetOrderRequest {
+                order_id: "0190d5a0-0000-7000-8000-000000000000".to_owned(),
+            },
+            &token,
+        ))
         .await
         .expect_err("GetOrder is not built yet");
     assert_eq!(next.code(), Code::Unimplemented);
@@ -209,12 +216,17 @@ async fn oversized_message_is_resource_exhausted_and_the_server_keeps_serving() 
 #[tokio::test]
 async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
     let mesh = TestMesh::start(Backend::Sqlite, &ServiceKind::ALL).await;
+    let token = mesh.customer().await.access_token;
+    let token = token.as_str();
     let results: Vec<(&str, tonic::Status)> = vec![
         (
-            "accounts",
+            "API keys",
             mesh.auth()
                 .await
-                .get_jwks(ironmesh::auth::v1::GetJwksRequest::default())
+                .list_api_keys(authed(
+                    ironmesh::auth::v1::ListApiKeysRequest::default(),
+                    token,
+                ))
                 .await
                 .unwrap_err(),
         ),
@@ -222,7 +234,10 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
             "order lifecycle",
             mesh.orders()
                 .await
-                .list_orders(ironmesh::orders::v1::ListOrdersRequest::default())
+                .list_orders(authed(
+                    ironmesh::orders::v1::ListOrdersRequest::default(),
+                    token,
+                ))
                 .await
                 .unwrap_err(),
         ),
@@ -230,7 +245,10 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
             "stock",
             mesh.inventory()
                 .await
-                .list_products(ironmesh::inventory::v1::ListProductsRequest::default())
+                .list_products(authed(
+                    ironmesh::inventory::v1::ListProductsRequest::default(),
+                    token,
+                ))
                 .await
                 .unwrap_err(),
         ),
@@ -238,7 +256,10 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
             "onboarding queue",
             mesh.provisioning()
                 .await
-                .list_requests(ironmesh::provisioning::v1::ListRequestsRequest::default())
+                .list_requests(authed(
+                    ironmesh::provisioning::v1::ListRequestsRequest::default(),
+                    token,
+                ))
                 .await
                 .unwrap_err(),
         ),
@@ -246,7 +267,10 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
             "notifications",
             mesh.notification()
                 .await
-                .list_notifications(ironmesh::notification::v1::ListNotificationsRequest::default())
+                .list_notifications(authed(
+                    ironmesh::notification::v1::ListNotificationsRequest::default(),
+                    token,
+                ))
                 .await
                 .unwrap_err(),
         ),
@@ -254,7 +278,7 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
             "audit log",
             mesh.audit()
                 .await
-                .query(ironmesh::audit::v1::QueryRequest::default())
+                .query(authed(ironmesh::audit::v1::QueryRequest::default(), token))
                 .await
                 .unwrap_err(),
         ),
@@ -318,11 +342,19 @@ async fn health_follows_store_readiness() {
 /// labelled with the service, method and code.
 #[tokio::test]
 async fn metrics_record_calls_and_pass_promtool() {
-    let mesh = TestMesh::start(Backend::Sqlite, &[ServiceKind::Orders, ServiceKind::Audit]).await;
+    let mesh = TestMesh::start(
+        Backend::Sqlite,
+        &[ServiceKind::Auth, ServiceKind::Orders, ServiceKind::Audit],
+    )
+    .await;
+    let token = mesh.customer().await.access_token;
     let mut orders = mesh.orders().await;
     for _ in 0..3 {
         let status = orders
-            .list_orders(ironmesh::orders::v1::ListOrdersRequest::default())
+            .list_orders(authed(
+                ironmesh::orders::v1::ListOrdersRequest::default(),
+                &token,
+            ))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unimplemented);

@@ -12,12 +12,15 @@
 //!   access level the authentication layer enforces).
 //! - [`server`]: [`server::ServerStack`] and its layers, one file each, outermost first:
 //!   request id → trace → metrics → load shed → deadline → (auth slot) → panic catch → context.
+//! - [`auth`]: the authentication/authorization layer and local JWT verification against a
+//!   cached JWKS.
 //! - [`client`]: [`client::ClientBuilder`] and its layers: deadline propagation → retries →
 //!   circuit breaker → propagation of request id, trace and authorization → balanced endpoints,
 //!   optionally over mTLS.
 #![forbid(unsafe_code)]
 
 pub mod around;
+pub mod auth;
 pub mod client;
 pub mod context;
 pub mod grpc;

@@ -160,6 +160,46 @@ impl TlsConfig {
     }
 }
 
+/// Access and refresh tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// `iss` of access tokens.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    /// Access token lifetime.
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime (each rotation starts a new one).
+    pub refresh_ttl_secs: u64,
+    /// A new signing key is made when the active one is older than this.
+    pub key_rotation_secs: u64,
+    /// Least time between two JWKS fetches caused by unknown key ids.
+    pub jwks_refresh_secs: u64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "ironmesh".to_owned(),
+            audience: "ironmesh".to_owned(),
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            key_rotation_secs: 7 * 24 * 3600,
+            jwks_refresh_secs: 5,
+        }
+    }
+}
+
+/// Secrets at rest are sealed with AES-256-GCM under `master_key` (base64, 32 bytes). Unset:
+/// with SQLite a key is generated once into `data_dir/master.key` (0600); with PostgreSQL it is
+/// required, since replicas must share it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub master_key: Option<String>,
+}
+
 /// The REST gateway's listeners.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +238,10 @@ pub struct Config {
     pub max_deadline_ms: u64,
     /// mTLS between processes: all three files, or none (plaintext).
     pub tls: TlsConfig,
+    /// Access and refresh token settings (auth issues, every service verifies).
+    pub tokens: TokenConfig,
+    /// Key material for secrets at rest.
+    pub secrets: SecretsConfig,
     pub auth: ServiceConfig,
     pub orders: ServiceConfig,
     pub inventory: ServiceConfig,
@@ -226,6 +270,8 @@ impl Default for Config {
             default_deadline_ms: 30_000,
             max_deadline_ms: 300_000,
             tls: TlsConfig::default(),
+            tokens: TokenConfig::default(),
+            secrets: SecretsConfig::default(),
             auth: ServiceConfig::defaults(ServiceKind::Auth),
             orders: ServiceConfig::defaults(ServiceKind::Orders),
             inventory: ServiceConfig::defaults(ServiceKind::Inventory),
@@ -339,6 +385,33 @@ impl Config {
                 "must be at least 1 and at most max_deadline_ms",
             ));
         }
+        let tokens = &self.tokens;
+        if !(60..=24 * 3600).contains(&tokens.access_ttl_secs) {
+            return Err(ConfigError::new(
+                "tokens.access_ttl_secs",
+                "must be between 60 and 86400",
+            ));
+        }
+        if tokens.refresh_ttl_secs < tokens.access_ttl_secs {
+            return Err(ConfigError::new(
+                "tokens.refresh_ttl_secs",
+                "must be at least tokens.access_ttl_secs",
+            ));
+        }
+        if tokens.key_rotation_secs < tokens.access_ttl_secs {
+            return Err(ConfigError::new(
+                "tokens.key_rotation_secs",
+                "must be at least tokens.access_ttl_secs",
+            ));
+        }
+        if let Some(key) = &self.secrets.master_key
+            && decode_master_key(key).is_none()
+        {
+            return Err(ConfigError::new(
+                "secrets.master_key",
+                "must be 32 bytes, base64-encoded",
+            ));
+        }
         let tls = &self.tls;
         let files = [
             ("tls.cert_file", &tls.cert_file),
@@ -433,6 +506,15 @@ impl Config {
     pub fn health_poll(&self) -> Duration {
         Duration::from_secs(self.health_poll_secs)
     }
+}
+
+/// The 32-byte master key from its base64 form.
+pub fn decode_master_key(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
+    bytes.try_into().ok()
 }
 
 fn check_url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {

@@ -15,6 +15,7 @@
 //!   wires health, reflection (v1 and v1alpha), limits, keepalive and the graceful drain.
 //! - [`process`]: `main` for a process: config → logging → bind → run → exit code (64 for bad
 //!   config).
+//! - [`auth`]: local verification of access tokens against auth's JWKS (fetched over gRPC).
 //! - [`tls`]: mTLS server and client settings from the configured PEM files.
 //! - [`clients`]: the shared client builder pointed at a configured service.
 //! - [`policy`]: the process's per-method policy table, read from every descriptor we serve.
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod health;

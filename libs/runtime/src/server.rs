@@ -13,8 +13,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use ironmesh_interceptors::auth::Authenticator;
+use ironmesh_interceptors::policy::{Access, PolicyTable};
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
@@ -45,6 +49,8 @@ pub struct GrpcService {
     kind: ServiceKind,
     routes: Routes,
     names: Vec<&'static str>,
+    access: Vec<(&'static str, Access)>,
+    authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 impl GrpcService {
@@ -53,7 +59,23 @@ impl GrpcService {
             kind,
             routes: Routes::default(),
             names: Vec::new(),
+            access: Vec::new(),
+            authenticator: None,
         }
+    }
+
+    /// Declares who may call each method (`/pkg.Service/Method`); methods not listed need an
+    /// authenticated caller.
+    pub fn access(mut self, table: &[(&'static str, Access)]) -> Self {
+        self.access.extend(table.iter().cloned());
+        self
+    }
+
+    /// Verifies credentials with `authenticator` instead of auth's JWKS over gRPC (auth itself
+    /// verifies against its own store).
+    pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
     }
 
     /// Mounts a generated tonic server (`XServiceServer::new(api)`).
@@ -86,6 +108,9 @@ impl GrpcService {
 /// Why a service stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A service could not prepare what it needs (key material, clients, …).
+    #[error("{0}")]
+    Setup(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -186,6 +211,8 @@ pub enum ServeError {
     Admin(#[from] std::io::Error),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Clients(#[from] crate::clients::ClientSetupError),
 }
 
 /// Runs `service` until `shutdown` resolves, then drains (see the module docs).
@@ -243,7 +270,16 @@ pub async fn serve(
     };
 
     let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
-    let server = grpc_server(config, kind.name())?
+    let mut policy = crate::policy().clone();
+    for (path, access) in &service.access {
+        let idempotent = policy.is_idempotent(path);
+        policy = policy.with(path, idempotent, access.clone());
+    }
+    let authenticator = match service.authenticator.clone() {
+        Some(authenticator) => authenticator,
+        None => crate::auth::remote_authenticator(config, kind.name())?,
+    };
+    let server = grpc_server(config, kind.name(), policy, Some(authenticator))?
         .add_routes(service.routes)
         .add_service(health.service())
         .add_service(reflection_v1)
@@ -286,10 +322,13 @@ pub type GrpcLayers = tower::layer::util::Stack<
 
 /// A tonic server builder with everything a service's listener needs — keepalive, optional mTLS,
 /// the message limit and the interceptor stack for `service` — but no routes yet. [`serve`] uses
-/// it, and so does `ironmesh bench`, so what is measured is what runs.
+/// it, and so does `ironmesh bench`, so what is measured is what runs. `policy` says who may
+/// call what; `authenticator` verifies credentials (`None`: no authentication layer at all).
 pub fn grpc_server(
     config: &Config,
     service: &'static str,
+    policy: PolicyTable,
+    authenticator: Option<Arc<dyn Authenticator>>,
 ) -> Result<Server<GrpcLayers>, ServeError> {
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
@@ -299,7 +338,8 @@ pub fn grpc_server(
     }
     let stack = ServerStack::new(ServerStackConfig {
         service,
-        policy: crate::policy().clone(),
+        policy,
+        authenticator,
         concurrency_limit: config.concurrency_limit,
         default_deadline: config.default_deadline(),
         max_deadline: config.max_deadline(),

@@ -209,6 +209,24 @@ fn migrator(migrations: &[SqlMigration]) -> Migrator {
     }
 }
 
+/// Runs the same sqlx code against whichever pool `db` holds: `with_pool!(db, pool => query.execute(pool).await)`.
+/// The body is compiled once per backend, so one query text serves both where the SQL is
+/// portable; backend-specific SQL branches on [`Database::backend`] instead.
+#[macro_export]
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::storage::Database::Sqlite($pool) => $body,
+            $crate::storage::Database::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// True when `err` is a unique-constraint violation (SQLite and PostgreSQL alike).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,9 +56,14 @@ async fn serve_tls(config: &Config) -> std::net::SocketAddr {
         .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = ironmesh_runtime::server::grpc_server(config, "mtls")
-        .unwrap()
-        .add_service(health);
+    let server = ironmesh_runtime::server::grpc_server(
+        config,
+        "mtls",
+        ironmesh_runtime::policy().clone(),
+        None,
+    )
+    .unwrap()
+    .add_service(health);
     tokio::spawn(async move {
         // Keep the reporter alive as long as the server.
         let _reporter = reporter;

@@ -5,6 +5,7 @@
 //!   always; PostgreSQL when `TEST_DATABASE_URL` is set, and **required** when `CI=true` (a
 //!   missing URL there panics instead of skipping).
 //! - [`TestDatabase`]: a fresh PostgreSQL database per test, dropped on [`TestMesh::shutdown`].
+//! - [`Session`] / [`authed`]: sign up and log in through auth, and attach the access token.
 //! - [`TestMesh`]: starts any set of services (and optionally the gateway) with
 //!   [`ironmesh_cli::mesh`], everything on `127.0.0.1:0`, and hands back typed clients.
 #![forbid(unsafe_code)]
@@ -277,6 +278,57 @@ impl TestMesh {
         )
     }
 
+    /// Registers `email` (with [`PASSWORD`]) and logs in. Needs auth in the mesh.
+    pub async fn sign_up(&self, email: &str) -> Session {
+        use ironmesh::auth::v1::RegisterRequest;
+        let mut auth = self.auth().await;
+        let user = auth
+            .register(RegisterRequest {
+                email: email.to_owned(),
+                password: PASSWORD.to_owned(),
+                display_name: "Test User".to_owned(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("register {email}: {s:?}"))
+            .into_inner()
+            .user
+            .expect("a user");
+        self.log_in(&user.email).await
+    }
+
+    /// Logs `email` in with [`PASSWORD`].
+    pub async fn log_in(&self, email: &str) -> Session {
+        use ironmesh::auth::v1::LoginRequest;
+        let login = self
+            .auth()
+            .await
+            .login(LoginRequest {
+                email: email.to_owned(),
+                password: PASSWORD.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|s| panic!("login {email}: {s:?}"))
+            .into_inner();
+        let tokens = login.tokens.expect("tokens");
+        Session {
+            user_id: login.user.expect("user").user_id,
+            email: email.to_owned(),
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            session_id: tokens.session_id,
+        }
+    }
+
+    /// A new customer with a unique email, logged in.
+    pub async fn customer(&self) -> Session {
+        self.sign_up(&format!(
+            "customer-{}@example.com",
+            uuid::Uuid::now_v7().simple()
+        ))
+        .await
+    }
+
     /// Drains and stops everything, drops the test database; returns components that failed.
     pub async fn shutdown(self) -> Vec<ComponentError> {
         let errors = self.running.stop().await;
@@ -304,5 +356,32 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<&str>) -> Co
     }
     config.gateway.http_port = 0;
     config.gateway.admin_port = 0;
+    // A fresh master key per test (PostgreSQL requires one to be configured).
+    use base64::Engine;
+    config.secrets.master_key =
+        Some(base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>()));
     config
 }
+
+/// A logged-in user: what Register + Login handed back.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user_id: String,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+}
+
+/// `message` as a request carrying `token` as its bearer credential.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("a token is ASCII"),
+    );
+    request
+}
+
+/// A password the policy accepts.
+pub const PASSWORD: &str = "correct horse battery staple";

@@ -1,73 +1,324 @@
-//! The tonic adapter for `AuthService`: proto ⇄ domain, and domain errors → gRPC status in one
-//! place. Until the auth behaviour is built, every RPC answers `UNIMPLEMENTED` and says what is
-//! missing — never a fake success.
+//! The tonic adapter for `AuthService`: proto ⇄ domain, and every domain error → gRPC status in
+//! one place ([`status`]). RPCs whose feature is not built yet answer `UNIMPLEMENTED` naming it.
 
+use chrono::{DateTime, Utc};
+use ironmesh_interceptors::auth::Principal;
+use ironmesh_interceptors::context::RequestId;
 use ironmesh_proto::ironmesh::auth::v1::{self as pb, auth_service_server::AuthService};
 use ironmesh_runtime::status::not_yet;
 use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::{AuthError, Role};
+use crate::service::{Accounts, Origin, Tokens};
+use crate::store::{SessionRow, UserRow};
 
 /// What is not built yet, named in every `UNIMPLEMENTED` answer.
-const FEATURE: &str = "accounts, tokens, sessions and API keys (auth issue #4)";
+const FEATURE: &str =
+    "API keys, TOTP, GDPR export/delete and admin user management (auth issue #4, next increment)";
 
 /// The `AuthService` implementation.
-pub struct AuthApi;
+pub struct AuthApi {
+    accounts: Accounts,
+}
+
+impl AuthApi {
+    pub fn new(accounts: Accounts) -> Self {
+        Self { accounts }
+    }
+}
+
+/// The one mapping from [`AuthError`] to gRPC status. Internal errors are logged with the
+/// request id and never shown to the caller.
+fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
+    match err {
+        AuthError::Invalid(violations) => {
+            let mut details = ErrorDetails::new();
+            for v in &violations {
+                details.add_bad_request_violation(v.field, &v.description);
+            }
+            Status::with_error_details(tonic::Code::InvalidArgument, "invalid request", details)
+        }
+        AuthError::InvalidCredentials => Status::unauthenticated("invalid email or password"),
+        AuthError::EmailTaken => {
+            Status::already_exists("an account with this email already exists")
+        }
+        AuthError::NotFound => Status::not_found("not found"),
+        AuthError::Locked => Status::permission_denied("the account is locked"),
+        AuthError::InvalidRefreshToken => Status::unauthenticated("refresh token is not valid"),
+        AuthError::RefreshRace => {
+            Status::aborted("refresh token was just used by another request; use the newest tokens")
+        }
+        AuthError::Unauthenticated => Status::unauthenticated("missing or invalid credentials"),
+        AuthError::Internal(detail) => {
+            let id = request_id.map(|id| id.to_string()).unwrap_or_default();
+            tracing::error!(request_id = %id, error = %detail, "internal error");
+            Status::internal(format!("internal error (request id {id})"))
+        }
+    }
+}
+
+/// Runs `f` and maps its error with the request's id.
+async fn answer<T, R, F>(request: &Request<R>, f: F) -> Result<Response<T>, Status>
+where
+    F: std::future::Future<Output = Result<T, AuthError>>,
+{
+    let request_id = request.extensions().get::<RequestId>().cloned();
+    f.await
+        .map(Response::new)
+        .map_err(|err| status(err, request_id.as_ref()))
+}
+
+fn principal<R>(request: &Request<R>) -> Result<Principal, AuthError> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or(AuthError::Unauthenticated)
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn role(role: Role) -> i32 {
+    match role {
+        Role::Customer => pb::Role::Customer as i32,
+        Role::Operator => pb::Role::Operator as i32,
+        Role::Admin => pb::Role::Admin as i32,
+    }
+}
+
+fn user(row: UserRow) -> pb::User {
+    pb::User {
+        user_id: row.id,
+        email: row.email,
+        display_name: row.display_name,
+        roles: row.roles.into_iter().map(role).collect(),
+        totp_enabled: row.totp_enabled,
+        locked: row.locked,
+        created_at: Some(timestamp(row.created_at)),
+        updated_at: Some(timestamp(row.updated_at)),
+        last_login_at: row.last_login_at.map(timestamp),
+        ..Default::default()
+    }
+}
+
+fn tokens(tokens: Tokens) -> pb::TokenPair {
+    let now = Utc::now();
+    pb::TokenPair {
+        access_token: tokens.access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: (tokens.access_expires_at - now).num_seconds().max(0),
+        access_token_expires_at: Some(timestamp(tokens.access_expires_at)),
+        refresh_token: tokens.refresh_token,
+        refresh_token_expires_at: Some(timestamp(tokens.refresh_expires_at)),
+        session_id: tokens.session_id,
+    }
+}
+
+fn session(row: SessionRow, current: Option<&str>) -> pb::Session {
+    pb::Session {
+        current: current == Some(row.id.as_str()),
+        session_id: row.id,
+        label: row.label,
+        user_agent: row.user_agent.unwrap_or_default(),
+        ip_address: row.client_ip.unwrap_or_default(),
+        created_at: Some(timestamp(row.created_at)),
+        last_used_at: Some(timestamp(row.last_used_at)),
+        expires_at: Some(timestamp(row.expires_at)),
+    }
+}
+
+fn origin<R>(request: &Request<R>, label: String) -> Origin {
+    let metadata = request.metadata();
+    let text = |key: &str| {
+        metadata
+            .get(key)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect::<String>())
+    };
+    Origin {
+        label: label.chars().take(100).collect(),
+        user_agent: text("user-agent"),
+        client_ip: request.remote_addr().map(|addr| addr.ip().to_string()),
+    }
+}
 
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn register(
         &self,
-        _request: Request<pb::RegisterRequest>,
+        request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        answer(&request, async {
+            let row = self
+                .accounts
+                .register(&body.email, &body.password, &body.display_name)
+                .await?;
+            Ok(pb::RegisterResponse {
+                user: Some(user(row)),
+            })
+        })
+        .await
     }
 
     async fn login(
         &self,
-        _request: Request<pb::LoginRequest>,
+        request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        let origin = origin(&request, body.session_label.clone());
+        answer(&request, async {
+            if body.second_factor.is_some() {
+                // No account can have a second factor yet; refuse rather than ignore it.
+                return Err(AuthError::Invalid(vec![crate::domain::Violation {
+                    field: "second_factor",
+                    description: "TOTP is not enabled for any account yet".to_owned(),
+                }]));
+            }
+            let (row, issued) = self
+                .accounts
+                .login(&body.email, &body.password, &origin)
+                .await?;
+            Ok(pb::LoginResponse {
+                tokens: Some(tokens(issued)),
+                user: Some(user(row)),
+            })
+        })
+        .await
     }
 
     async fn refresh(
         &self,
-        _request: Request<pb::RefreshRequest>,
+        request: Request<pb::RefreshRequest>,
     ) -> Result<Response<pb::RefreshResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        answer(&request, async {
+            let issued = self.accounts.refresh(&body.refresh_token).await?;
+            Ok(pb::RefreshResponse {
+                tokens: Some(tokens(issued)),
+            })
+        })
+        .await
     }
 
     async fn logout(
         &self,
-        _request: Request<pb::LogoutRequest>,
+        request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let caller = principal(&request)?;
+            let revoked = self
+                .accounts
+                .logout(
+                    &caller.subject,
+                    caller.session.as_deref(),
+                    request.get_ref().all_sessions,
+                )
+                .await?;
+            Ok(pb::LogoutResponse {
+                revoked_sessions: i32::try_from(revoked).unwrap_or(i32::MAX),
+            })
+        })
+        .await
     }
 
     async fn get_me(
         &self,
-        _request: Request<pb::GetMeRequest>,
+        request: Request<pb::GetMeRequest>,
     ) -> Result<Response<pb::GetMeResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let caller = principal(&request)?;
+            let row = self.accounts.me(&caller.subject).await?;
+            Ok(pb::GetMeResponse {
+                user: Some(user(row)),
+            })
+        })
+        .await
     }
 
     async fn change_password(
         &self,
-        _request: Request<pb::ChangePasswordRequest>,
+        request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        answer(&request, async {
+            let caller = principal(&request)?;
+            let revoked = self
+                .accounts
+                .change_password(
+                    &caller.subject,
+                    caller.session.as_deref(),
+                    &body.current_password,
+                    &body.new_password,
+                )
+                .await?;
+            Ok(pb::ChangePasswordResponse {
+                revoked_sessions: i32::try_from(revoked).unwrap_or(i32::MAX),
+            })
+        })
+        .await
     }
 
     async fn list_sessions(
         &self,
-        _request: Request<pb::ListSessionsRequest>,
+        request: Request<pb::ListSessionsRequest>,
     ) -> Result<Response<pb::ListSessionsResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let caller = principal(&request)?;
+            // A user has few sessions: one page holds them all.
+            let sessions = self.accounts.sessions(&caller.subject).await?;
+            Ok(pb::ListSessionsResponse {
+                sessions: sessions
+                    .into_iter()
+                    .map(|row| session(row, caller.session.as_deref()))
+                    .collect(),
+                next_page_token: String::new(),
+            })
+        })
+        .await
     }
 
     async fn revoke_session(
         &self,
-        _request: Request<pb::RevokeSessionRequest>,
+        request: Request<pb::RevokeSessionRequest>,
     ) -> Result<Response<pb::RevokeSessionResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let caller = principal(&request)?;
+            self.accounts
+                .revoke_session(&caller.subject, &request.get_ref().session_id)
+                .await?;
+            Ok(pb::RevokeSessionResponse {})
+        })
+        .await
+    }
+
+    async fn get_jwks(
+        &self,
+        request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        answer(&request, async {
+            let keys = self.accounts.jwks().await?;
+            Ok(pb::GetJwksResponse {
+                keys: keys
+                    .into_iter()
+                    .map(|key| pb::Jwk {
+                        kty: "OKP".to_owned(),
+                        crv: "Ed25519".to_owned(),
+                        x: key.x,
+                        kid: key.kid,
+                        alg: "EdDSA".to_owned(),
+                        r#use: "sig".to_owned(),
+                    })
+                    .collect(),
+            })
+        })
+        .await
     }
 
     async fn create_api_key(
@@ -88,13 +339,6 @@ impl AuthService for AuthApi {
         &self,
         _request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
-        Err(not_yet(FEATURE))
-    }
-
-    async fn get_jwks(
-        &self,
-        _request: Request<pb::GetJwksRequest>,
-    ) -> Result<Response<pb::GetJwksResponse>, Status> {
         Err(not_yet(FEATURE))
     }
 

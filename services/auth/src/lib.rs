@@ -1,20 +1,36 @@
-//! Accounts, passwords, tokens (EdDSA JWT + JWKS), refresh sessions, API keys, TOTP and GDPR export/delete.
+//! Accounts, passwords, tokens (EdDSA JWT + JWKS), refresh sessions — and, in the next
+//! increments, API keys, TOTP and GDPR export/delete.
 //!
 //! # Layout
-//! - [`run`]: open the store, migrate, serve `AuthService` until shutdown.
-//! - `grpc`: the tonic adapter (proto ⇄ domain, errors → status in one place).
-//! - `store`: the embedded migrations for SQLite and PostgreSQL ([`MIGRATIONS`]).
-//!
-//! The domain (`domain.rs`: types, rules, no proto and no SQL) arrives with the issue that builds
-//! this service's behaviour; until then every RPC answers `UNIMPLEMENTED` naming what is missing.
+//! - [`run`]: open the store, migrate, load the master key, serve `AuthService` until shutdown.
+//! - `domain`: roles, email and password rules, [`domain::AuthError`] (no proto, no SQL).
+//! - `password`: argon2id hashing on a bounded blocking pool.
+//! - `keys`: Ed25519 signing keys sealed at rest, rotation, the JWKS.
+//! - `tokens`: access tokens (JWT) and opaque refresh tokens.
+//! - `service`: the operations (register, login, refresh, sessions, …) over store, hasher, keys.
+//! - `store`: the schema per backend ([`MIGRATIONS`]) and every query.
+//! - `grpc`: the tonic adapter; errors → status in one place.
+//! - `access`: who may call each RPC.
 #![forbid(unsafe_code)]
 
+mod access;
+pub mod domain;
 mod grpc;
+mod keys;
+mod password;
+mod service;
 mod store;
+mod tokens;
 
 use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
 
+use ironmesh_interceptors::BoxError;
+use ironmesh_interceptors::auth::jwt::{KeySource, PublicJwk};
 use ironmesh_proto::ironmesh::auth::v1::auth_service_server::AuthServiceServer;
+use ironmesh_runtime::config::{TokenConfig, decode_master_key};
 use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
 
 pub use store::MIGRATIONS;
@@ -22,16 +38,128 @@ pub use store::MIGRATIONS;
 /// Which service this crate is.
 pub const KIND: ServiceKind = ServiceKind::Auth;
 
+/// How soon a refresh token presented again counts as a concurrent duplicate, not a replay.
+const REFRESH_RACE_WINDOW: Duration = Duration::from_secs(2);
+
 /// Serves auth on `listeners` until `shutdown` resolves, then drains.
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
+    let master_key = master_key(&config).map_err(RunError::Setup)?;
     let limit = config.max_message_bytes;
-    ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, |_db| {
+    let tokens = config.tokens.clone();
+    ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
+        let store = store::Store::new(db);
+        let ttl = |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+        let keys = Arc::new(key_ring(&tokens, store.clone(), &master_key));
+        let accounts = service::Accounts::new(
+            store,
+            password::Hasher::default(),
+            keys.clone(),
+            service::TokenSettings {
+                issuer: tokens.issuer.clone(),
+                audience: tokens.audience.clone(),
+                access_ttl: ttl(tokens.access_ttl_secs),
+                refresh_ttl: ttl(tokens.refresh_ttl_secs),
+                race_window: chrono::Duration::from_std(REFRESH_RACE_WINDOW)
+                    .expect("small duration"),
+            },
+        );
         GrpcService::new(KIND)
-            .add_service(limit_sizes!(AuthServiceServer::new(grpc::AuthApi), limit))
+            .add_service(limit_sizes!(
+                AuthServiceServer::new(grpc::AuthApi::new(accounts)),
+                limit
+            ))
+            .access(&access::table())
+            // Auth verifies tokens against its own keys, not over gRPC to itself.
+            .authenticator(ironmesh_runtime::auth::verifier(&tokens, LocalJwks(keys)))
     })
     .await
+}
+
+/// Makes a new signing key now and retires the current ones (they stay published until their
+/// tokens expire) — `ironmesh admin rotate-signing-key`. Returns the new key id.
+pub async fn rotate_signing_key(config: &Config) -> Result<String, String> {
+    let master_key = master_key(config)?;
+    let db = ironmesh_runtime::Database::connect(&config.database_url(KIND), KIND.name())
+        .await
+        .map_err(|e| e.to_string())?;
+    db.migrate(KIND.name(), &MIGRATIONS)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ring = key_ring(&config.tokens, store::Store::new(db.clone()), &master_key);
+    let key = ring
+        .rotate(chrono::Utc::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    db.close().await;
+    Ok(key.kid)
+}
+
+/// The key ring for `tokens`' rotation period; a retired key stays published for one access
+/// token lifetime plus the verifiers' leeway.
+fn key_ring(tokens: &TokenConfig, store: store::Store, master_key: &[u8; 32]) -> keys::KeyRing {
+    keys::KeyRing::new(
+        store,
+        keys::Sealer::new(master_key),
+        Duration::from_secs(tokens.key_rotation_secs),
+        Duration::from_secs(tokens.access_ttl_secs)
+            + Duration::from_secs(ironmesh_interceptors::auth::jwt::LEEWAY_SECS),
+    )
+}
+
+/// The JWKS straight from auth's own key ring.
+struct LocalJwks(Arc<keys::KeyRing>);
+
+impl KeySource for LocalJwks {
+    fn fetch(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<PublicJwk>, BoxError>> + Send + '_>> {
+        Box::pin(async move {
+            let keys = self.0.jwks().await.map_err(|e| Box::new(e) as BoxError)?;
+            Ok(keys
+                .into_iter()
+                .map(|k| PublicJwk { kid: k.kid, x: k.x })
+                .collect())
+        })
+    }
+}
+
+/// The master key sealing secrets at rest: configured, or — for a SQLite (single-node) setup —
+/// generated once into `data_dir/master.key` with owner-only permissions.
+fn master_key(config: &Config) -> Result<[u8; 32], String> {
+    if let Some(text) = &config.secrets.master_key {
+        return decode_master_key(text).ok_or_else(|| "secrets.master_key is invalid".to_owned());
+    }
+    if !config.database_url(KIND).starts_with("sqlite:") {
+        return Err(
+            "secrets.master_key (IRONMESH_SECRETS__MASTER_KEY) is required with PostgreSQL: every replica must share it"
+                .to_owned(),
+        );
+    }
+    let path = config.data_dir.join("master.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return decode_master_key(&text)
+            .ok_or_else(|| format!("{} does not hold a valid master key", path.display()));
+    }
+    let mut key = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+        .map_err(|_| "no randomness for the master key".to_owned())?;
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(encoded.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a master key for secrets at rest");
+    Ok(key)
 }

@@ -1,17 +1,419 @@
-//! Storage for auth: the schema, per backend. Queries arrive with the behaviour that needs them.
+//! Storage for auth: the schema per backend and every query, written once in SQL both SQLite and
+//! PostgreSQL accept (`$n` parameters, `RETURNING`), run through `with_pool!`.
 
-use ironmesh_runtime::storage::{MigrationSet, SqlMigration};
+use chrono::{DateTime, Utc};
+use ironmesh_runtime::storage::{Database, MigrationSet, SqlMigration, is_unique_violation};
+use ironmesh_runtime::with_pool;
+
+use crate::domain::{AuthError, Role};
 
 /// Every migration of this service, for both backends (same versions on each).
 pub const MIGRATIONS: MigrationSet = MigrationSet {
-    sqlite: &[SqlMigration {
-        version: 1,
-        description: "initial schema",
-        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-    }],
-    postgres: &[SqlMigration {
-        version: 1,
-        description: "initial schema",
-        sql: include_str!("../migrations/postgres/0001_initial.sql"),
-    }],
+    sqlite: &[
+        SqlMigration {
+            version: 1,
+            description: "initial schema",
+            sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+        },
+        SqlMigration {
+            version: 2,
+            description: "accounts",
+            sql: include_str!("../migrations/sqlite/0002_accounts.sql"),
+        },
+    ],
+    postgres: &[
+        SqlMigration {
+            version: 1,
+            description: "initial schema",
+            sql: include_str!("../migrations/postgres/0001_initial.sql"),
+        },
+        SqlMigration {
+            version: 2,
+            description: "accounts",
+            sql: include_str!("../migrations/postgres/0002_accounts.sql"),
+        },
+    ],
 };
+
+/// An account as stored.
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub roles: Vec<Role>,
+    pub locked: bool,
+    pub display_name: String,
+    pub totp_enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+type UserTuple = (
+    String,
+    String,
+    String,
+    String,
+    bool,
+    String,
+    bool,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+const USER_COLUMNS: &str = "id, email, password_hash, roles, locked, display_name, totp_enabled, created_at, updated_at, last_login_at";
+
+fn user(row: UserTuple) -> UserRow {
+    UserRow {
+        id: row.0,
+        email: row.1,
+        password_hash: row.2,
+        roles: Role::parse_list(&row.3),
+        locked: row.4,
+        display_name: row.5,
+        totp_enabled: row.6,
+        created_at: row.7,
+        updated_at: row.8,
+        last_login_at: row.9,
+    }
+}
+
+/// A signing key as stored (private half sealed).
+#[derive(Clone, Debug)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub public_key: Vec<u8>,
+    pub private_key_enc: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new refresh token to store.
+pub struct NewRefresh<'a> {
+    pub id: &'a str,
+    pub family_id: &'a str,
+    pub user_id: &'a str,
+    pub token_hash: &'a str,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub label: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub client_ip: Option<&'a str>,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was current: the new token now stands in the same session (family).
+    Rotated { user_id: String, family_id: String },
+    /// It had just been rotated by a concurrent request: nothing changed.
+    Race,
+    /// It had been rotated earlier (stolen and replayed?): its whole session is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// One login session (refresh token family) as listed.
+#[derive(Clone, Debug)]
+pub struct SessionRow {
+    pub id: String,
+    pub label: String,
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    pub async fn insert_user(
+        &self,
+        id: &str,
+        email: &str,
+        password_hash: &str,
+        display_name: &str,
+        roles: &[Role],
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        let sql = "INSERT INTO users (id, email, password_hash, roles, display_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
+        let result = with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(email)
+            .bind(password_hash)
+            .bind(Role::join(roles))
+            .bind(display_name)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(drop));
+        match result {
+            Err(err) if is_unique_violation(&err) => Err(AuthError::EmailTaken),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, AuthError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, UserTuple>(&sql)
+            .bind(email)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(user))
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, AuthError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, UserTuple>(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(user))
+    }
+
+    pub async fn set_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        let sql = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(password_hash)
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    pub async fn record_login(&self, id: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
+        let sql = "UPDATE users SET last_login_at = $1 WHERE id = $2";
+        with_pool!(&self.db, pool => sqlx::query(sql).bind(now).bind(id).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    // ---- signing keys ----
+
+    pub async fn newest_signing_key(&self) -> Result<Option<SigningKeyRow>, AuthError> {
+        let sql = "SELECT kid, public_key, private_key_enc, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1";
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, (String, Vec<u8>, Vec<u8>, DateTime<Utc>)>(sql)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(
+            |(kid, public_key, private_key_enc, created_at)| SigningKeyRow {
+                kid,
+                public_key,
+                private_key_enc,
+                created_at,
+            },
+        ))
+    }
+
+    /// Retires every active key (published until `retired_until`) and stores `new`, atomically.
+    pub async fn rotate_signing_keys(
+        &self,
+        new: &SigningKeyRow,
+        now: DateTime<Utc>,
+        retired_until: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        let retire =
+            "UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE retired_at IS NULL";
+        let insert = "INSERT INTO signing_keys (kid, public_key, private_key_enc, created_at) VALUES ($1, $2, $3, $4)";
+        with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(retire).bind(now).bind(retired_until).execute(&mut *tx).await?;
+            sqlx::query(insert)
+                .bind(&new.kid)
+                .bind(&new.public_key)
+                .bind(&new.private_key_enc)
+                .bind(new.created_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// `(kid, public key)` of every key whose tokens may still be live, oldest first.
+    pub async fn published_keys(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, Vec<u8>)>, AuthError> {
+        let sql = "SELECT kid, public_key FROM signing_keys WHERE expires_at IS NULL OR expires_at > $1 ORDER BY created_at";
+        Ok(
+            with_pool!(&self.db, pool => sqlx::query_as::<_, (String, Vec<u8>)>(sql)
+            .bind(now)
+            .fetch_all(pool)
+            .await)?,
+        )
+    }
+
+    // ---- refresh tokens and sessions ----
+
+    pub async fn insert_refresh(&self, token: &NewRefresh<'_>) -> Result<(), AuthError> {
+        with_pool!(&self.db, pool => {
+            let mut conn = pool.acquire().await?;
+            insert_refresh_on(&mut *conn, token).await?;
+        });
+        Ok(())
+    }
+
+    /// Rotates the refresh token hashed `old_hash` into `new` (whose `family_id` and `user_id`
+    /// are taken from the old one), detecting races and reuse; see [`Rotation`].
+    pub async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new: &NewRefresh<'_>,
+        now: DateTime<Utc>,
+        race_window: chrono::Duration,
+    ) -> Result<Rotation, AuthError> {
+        let claim = "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id, family_id, label";
+        let inspect =
+            "SELECT family_id, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1";
+        let revoke =
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL";
+        let rotation = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let claimed = sqlx::query_as::<_, (String, String, String)>(claim)
+                .bind(now)
+                .bind(old_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let rotation = match claimed {
+                Some((user_id, family_id, label)) => {
+                    let token = NewRefresh { user_id: &user_id, family_id: &family_id, label: &label, ..*new };
+                    insert_refresh_on(&mut *tx, &token).await?;
+                    Rotation::Rotated { user_id, family_id }
+                }
+                None => {
+                    let seen = sqlx::query_as::<_, (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)>(inspect)
+                        .bind(old_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match seen {
+                        Some((_, Some(rotated), None)) if now - rotated < race_window => Rotation::Race,
+                        Some((family_id, Some(_), None)) => {
+                            sqlx::query(revoke).bind(now).bind(&family_id).execute(&mut *tx).await?;
+                            Rotation::Reused
+                        }
+                        _ => Rotation::Invalid,
+                    }
+                }
+            };
+            tx.commit().await?;
+            rotation
+        });
+        Ok(rotation)
+    }
+
+    /// The user's live sessions, most recently used first.
+    pub async fn sessions(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionRow>, AuthError> {
+        let sql = "SELECT family_id, MAX(label), MAX(user_agent), MAX(client_ip), MIN(created_at), MAX(created_at), MAX(expires_at) \
+                   FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL \
+                   GROUP BY family_id HAVING MAX(expires_at) > $2 ORDER BY MAX(created_at) DESC, family_id";
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            DateTime<Utc>,
+        );
+        let rows = with_pool!(&self.db, pool => sqlx::query_as::<_, Row>(sql)
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SessionRow {
+                id: r.0,
+                label: r.1.unwrap_or_default(),
+                user_agent: r.2,
+                client_ip: r.3,
+                created_at: r.4,
+                last_used_at: r.5,
+                expires_at: r.6,
+            })
+            .collect())
+    }
+
+    /// Revokes sessions of `user_id`: one (`Some(family)`), or all but `keep`, or all. Returns how
+    /// many sessions were revoked.
+    pub async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        only: Option<&str>,
+        keep: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, AuthError> {
+        let count = "SELECT COUNT(DISTINCT family_id) FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL AND ($2 = '' OR family_id = $2) AND family_id <> $3";
+        let revoke = "UPDATE refresh_tokens SET revoked_at = $4 WHERE user_id = $1 AND revoked_at IS NULL AND ($2 = '' OR family_id = $2) AND family_id <> $3";
+        let only = only.unwrap_or("");
+        let keep = keep.unwrap_or("");
+        let revoked = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let (sessions,): (i64,) = sqlx::query_as(count)
+                .bind(user_id)
+                .bind(only)
+                .bind(keep)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(revoke)
+                .bind(user_id)
+                .bind(only)
+                .bind(keep)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            sessions
+        });
+        Ok(u64::try_from(revoked).unwrap_or(0))
+    }
+}
+
+async fn insert_refresh_on<'c, E, DB>(
+    executor: E,
+    token: &NewRefresh<'_>,
+) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = DB>,
+    DB: sqlx::Database,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
+    let sql = "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at, label, user_agent, client_ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    sqlx::query(sql)
+        .bind(token.id)
+        .bind(token.family_id)
+        .bind(token.user_id)
+        .bind(token.token_hash)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(token.label)
+        .bind(token.user_agent)
+        .bind(token.client_ip)
+        .execute(executor)
+        .await?;
+    Ok(())
+}

@@ -11,6 +11,7 @@ mod request_id;
 mod shed;
 mod trace;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tower::util::BoxCloneService;
@@ -25,11 +26,12 @@ pub use shed::LoadShedLayer;
 pub use trace::{Spans, TraceLayer};
 
 use crate::around::AroundLayer;
+use crate::auth::{AuthLayer, Authenticator};
 use crate::policy::PolicyTable;
 use crate::{BoxError, Request, Response};
 
 /// Settings of the server stack for one service.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerStackConfig {
     /// The component name recorded in metrics and logs (`orders`).
     pub service: &'static str,
@@ -41,10 +43,13 @@ pub struct ServerStackConfig {
     pub default_deadline: Duration,
     /// The longest deadline a caller may ask for.
     pub max_deadline: Duration,
+    /// Verifies credentials for methods that are not public; `None` lets every call through
+    /// (only for tests and tools that run the stack without an auth service).
+    pub authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 /// The whole server stack as one layer (see the module docs).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerStack {
     config: ServerStackConfig,
 }
@@ -87,7 +92,14 @@ where
                 default: config.default_deadline,
                 max: config.max_deadline,
             }))
-            // (The authentication/authorization layer slots in here, with `config.policy`.)
+            // Who is calling and may they: after the deadline (authentication can fetch keys
+            // and must not outlive the call) and before any handler work.
+            .option_layer(
+                config
+                    .authenticator
+                    .clone()
+                    .map(|authenticator| AuthLayer::new(config.policy.clone(), authenticator)),
+            )
             // Panics become INTERNAL with the request id, so the connection and server live on.
             .layer(AroundLayer(CatchPanic))
             // Innermost: the handler runs with the call's context as the task's current context.

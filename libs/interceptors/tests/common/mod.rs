@@ -96,6 +96,7 @@ pub fn stack_config(concurrency_limit: usize) -> ServerStackConfig {
         concurrency_limit,
         default_deadline: Duration::from_secs(30),
         max_deadline: Duration::from_secs(60),
+        authenticator: None,
     }
 }
 

@@ -131,9 +131,14 @@ pub async fn start(count: usize, last: Last) -> Hops {
         };
         let (stop, stopped) = oneshot::channel::<()>();
         stops.push(stop);
-        let server = ironmesh_runtime::server::grpc_server(&Config::default(), "hop")
-            .expect("server builder")
-            .add_service(HealthServer::new(hop));
+        let server = ironmesh_runtime::server::grpc_server(
+            &Config::default(),
+            "hop",
+            ironmesh_runtime::policy().clone(),
+            None,
+        )
+        .expect("server builder")
+        .add_service(HealthServer::new(hop));
         tokio::spawn(async move {
             let _ = server
                 .serve_with_incoming_shutdown(

@@ -1,0 +1,57 @@
+//! Authentication and authorization for the server stack.
+//!
+//! - [`Principal`]: who is calling (subject, roles, scopes), put in the request extensions and the
+//!   call context for handlers.
+//! - [`Authenticator`]: turns a bearer credential into a principal; [`jwt::JwtAuthenticator`]
+//!   verifies Ed25519 JWTs locally against a cached JWKS.
+//! - [`AuthLayer`]: enforces each method's [`crate::policy::Access`]: public methods pass,
+//!   everything else needs a valid credential (UNAUTHENTICATED, generic message, otherwise) and
+//!   the role or scope it names (PERMISSION_DENIED otherwise).
+
+pub mod jwt;
+mod layer;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use layer::{AuthLayer, AuthService};
+
+/// The authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The user id (`sub`).
+    pub subject: Arc<str>,
+    /// The login session the credential belongs to (`sid`), for session-bound operations.
+    pub session: Option<Arc<str>>,
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+impl Principal {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// Why a credential was not accepted. Callers only ever see a generic UNAUTHENTICATED; the
+/// reason is for logs.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("credential rejected: {0}")]
+    Rejected(&'static str),
+    #[error("keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+/// Verifies a bearer credential.
+pub trait Authenticator: Send + Sync + 'static {
+    fn authenticate<'a>(
+        &'a self,
+        credential: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthFailure>> + Send + 'a>>;
+}

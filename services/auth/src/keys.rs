@@ -1,0 +1,166 @@
+//! Signing keys and the JWKS.
+//!
+//! Access tokens are signed with Ed25519. Private keys are stored sealed (AES-256-GCM under the
+//! configured master key, a fresh nonce per key). The newest key signs; when it is older than the
+//! rotation period a new one is made and the old one is retired — it stays in the JWKS until
+//! every token it signed has expired (retirement + access-token lifetime + leeway), so rotation
+//! never invalidates a live token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::EncodingKey;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use tokio::sync::Mutex;
+
+use crate::domain::AuthError;
+use crate::store::{SigningKeyRow, Store};
+
+/// Seals and opens secrets with AES-256-GCM; output is `nonce (12 bytes) || ciphertext`.
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: Arc<Aes256Gcm>,
+}
+
+impl Sealer {
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self {
+            cipher: Arc::new(Aes256Gcm::new(key.into())),
+        }
+    }
+
+    pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, AuthError> {
+        let mut nonce = [0u8; 12];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| AuthError::internal("no randomness"))?;
+        let mut out = nonce.to_vec();
+        out.extend(
+            self.cipher
+                .encrypt(Nonce::from_slice(&nonce), plaintext)
+                .map_err(|_| AuthError::internal("seal failed"))?,
+        );
+        Ok(out)
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
+        if sealed.len() < 12 {
+            return Err(AuthError::internal("sealed value too short"));
+        }
+        let (nonce, ciphertext) = sealed.split_at(12);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| AuthError::internal("cannot open a sealed key (wrong master key?)"))
+    }
+}
+
+/// One public key of the JWKS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKey {
+    pub kid: String,
+    /// base64url of the 32-byte Ed25519 public key.
+    pub x: String,
+}
+
+/// The key that signs new tokens.
+#[derive(Clone)]
+pub struct ActiveKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+}
+
+/// Keeps the signing keys: creates, rotates, retires, publishes.
+pub struct KeyRing {
+    store: Store,
+    sealer: Sealer,
+    rotation: Duration,
+    /// How long a retired key stays published: the access-token lifetime plus leeway.
+    overlap: Duration,
+    active: Mutex<Option<ActiveKey>>,
+}
+
+impl KeyRing {
+    pub fn new(store: Store, sealer: Sealer, rotation: Duration, overlap: Duration) -> Self {
+        Self {
+            store,
+            sealer,
+            rotation,
+            overlap,
+            active: Mutex::new(None),
+        }
+    }
+
+    /// The key to sign with now: the newest stored key (another replica or `ironmesh admin
+    /// rotate-signing-key` may have rotated), after rotating if it is due. Decrypted keys are
+    /// cached by kid; the store is asked every time, which costs one indexed read per token.
+    pub async fn active(&self) -> Result<ActiveKey, AuthError> {
+        let now = Utc::now();
+        let newest = self.store.newest_signing_key().await?;
+        let row = match newest {
+            Some(row) if now - row.created_at < chrono_duration(self.rotation) => row,
+            _ => return self.rotate(now).await,
+        };
+        let mut cached = self.active.lock().await;
+        if let Some(key) = cached.as_ref().filter(|k| k.kid == row.kid) {
+            return Ok(key.clone());
+        }
+        let key = self.load(&row)?;
+        *cached = Some(key.clone());
+        Ok(key)
+    }
+
+    /// Makes a new signing key and retires the others.
+    pub async fn rotate(&self, now: DateTime<Utc>) -> Result<ActiveKey, AuthError> {
+        let random = SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&random)
+            .map_err(|_| AuthError::internal("key generation failed"))?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .map_err(|_| AuthError::internal("generated key rejected"))?;
+        let kid = format!("k{}", uuid::Uuid::now_v7().simple());
+        let row = SigningKeyRow {
+            kid: kid.clone(),
+            public_key: pair.public_key().as_ref().to_vec(),
+            private_key_enc: self.sealer.seal(pkcs8.as_ref())?,
+            created_at: now,
+        };
+        self.store
+            .rotate_signing_keys(&row, now, now + chrono_duration(self.overlap))
+            .await?;
+        tracing::info!(kid = %kid, "signing key rotated");
+        self.load(&row)
+    }
+
+    fn load(&self, row: &SigningKeyRow) -> Result<ActiveKey, AuthError> {
+        let pkcs8 = self.sealer.open(&row.private_key_enc)?;
+        Ok(ActiveKey {
+            kid: row.kid.clone(),
+            encoding: EncodingKey::from_ed_der(&pkcs8),
+        })
+    }
+
+    /// Every key whose tokens may still be live.
+    pub async fn jwks(&self) -> Result<Vec<PublicKey>, AuthError> {
+        // Make sure there is at least one key to publish.
+        self.active().await?;
+        Ok(self
+            .store
+            .published_keys(Utc::now())
+            .await?
+            .into_iter()
+            .map(|(kid, public)| PublicKey {
+                kid,
+                x: URL_SAFE_NO_PAD.encode(public),
+            })
+            .collect())
+    }
+}
+
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}

@@ -1,0 +1,83 @@
+//! Access tokens (JWT, EdDSA, `typ` `at+jwt`, RFC 9068 claims) and refresh tokens (opaque
+//! random strings, stored only as SHA-256 hashes).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, Header};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use ironmesh_interceptors::auth::jwt::ACCESS_TOKEN_TYPE;
+
+use crate::domain::{AuthError, Role};
+use crate::keys::ActiveKey;
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    sid: &'a str,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: String,
+    roles: Vec<&'static str>,
+    scope: String,
+}
+
+/// Who a token is for.
+pub struct Subject<'a> {
+    pub user_id: &'a str,
+    pub session_id: &'a str,
+    pub roles: &'a [Role],
+}
+
+/// Signs an access token valid from `now` for `ttl`.
+pub fn access_token(
+    key: &ActiveKey,
+    issuer: &str,
+    audience: &str,
+    subject: &Subject<'_>,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> Result<(String, DateTime<Utc>), AuthError> {
+    let expires = now + ttl;
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(key.kid.clone());
+    header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+    let claims = Claims {
+        iss: issuer,
+        aud: audience,
+        sub: subject.user_id,
+        sid: subject.session_id,
+        exp: expires.timestamp(),
+        iat: now.timestamp(),
+        nbf: now.timestamp(),
+        jti: uuid::Uuid::now_v7().to_string(),
+        roles: subject.roles.iter().map(|r| r.as_str()).collect(),
+        scope: String::new(),
+    };
+    let token =
+        jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(AuthError::internal)?;
+    Ok((token, expires))
+}
+
+/// A new opaque refresh token (256 random bits) and the hash to store.
+pub fn refresh_token() -> Result<(String, String), AuthError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| AuthError::internal("no randomness"))?;
+    let token = format!("imr_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash_refresh_token(&token);
+    Ok((token, hash))
+}
+
+/// The stored form of a refresh token.
+pub fn hash_refresh_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
