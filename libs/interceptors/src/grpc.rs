@@ -102,7 +102,8 @@ where
                         .finish(status_code(trailers).unwrap_or(Code::Unknown));
                 }
             }
-            Poll::Ready(Some(Err(_))) => this.guard.finish(Code::Unknown),
+            // A failing response body is a broken stream (the peer reset or went away).
+            Poll::Ready(Some(Err(_))) => this.guard.finish(Code::Cancelled),
             // A body that ends without trailers carries no status: the call did not complete.
             Poll::Ready(None) => this.guard.finish(Code::Unknown),
             Poll::Pending => {}

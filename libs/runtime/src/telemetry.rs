@@ -109,9 +109,9 @@ pub fn init_with(config: &Config, otlp_endpoint: Option<&str>) -> TelemetryGuard
         .with(otel_layer)
         .try_init()
         .is_ok();
-    TelemetryGuard {
-        provider: provider.filter(|_| installed),
-    }
+    let provider = provider.filter(|_| installed);
+    ironmesh_interceptors::server::set_exporting(provider.is_some());
+    TelemetryGuard { provider }
 }
 
 fn otlp_provider(endpoint: &str) -> Option<SdkTracerProvider> {

@@ -1,10 +1,17 @@
 //! RED metrics per method: calls started, calls handled by code, latency to the final status,
 //! calls in flight. Recorded when the call really ends (its trailers), not when the handler
 //! returns, so streaming calls are measured whole.
+//!
+//! Looking a series up by label values hashes and locks inside the registry; the handles of each
+//! method are looked up once and cached here, so a call costs a map read and atomic adds.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use parking_lot::RwLock;
+use prometheus::{Histogram, IntCounter, IntGauge};
 use tonic::Code;
 
 use crate::around::{Around, AroundLayer};
@@ -13,14 +20,89 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyTable;
 use crate::{BoxError, BoxFuture, Request, Response};
 
+/// The series of one method.
+struct Handles {
+    labels: [String; 3],
+    started: IntCounter,
+    in_flight: IntGauge,
+    latency: Histogram,
+    /// One counter per status code, created on first use.
+    handled: [OnceLock<IntCounter>; 17],
+}
+
+impl Handles {
+    fn new(labels: [String; 3]) -> Self {
+        let metrics = Metrics::global();
+        let values = [labels[0].as_str(), labels[1].as_str(), labels[2].as_str()];
+        Self {
+            started: metrics.server_started.with_label_values(&values),
+            in_flight: metrics.server_in_flight.with_label_values(&values),
+            latency: metrics.server_handling_seconds.with_label_values(&values),
+            handled: Default::default(),
+            labels,
+        }
+    }
+
+    fn handled(&self, code: Code) -> &IntCounter {
+        self.handled[code as usize].get_or_init(|| {
+            Metrics::global().server_handled.with_label_values(&[
+                self.labels[0].as_str(),
+                self.labels[1].as_str(),
+                self.labels[2].as_str(),
+                code_name(code),
+            ])
+        })
+    }
+}
+
 /// RED metrics for the calls of `service`; method labels from `policy`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Red {
-    pub service: &'static str,
-    pub policy: PolicyTable,
+    service: &'static str,
+    policy: PolicyTable,
+    /// By path; every unknown path shares the `unknown` entry, so the map stays bounded.
+    handles: Arc<RwLock<HashMap<String, Arc<Handles>>>>,
+}
+
+impl std::fmt::Debug for Red {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Red").field("service", &self.service).finish()
+    }
 }
 
 pub type MetricsLayer = AroundLayer<Red>;
+
+impl Red {
+    pub fn new(service: &'static str, policy: PolicyTable) -> Self {
+        Self {
+            service,
+            policy,
+            handles: Arc::new(RwLock::new(HashMap::new())),
+        }
+    }
+
+    fn handles(&self, path: &str) -> Arc<Handles> {
+        let key = if self.policy.get(path).is_some() {
+            path
+        } else {
+            ""
+        };
+        if let Some(handles) = self.handles.read().get(key) {
+            return handles.clone();
+        }
+        let (grpc_service, grpc_method) = self.policy.labels(path);
+        let handles = Arc::new(Handles::new([
+            self.service.to_owned(),
+            grpc_service.to_string(),
+            grpc_method.to_string(),
+        ]));
+        self.handles
+            .write()
+            .entry(key.to_owned())
+            .or_insert(handles)
+            .clone()
+    }
+}
 
 impl Around for Red {
     fn around<F, Fut>(&self, request: Request, next: F) -> BoxFuture<Response>
@@ -28,26 +110,14 @@ impl Around for Red {
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
     {
-        let metrics = Metrics::global();
-        let (grpc_service, grpc_method) = self.policy.labels(request.uri().path());
-        let service = self.service;
-        let labels = [service, &*grpc_service, &*grpc_method];
-        metrics.server_started.with_label_values(&labels).inc();
-        let in_flight = metrics.server_in_flight.with_label_values(&labels);
-        in_flight.inc();
+        let handles = self.handles(request.uri().path());
+        handles.started.inc();
+        handles.in_flight.inc();
         let started = Instant::now();
-
         let done = move |code: Code| {
-            let labels = [service, &*grpc_service, &*grpc_method];
-            in_flight.dec();
-            metrics
-                .server_handling_seconds
-                .with_label_values(&labels)
-                .observe(started.elapsed().as_secs_f64());
-            metrics
-                .server_handled
-                .with_label_values(&[service, &*grpc_service, &*grpc_method, code_name(code)])
-                .inc();
+            handles.in_flight.dec();
+            handles.latency.observe(started.elapsed().as_secs_f64());
+            handles.handled(code).inc();
         };
         let future = next(request);
         Box::pin(async move {

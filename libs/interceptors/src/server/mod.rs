@@ -23,7 +23,7 @@ pub use metrics::{MetricsLayer, Red};
 pub use panic::{CatchPanic, CatchPanicLayer};
 pub use request_id::{RequestIdLayer, RequestIds};
 pub use shed::LoadShedLayer;
-pub use trace::{Spans, TraceLayer};
+pub use trace::{Spans, TraceLayer, set_exporting};
 
 use crate::around::AroundLayer;
 use crate::auth::{AuthLayer, Authenticator};
@@ -81,10 +81,7 @@ where
                 policy: config.policy.clone(),
             }))
             // RED metrics see every outcome, including the RESOURCE_EXHAUSTED of load shedding.
-            .layer(AroundLayer(Red {
-                service: config.service,
-                policy: config.policy.clone(),
-            }))
+            .layer(AroundLayer(Red::new(config.service, config.policy.clone())))
             // Refuse excess work before spending anything on it (deadline timers, auth, handler).
             .layer(LoadShedLayer::new(config.service, config.concurrency_limit))
             // The deadline bounds authentication and the handler alike, and cancels them.

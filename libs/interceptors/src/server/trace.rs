@@ -54,29 +54,43 @@ impl Around for Spans {
             .and_then(TraceContext::parse);
         let tracestate = request.headers().get("tracestate").cloned();
 
-        let span = tracing::info_span!(
-            "rpc",
-            otel.name = format!("{grpc_service}/{grpc_method}"),
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.service = %grpc_service,
-            rpc.method = %grpc_method,
-            rpc.grpc.status_code = Empty,
-            service = self.service,
-            request_id = %request_id,
-            trace_id = Empty,
-            span_id = Empty,
-        );
-        if let Some(parent) = incoming {
-            // Without an OpenTelemetry layer installed this does nothing.
-            let _ = span.set_parent(remote_context(&parent));
-        }
-        let own = exported_ids(&span).unwrap_or_else(|| match incoming {
+        // Everything known now is set at creation: the log formatter re-renders a span's
+        // fields on every later `record`, which is the most expensive thing this layer does.
+        let exporting = exporting();
+        let own = match incoming {
             Some(parent) => parent.child(),
             None => TraceContext::new_root(),
-        });
-        span.record("trace_id", own.trace_id_hex());
-        span.record("span_id", own.span_id_hex());
+        };
+        let span = tracing::info_span!(
+            "rpc",
+            rpc.service = %grpc_service,
+            rpc.method = %grpc_method,
+            service = self.service,
+            request_id = %request_id,
+            trace_id = %own.trace_id_hex(),
+            span_id = Empty,
+            otel.name = Empty,
+            otel.kind = Empty,
+            rpc.system = Empty,
+            rpc.grpc.status_code = Empty,
+        );
+        let own = if exporting {
+            span.record("otel.name", format!("{grpc_service}/{grpc_method}"));
+            span.record("otel.kind", "server");
+            span.record("rpc.system", "grpc");
+            if let Some(parent) = incoming {
+                let _ = span.set_parent(remote_context(&parent));
+            }
+            let ids = exported_ids(&span).unwrap_or(own);
+            if ids.trace_id != own.trace_id {
+                // A new trace started by OpenTelemetry: log its id, not the one minted here.
+                span.record("trace_id", ids.trace_id_hex());
+            }
+            span.record("span_id", ids.span_id_hex());
+            ids
+        } else {
+            own
+        };
         request.extensions_mut().insert(own);
         if let Some(state) = tracestate {
             request.extensions_mut().insert(TraceState(state));
@@ -98,9 +112,11 @@ impl Around for Spans {
     }
 }
 
-/// Records the outcome on the span and logs the call's completion inside it.
+/// Records the outcome on the span (for export) and logs the call's completion inside it.
 fn finish(span: &tracing::Span, code: Code, started: Instant) {
-    span.record("rpc.grpc.status_code", code as i32);
+    if exporting() {
+        span.record("rpc.grpc.status_code", code as i32);
+    }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let name = code_name(code);
     span.in_scope(|| match code {
@@ -110,6 +126,18 @@ fn finish(span: &tracing::Span, code: Code, started: Instant) {
         }
         _ => tracing::info!(grpc.code = name, latency_ms, "rpc finished"),
     });
+}
+
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Declares that spans are exported (an OpenTelemetry layer is installed): spans then carry the
+/// OpenTelemetry fields and ids. Called once by the telemetry setup.
+pub fn set_exporting(on: bool) {
+    EXPORTING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The caller's span as an OpenTelemetry remote parent.
