@@ -176,6 +176,10 @@ pub struct TokenConfig {
     pub key_rotation_secs: u64,
     /// Least time between two JWKS fetches caused by unknown key ids.
     pub jwks_refresh_secs: u64,
+    /// A refresh token presented again within this many milliseconds of its rotation is taken
+    /// for a concurrent duplicate (that request fails, nothing is revoked); later, for a replay
+    /// (its whole session is revoked).
+    pub refresh_race_window_ms: u64,
 }
 
 impl Default for TokenConfig {
@@ -187,6 +191,7 @@ impl Default for TokenConfig {
             refresh_ttl_secs: 30 * 24 * 3600,
             key_rotation_secs: 7 * 24 * 3600,
             jwks_refresh_secs: 5,
+            refresh_race_window_ms: 2_000,
         }
     }
 }

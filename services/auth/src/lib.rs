@@ -38,9 +38,6 @@ pub use store::MIGRATIONS;
 /// Which service this crate is.
 pub const KIND: ServiceKind = ServiceKind::Auth;
 
-/// How soon a refresh token presented again counts as a concurrent duplicate, not a replay.
-const REFRESH_RACE_WINDOW: Duration = Duration::from_secs(2);
-
 /// Serves auth on `listeners` until `shutdown` resolves, then drains.
 pub async fn run(
     config: Config,
@@ -63,8 +60,9 @@ pub async fn run(
                 audience: tokens.audience.clone(),
                 access_ttl: ttl(tokens.access_ttl_secs),
                 refresh_ttl: ttl(tokens.refresh_ttl_secs),
-                race_window: chrono::Duration::from_std(REFRESH_RACE_WINDOW)
-                    .expect("small duration"),
+                race_window: chrono::Duration::milliseconds(
+                    i64::try_from(tokens.refresh_race_window_ms).unwrap_or(i64::MAX),
+                ),
             },
         );
         GrpcService::new(KIND)

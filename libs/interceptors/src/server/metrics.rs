@@ -66,7 +66,9 @@ pub struct Red {
 
 impl std::fmt::Debug for Red {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Red").field("service", &self.service).finish()
+        f.debug_struct("Red")
+            .field("service", &self.service)
+            .finish()
     }
 }
 

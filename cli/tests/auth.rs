@@ -1,0 +1,493 @@
+//! The auth service end to end, on both storage backends: accounts, passwords, tokens verified
+//! by other services, refresh rotation and reuse detection, sessions, key rotation, and who may
+//! call what.
+
+use ironmesh_proto::ironmesh::auth::v1 as pb;
+use ironmesh_proto::ironmesh::orders::v1::ListOrdersRequest;
+use ironmesh_runtime::ServiceKind;
+use ironmesh_testkit::{Backend, PASSWORD, TestMesh, authed, backends};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+async fn mesh(backend: Backend) -> TestMesh {
+    TestMesh::start(backend, &[ServiceKind::Auth, ServiceKind::Orders]).await
+}
+
+/// Orders (a different service) accepts the token: the call reaches the handler, which is not
+/// built yet and says so. An unauthenticated call never gets that far.
+async fn orders_accepts(mesh: &TestMesh, token: &str) -> bool {
+    let status = mesh
+        .orders()
+        .await
+        .list_orders(authed(ListOrdersRequest::default(), token))
+        .await
+        .unwrap_err();
+    match status.code() {
+        Code::Unimplemented => true,
+        Code::Unauthenticated => false,
+        other => panic!("unexpected {other:?}: {status:?}"),
+    }
+}
+
+fn violations(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|br| br.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// Register → login → the access token works at another service (verified locally against
+/// auth's JWKS) and GetMe returns the normalised account.
+#[tokio::test]
+async fn register_login_and_use_the_token_elsewhere() {
+    for backend in backends() {
+        let mesh = mesh(backend).await;
+        let session = mesh.sign_up("  Ada@Example.COM ").await;
+        assert_eq!(session.email, "ada@example.com");
+        assert!(
+            orders_accepts(&mesh, &session.access_token).await,
+            "{backend:?}"
+        );
+
+        let me = mesh
+            .auth()
+            .await
+            .get_me(authed(pb::GetMeRequest {}, &session.access_token))
+            .await
+            .unwrap()
+            .into_inner()
+            .user
+            .unwrap();
+        assert_eq!(me.email, "ada@example.com");
+        assert_eq!(me.roles, vec![pb::Role::Customer as i32]);
+        assert!(me.last_login_at.is_some());
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}
+
+/// Bad input gets INVALID_ARGUMENT naming every bad field, and nothing is stored; a taken email
+/// (in any case) is ALREADY_EXISTS.
+#[tokio::test]
+async fn registration_validates_every_field_and_rejects_duplicates() {
+    for backend in backends() {
+        let mesh = mesh(backend).await;
+        let mut auth = mesh.auth().await;
+        let register = |email: &str, password: &str, name: &str| pb::RegisterRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            display_name: name.to_owned(),
+        };
+        let status = auth
+            .register(register("not-an-email", "short", ""))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let mut fields = violations(&status);
+        fields.sort();
+        assert_eq!(fields, vec!["display_name", "email", "password"]);
+
+        for (password, why) in [
+            ("password1234", "common"),
+            (&"x".repeat(129) as &str, "too long, never truncated"),
+        ] {
+            let status = auth
+                .register(register("bob@example.com", password, "Bob"))
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument, "{why}");
+            assert_eq!(violations(&status), vec!["password"], "{why}");
+        }
+        let failed_login = auth
+            .login(pb::LoginRequest {
+                email: "bob@example.com".to_owned(),
+                password: "password1234".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            failed_login.code(),
+            Code::Unauthenticated,
+            "nothing was stored"
+        );
+
+        auth.register(register("bob@example.com", PASSWORD, "Bob"))
+            .await
+            .unwrap();
+        let taken = auth
+            .register(register("BOB@example.com", PASSWORD, "Bob again"))
+            .await
+            .unwrap_err();
+        assert_eq!(taken.code(), Code::AlreadyExists);
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}
+
+/// An unknown email and a wrong password fail the same way: same code, same message.
+#[tokio::test]
+async fn unknown_email_and_wrong_password_are_indistinguishable() {
+    let mesh = mesh(Backend::Sqlite).await;
+    mesh.sign_up("carol@example.com").await;
+    let mut auth = mesh.auth().await;
+    let login = |email: &str, password: &str| pb::LoginRequest {
+        email: email.to_owned(),
+        password: password.to_owned(),
+        ..Default::default()
+    };
+    let wrong = auth
+        .login(login("carol@example.com", "not the password at all"))
+        .await
+        .unwrap_err();
+    let unknown = auth
+        .login(login("nobody@example.com", "not the password at all"))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert_eq!(
+        (wrong.code(), wrong.message()),
+        (unknown.code(), unknown.message())
+    );
+    assert!(mesh.shutdown().await.is_empty());
+}
+
+/// Refresh rotates: the new refresh token works, and presenting the old one again (after the
+/// race window) revokes the whole session — the newest token stops working too (RFC 9700).
+#[tokio::test]
+async fn refresh_reuse_revokes_the_whole_session() {
+    for backend in backends() {
+        // No race window: any second presentation counts as a replay.
+        let mesh = TestMesh::start_with(
+            backend,
+            &[ServiceKind::Auth, ServiceKind::Orders],
+            false,
+            |config| config.tokens.refresh_race_window_ms = 0,
+        )
+        .await;
+        let session = mesh.customer().await;
+        let mut auth = mesh.auth().await;
+        let refresh = |token: &str| pb::RefreshRequest {
+            refresh_token: token.to_owned(),
+        };
+        let rotated = auth
+            .refresh(refresh(&session.refresh_token))
+            .await
+            .unwrap()
+            .into_inner()
+            .tokens
+            .unwrap();
+        assert_eq!(rotated.session_id, session.session_id, "same session");
+        assert!(orders_accepts(&mesh, &rotated.access_token).await);
+
+        // Replay of the rotated token, as a thief would.
+        let reused = auth
+            .refresh(refresh(&session.refresh_token))
+            .await
+            .unwrap_err();
+        assert_eq!(reused.code(), Code::Unauthenticated, "{backend:?}");
+        let after = auth
+            .refresh(refresh(&rotated.refresh_token))
+            .await
+            .unwrap_err();
+        assert_eq!(after.code(), Code::Unauthenticated, "the family is revoked");
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}
+
+/// Several concurrent refreshes with the same token: exactly one wins; the others are told it
+/// was just used (ABORTED) and the winner's new tokens keep working.
+#[tokio::test]
+async fn concurrent_refresh_has_exactly_one_winner() {
+    for backend in backends() {
+        let mesh = mesh(backend).await;
+        let session = mesh.customer().await;
+        let auth = mesh.auth().await;
+        let attempts = (0..4).map(|_| {
+            let mut auth = auth.clone();
+            let token = session.refresh_token.clone();
+            tokio::spawn(async move {
+                auth.refresh(pb::RefreshRequest {
+                    refresh_token: token,
+                })
+                .await
+            })
+        });
+        let results: Vec<_> = futures_util::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(|joined| joined.unwrap())
+            .collect();
+        let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "{backend:?}: {results:?}");
+        for loser in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(loser.code(), Code::Aborted, "{backend:?}: {loser:?}");
+        }
+        let tokens = winners[0].get_ref().tokens.clone().unwrap();
+        assert!(orders_accepts(&mesh, &tokens.access_token).await);
+        mesh.auth()
+            .await
+            .refresh(pb::RefreshRequest {
+                refresh_token: tokens.refresh_token,
+            })
+            .await
+            .expect("the winner's refresh token still works");
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}
+
+/// Sessions: each login is one; a user revokes their own, another user's reads as not found;
+/// logout ends the current one; changing the password ends every other one.
+#[tokio::test]
+async fn sessions_are_listed_revoked_and_ended() {
+    for backend in backends() {
+        let mesh = mesh(backend).await;
+        let first = mesh.sign_up("dave@example.com").await;
+        let second = mesh.log_in("dave@example.com").await;
+        let third = mesh.log_in("dave@example.com").await;
+        let eve = mesh.customer().await;
+        let mut auth = mesh.auth().await;
+
+        let listed = auth
+            .list_sessions(authed(
+                pb::ListSessionsRequest::default(),
+                &first.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .sessions;
+        assert_eq!(listed.len(), 3, "{backend:?}");
+        assert_eq!(listed.iter().filter(|s| s.current).count(), 1);
+
+        let foreign = auth
+            .revoke_session(authed(
+                pb::RevokeSessionRequest {
+                    session_id: first.session_id.clone(),
+                },
+                &eve.access_token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            foreign.code(),
+            Code::NotFound,
+            "another user's session does not exist for eve"
+        );
+
+        auth.revoke_session(authed(
+            pb::RevokeSessionRequest {
+                session_id: second.session_id.clone(),
+            },
+            &first.access_token,
+        ))
+        .await
+        .unwrap();
+        let refresh = |token: &str| pb::RefreshRequest {
+            refresh_token: token.to_owned(),
+        };
+        assert_eq!(
+            auth.refresh(refresh(&second.refresh_token))
+                .await
+                .unwrap_err()
+                .code(),
+            Code::Unauthenticated
+        );
+
+        let logout = auth
+            .logout(authed(pb::LogoutRequest::default(), &third.access_token))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(logout.revoked_sessions, 1);
+        assert_eq!(
+            auth.refresh(refresh(&third.refresh_token))
+                .await
+                .unwrap_err()
+                .code(),
+            Code::Unauthenticated
+        );
+
+        // A fresh session, then a password change from the first: only the first survives.
+        let fourth = mesh.log_in("dave@example.com").await;
+        let changed = auth
+            .change_password(authed(
+                pb::ChangePasswordRequest {
+                    current_password: ironmesh_testkit::PASSWORD.to_owned(),
+                    new_password: "a different long passphrase".to_owned(),
+                    revoke_other_sessions: true,
+                },
+                &first.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(changed.revoked_sessions, 1);
+        assert_eq!(
+            auth.refresh(refresh(&fourth.refresh_token))
+                .await
+                .unwrap_err()
+                .code(),
+            Code::Unauthenticated
+        );
+        auth.refresh(refresh(&first.refresh_token))
+            .await
+            .expect("the current session lives");
+        let old_password = auth
+            .login(pb::LoginRequest {
+                email: "dave@example.com".to_owned(),
+                password: ironmesh_testkit::PASSWORD.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(old_password.code(), Code::Unauthenticated);
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}
+
+/// Rotating the signing key: new tokens carry the new kid, tokens signed before stay valid
+/// (the old key stays in the JWKS until they expire), and other services pick the new key up.
+#[tokio::test]
+async fn key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
+    for backend in backends() {
+        let mesh = TestMesh::start_with(
+            backend,
+            &[ServiceKind::Auth, ServiceKind::Orders],
+            false,
+            |config| config.tokens.jwks_refresh_secs = 0,
+        )
+        .await;
+        let before = mesh.customer().await;
+        assert!(orders_accepts(&mesh, &before.access_token).await);
+        let old_kid = jsonwebtoken::decode_header(&before.access_token)
+            .unwrap()
+            .kid
+            .unwrap();
+
+        let new_kid = ironmesh_auth::rotate_signing_key(mesh.config())
+            .await
+            .unwrap();
+        assert_ne!(new_kid, old_kid);
+
+        let after = mesh.log_in(&before.email).await;
+        let kid = jsonwebtoken::decode_header(&after.access_token)
+            .unwrap()
+            .kid
+            .unwrap();
+        assert_eq!(kid, new_kid, "{backend:?}: new tokens use the new key");
+        assert!(
+            orders_accepts(&mesh, &after.access_token).await,
+            "new key verified"
+        );
+        assert!(
+            orders_accepts(&mesh, &before.access_token).await,
+            "old token still valid"
+        );
+
+        let jwks = mesh
+            .auth()
+            .await
+            .get_jwks(pb::GetJwksRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .keys;
+        let kids: Vec<&str> = jwks.iter().map(|k| k.kid.as_str()).collect();
+        assert!(
+            kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+            "{kids:?}"
+        );
+        assert!(
+            jwks.iter()
+                .all(|k| k.kty == "OKP" && k.crv == "Ed25519" && k.alg == "EdDSA")
+        );
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}
+
+/// Who may call what, over every auth RPC: without a token only the public ones get past the
+/// authentication layer; a customer is refused the admin ones with PERMISSION_DENIED.
+#[tokio::test]
+async fn rbac_matrix_over_every_auth_rpc() {
+    let mesh = mesh(Backend::Sqlite).await;
+    let customer = mesh.customer().await;
+    let descriptors = ironmesh_runtime::policy();
+    let public = [
+        "Register",
+        "Login",
+        "Refresh",
+        "GetJwks",
+        "AuthenticateApiKey",
+    ];
+    let admin = ["ListUsers", "SetRoles", "LockUser", "UnlockUser"];
+    let channel = mesh.channel(ServiceKind::Auth).await;
+    let methods = [
+        "Register",
+        "Login",
+        "Refresh",
+        "Logout",
+        "GetMe",
+        "ChangePassword",
+        "ListSessions",
+        "RevokeSession",
+        "CreateApiKey",
+        "ListApiKeys",
+        "RevokeApiKey",
+        "GetJwks",
+        "EnrollTotp",
+        "ConfirmTotp",
+        "ExportMyData",
+        "DeleteMyAccount",
+        "ListUsers",
+        "SetRoles",
+        "LockUser",
+        "UnlockUser",
+        "AuthenticateApiKey",
+    ];
+    for method in methods {
+        let path = format!("/ironmesh.auth.v1.AuthService/{method}");
+        assert!(
+            descriptors.get(&path).is_some(),
+            "{method} is in the contract"
+        );
+        let anonymous = call_empty(channel.clone(), &path, None).await;
+        if public.contains(&method) {
+            assert_ne!(anonymous, Code::Unauthenticated, "{method} is public");
+        } else {
+            assert_eq!(anonymous, Code::Unauthenticated, "{method} needs a token");
+        }
+        let as_customer = call_empty(channel.clone(), &path, Some(&customer.access_token)).await;
+        if admin.contains(&method) {
+            assert_eq!(
+                as_customer,
+                Code::PermissionDenied,
+                "{method} is admin-only"
+            );
+        } else {
+            assert!(
+                !matches!(as_customer, Code::Unauthenticated | Code::PermissionDenied),
+                "{method} is open to a customer: {as_customer:?}"
+            );
+        }
+    }
+    assert!(mesh.shutdown().await.is_empty());
+}
+
+/// Calls `path` with an empty message (every request message decodes from zero bytes) and
+/// returns the status code.
+async fn call_empty(channel: tonic::transport::Channel, path: &str, token: Option<&str>) -> Code {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(());
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let result: Result<tonic::Response<()>, tonic::Status> =
+        grpc.unary(request, path.parse().unwrap(), codec).await;
+    match result {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
