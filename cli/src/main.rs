@@ -1,4 +1,5 @@
-//! `ironmesh`: run the whole mesh (`up`), one component (`serve`), or the migrations (`migrate`).
+//! `ironmesh`: run the whole mesh (`up`), one component (`serve`), the migrations (`migrate`),
+//! operator tasks (`admin create-user`, `admin rotate-signing-key`) or the benchmark (`bench`).
 //!
 //! Exit codes: 0 after a clean drain, 64 for unusable configuration (the message names the key),
 //! 1 for anything else (a busy port, an unreachable database, a component that failed).
@@ -44,6 +45,11 @@ enum Command {
         #[arg(value_name = "COMPONENT")]
         component: String,
     },
+    /// Operator tasks on the stores (run against the same config as the services).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Apply pending migrations for every service (or one) and exit.
     Migrate {
         /// Only this service.
@@ -53,6 +59,24 @@ enum Command {
     /// Measure the shared server stack against a bare tonic server with h2load (needs
     /// `h2load` and `taskset`); prints req/s, p50/p99 and the ratios stack/bare.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user — how the first administrator comes to exist. The password is read from
+    /// standard input (one line), never from the command line.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+        /// Comma-separated: customer, operator, admin.
+        #[arg(long, value_delimiter = ',', default_value = "admin")]
+        roles: Vec<String>,
+    },
+    /// Make a new access-token signing key now; the current ones stay published until their
+    /// tokens expire.
+    RotateSigningKey,
 }
 
 fn main() -> ExitCode {
@@ -79,6 +103,10 @@ fn main() -> ExitCode {
             }),
             Err(code) => code,
         },
+        Command::Admin { command } => {
+            let settings = config.clone();
+            block_on(&settings, admin(config, command))
+        }
         Command::Migrate { service } => {
             let kinds = match service.as_deref().map(parse_service).transpose() {
                 Ok(Some(kind)) => vec![kind],
@@ -193,6 +221,46 @@ async fn serve_gateway(config: Config) -> ExitCode {
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err),
+    }
+}
+
+async fn admin(config: Config, command: AdminCommand) -> ExitCode {
+    match command {
+        AdminCommand::CreateUser { email, name, roles } => {
+            let mut parsed = Vec::with_capacity(roles.len());
+            for role in &roles {
+                match ironmesh_auth::domain::Role::parse(role.trim()) {
+                    Some(role) => parsed.push(role),
+                    None => {
+                        eprintln!("ironmesh: unknown role `{role}` (customer, operator, admin)");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            let mut password = String::new();
+            if let Err(err) = std::io::stdin().read_line(&mut password) {
+                return fail(&format_args!("cannot read the password from stdin: {err}"));
+            }
+            let password = password.trim_end_matches(['\r', '\n']);
+            match ironmesh_auth::create_user(&config, &email, password, &name, &parsed).await {
+                Ok(id) => {
+                    println!(
+                        "created user {id} ({}) with roles {}",
+                        email.trim().to_lowercase(),
+                        roles.join(",")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(&err),
+            }
+        }
+        AdminCommand::RotateSigningKey => match ironmesh_auth::rotate_signing_key(&config).await {
+            Ok(kid) => {
+                println!("new signing key {kid}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(&err),
+        },
     }
 }
 

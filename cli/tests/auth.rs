@@ -491,3 +491,151 @@ async fn call_empty(channel: tonic::transport::Channel, path: &str, token: Optio
         Err(status) => status.code(),
     }
 }
+
+/// The first administrator is created out of band; with it: users are listed page by page and
+/// filtered, roles change, a locked account can neither log in nor refresh, and unlocking
+/// restores it. An admin cannot drop their own admin role.
+#[tokio::test]
+async fn administrators_manage_users() {
+    for backend in backends() {
+        let mesh = mesh(backend).await;
+        let admin_id = ironmesh_auth::create_user(
+            mesh.config(),
+            "root@example.com",
+            PASSWORD,
+            "Root",
+            &[ironmesh_auth::domain::Role::Admin],
+        )
+        .await
+        .unwrap();
+        let admin = mesh.log_in("root@example.com").await;
+        let frank = mesh.sign_up("frank@example.com").await;
+        mesh.sign_up("grace@example.com").await;
+        let mut auth = mesh.auth().await;
+        let token = admin.access_token.as_str();
+
+        // Pagination: one per page, in creation order, until the token runs out.
+        let mut emails = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = auth
+                .list_users(authed(
+                    pb::ListUsersRequest {
+                        page_size: 1,
+                        page_token: page_token.clone(),
+                        ..Default::default()
+                    },
+                    token,
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            emails.extend(page.users.into_iter().map(|u| u.email));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        assert_eq!(
+            emails,
+            vec!["root@example.com", "frank@example.com", "grace@example.com"],
+            "{backend:?}"
+        );
+        let filtered = auth
+            .list_users(authed(
+                pb::ListUsersRequest {
+                    email_contains: "FRANK".to_owned(),
+                    role: pb::Role::Customer as i32,
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .users;
+        assert_eq!(filtered.len(), 1);
+        assert_eq!(filtered[0].user_id, frank.user_id);
+
+        let promoted = auth
+            .set_roles(authed(
+                pb::SetRolesRequest {
+                    user_id: frank.user_id.clone(),
+                    roles: vec![pb::Role::Operator as i32],
+                },
+                token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .user
+            .unwrap();
+        assert_eq!(promoted.roles, vec![pb::Role::Operator as i32]);
+        let self_demotion = auth
+            .set_roles(authed(
+                pb::SetRolesRequest {
+                    user_id: admin_id.clone(),
+                    roles: vec![pb::Role::Customer as i32],
+                },
+                token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(self_demotion.code(), Code::InvalidArgument);
+
+        auth.lock_user(authed(
+            pb::LockUserRequest {
+                user_id: frank.user_id.clone(),
+                reason: "suspicious activity".to_owned(),
+                locked_until: None,
+            },
+            token,
+        ))
+        .await
+        .unwrap();
+        let login = auth
+            .login(pb::LoginRequest {
+                email: "frank@example.com".to_owned(),
+                password: PASSWORD.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(login.code(), Code::PermissionDenied, "{backend:?}: locked");
+        let refresh = auth
+            .refresh(pb::RefreshRequest {
+                refresh_token: frank.refresh_token.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refresh.code(),
+            Code::Unauthenticated,
+            "locking revoked the sessions"
+        );
+
+        auth.unlock_user(authed(
+            pb::UnlockUserRequest {
+                user_id: frank.user_id.clone(),
+            },
+            token,
+        ))
+        .await
+        .unwrap();
+        mesh.log_in("frank@example.com").await;
+
+        let missing = auth
+            .lock_user(authed(
+                pb::LockUserRequest {
+                    user_id: "0190d5a0-0000-7000-8000-000000000000".to_owned(),
+                    reason: "x".to_owned(),
+                    locked_until: None,
+                },
+                token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound);
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}

@@ -260,3 +260,44 @@ async fn migrate_command_is_idempotent() {
         }
     }
 }
+
+/// `ironmesh admin create-user` reads the password from stdin, applies the password policy, and
+/// never echoes the password.
+#[tokio::test]
+async fn admin_create_user_reads_the_password_from_stdin() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |password: &'static str| {
+        let mut command = ironmesh(dir.path());
+        command
+            .args(["admin", "create-user", "--email", "Root@Example.com"])
+            .stdin(Stdio::piped());
+        async move {
+            let mut child = command.spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(password.as_bytes()).await.unwrap();
+            drop(stdin);
+            child.wait_with_output().await.unwrap()
+        }
+    };
+    let weak = run("password1234\n").await;
+    assert_eq!(weak.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&weak.stderr);
+    assert!(stderr.contains("password"), "{stderr}");
+    assert!(
+        !stderr.contains("password1234"),
+        "the password is never echoed: {stderr}"
+    );
+
+    let created = run("a long and unusual passphrase\n").await;
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(
+        stdout.contains("root@example.com") && stdout.contains("admin"),
+        "{stdout}"
+    );
+}

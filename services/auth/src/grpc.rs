@@ -92,6 +92,20 @@ fn role(role: Role) -> i32 {
     }
 }
 
+/// A proto role to a domain role: `None` for ROLE_UNSPECIFIED, an error for unknown values.
+fn role_filter(value: i32) -> Result<Option<Role>, AuthError> {
+    match pb::Role::try_from(value) {
+        Ok(pb::Role::Unspecified) => Ok(None),
+        Ok(pb::Role::Customer) => Ok(Some(Role::Customer)),
+        Ok(pb::Role::Operator) => Ok(Some(Role::Operator)),
+        Ok(pb::Role::Admin) => Ok(Some(Role::Admin)),
+        Err(_) => Err(AuthError::Invalid(vec![crate::domain::Violation {
+            field: "role",
+            description: "unknown role".to_owned(),
+        }])),
+    }
+}
+
 fn user(row: UserRow) -> pb::User {
     pb::User {
         user_id: row.id,
@@ -100,6 +114,8 @@ fn user(row: UserRow) -> pb::User {
         roles: row.roles.into_iter().map(role).collect(),
         totp_enabled: row.totp_enabled,
         locked: row.locked,
+        locked_reason: row.locked_reason,
+        locked_until: row.locked_until.map(timestamp),
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
         last_login_at: row.last_login_at.map(timestamp),
@@ -372,30 +388,98 @@ impl AuthService for AuthApi {
 
     async fn list_users(
         &self,
-        _request: Request<pb::ListUsersRequest>,
+        request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        answer(&request, async {
+            let role = role_filter(body.role)?;
+            let (rows, next_page_token) = self
+                .accounts
+                .users(
+                    body.page_size,
+                    &body.page_token,
+                    &body.email_contains,
+                    role,
+                    body.locked_only,
+                )
+                .await?;
+            Ok(pb::ListUsersResponse {
+                users: rows.into_iter().map(user).collect(),
+                next_page_token,
+            })
+        })
+        .await
     }
 
     async fn set_roles(
         &self,
-        _request: Request<pb::SetRolesRequest>,
+        request: Request<pb::SetRolesRequest>,
     ) -> Result<Response<pb::SetRolesResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        answer(&request, async {
+            let caller = principal(&request)?;
+            let mut roles = Vec::with_capacity(body.roles.len());
+            for value in &body.roles {
+                roles.push(role_filter(*value)?.ok_or_else(|| {
+                    AuthError::Invalid(vec![crate::domain::Violation {
+                        field: "roles",
+                        description: "ROLE_UNSPECIFIED is not a role".to_owned(),
+                    }])
+                })?);
+            }
+            let row = self
+                .accounts
+                .set_roles(&caller.subject, &body.user_id, &roles)
+                .await?;
+            Ok(pb::SetRolesResponse {
+                user: Some(user(row)),
+            })
+        })
+        .await
     }
 
     async fn lock_user(
         &self,
-        _request: Request<pb::LockUserRequest>,
+        request: Request<pb::LockUserRequest>,
     ) -> Result<Response<pb::LockUserResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        answer(&request, async {
+            let until = body
+                .locked_until
+                .as_ref()
+                .map(|t| {
+                    DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+                        .ok_or_else(|| {
+                            AuthError::Invalid(vec![crate::domain::Violation {
+                                field: "locked_until",
+                                description: "not a valid time".to_owned(),
+                            }])
+                        })
+                })
+                .transpose()?;
+            let row = self
+                .accounts
+                .set_lock(&body.user_id, Some((&body.reason, until)))
+                .await?;
+            Ok(pb::LockUserResponse {
+                user: Some(user(row)),
+            })
+        })
+        .await
     }
 
     async fn unlock_user(
         &self,
-        _request: Request<pb::UnlockUserRequest>,
+        request: Request<pb::UnlockUserRequest>,
     ) -> Result<Response<pb::UnlockUserResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        answer(&request, async {
+            let row = self.accounts.set_lock(&body.user_id, None).await?;
+            Ok(pb::UnlockUserResponse {
+                user: Some(user(row)),
+            })
+        })
+        .await
     }
 
     async fn authenticate_api_key(

@@ -81,12 +81,7 @@ pub async fn run(
 /// tokens expire) — `ironmesh admin rotate-signing-key`. Returns the new key id.
 pub async fn rotate_signing_key(config: &Config) -> Result<String, String> {
     let master_key = master_key(config)?;
-    let db = ironmesh_runtime::Database::connect(&config.database_url(KIND), KIND.name())
-        .await
-        .map_err(|e| e.to_string())?;
-    db.migrate(KIND.name(), &MIGRATIONS)
-        .await
-        .map_err(|e| e.to_string())?;
+    let db = open(config).await?;
     let ring = key_ring(&config.tokens, store::Store::new(db.clone()), &master_key);
     let key = ring
         .rotate(chrono::Utc::now())
@@ -94,6 +89,64 @@ pub async fn rotate_signing_key(config: &Config) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     db.close().await;
     Ok(key.kid)
+}
+
+/// Creates an account with `roles` directly in the store — how the first administrator comes to
+/// exist (`ironmesh admin create-user`). The password policy applies. Returns the user id.
+pub async fn create_user(
+    config: &Config,
+    email: &str,
+    password: &str,
+    display_name: &str,
+    roles: &[domain::Role],
+) -> Result<String, String> {
+    let mut problems = Vec::new();
+    let email = domain::Email::parse(email)
+        .map_err(|v| problems.push(v))
+        .ok();
+    let name = domain::check_display_name(display_name)
+        .map_err(|v| problems.push(v))
+        .ok();
+    if let Err(v) = domain::check_new_password("password", password) {
+        problems.push(v);
+    }
+    if roles.is_empty() {
+        problems.push(domain::Violation {
+            field: "roles",
+            description: "at least one role is required".to_owned(),
+        });
+    }
+    if !problems.is_empty() {
+        let text: Vec<String> = problems
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect();
+        return Err(text.join("; "));
+    }
+    let (email, name) = (email.expect("checked"), name.expect("checked"));
+    let db = open(config).await?;
+    let hash = password::Hasher::default()
+        .hash(password)
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let result = store::Store::new(db.clone())
+        .insert_user(&id, email.as_str(), &hash, &name, roles, chrono::Utc::now())
+        .await;
+    db.close().await;
+    result.map_err(|e| e.to_string())?;
+    Ok(id)
+}
+
+/// Opens and migrates auth's store for an operator command.
+async fn open(config: &Config) -> Result<ironmesh_runtime::Database, String> {
+    let db = ironmesh_runtime::Database::connect(&config.database_url(KIND), KIND.name())
+        .await
+        .map_err(|e| e.to_string())?;
+    db.migrate(KIND.name(), &MIGRATIONS)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(db)
 }
 
 /// The key ring for `tokens`' rotation period; a retired key stays published for one access

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
@@ -10,7 +12,7 @@ use crate::domain::{
 };
 use crate::keys::{KeyRing, PublicKey};
 use crate::password::{Hasher, Verdict};
-use crate::store::{NewRefresh, Rotation, SessionRow, Store, UserRow};
+use crate::store::{NewRefresh, Rotation, SessionRow, Store, UserFilter, UserRow};
 use crate::tokens::{Subject, access_token, hash_refresh_token, refresh_token};
 
 /// Token settings.
@@ -121,10 +123,10 @@ impl Accounts {
                 self.store.set_password(&user.id, &hash, Utc::now()).await?;
             }
         }
-        if user.locked {
+        let now = Utc::now();
+        if user.is_locked(now) {
             return Err(AuthError::Locked);
         }
-        let now = Utc::now();
         let session_id = uuid::Uuid::now_v7().to_string();
         let (refresh, refresh_hash) = refresh_token()?;
         let refresh_expires_at = now + self.settings.refresh_ttl;
@@ -220,7 +222,7 @@ impl Accounts {
                     .user_by_id(&user_id)
                     .await?
                     .ok_or(AuthError::InvalidRefreshToken)?;
-                if user.locked {
+                if user.is_locked(now) {
                     return Err(AuthError::Locked);
                 }
                 self.tokens_for(&user, &family_id, next, expires_at, now)
@@ -311,7 +313,114 @@ impl Accounts {
         }
     }
 
+    /// A page of users for administrators; `page_token` is the last id of the previous page.
+    pub async fn users(
+        &self,
+        page_size: i32,
+        page_token: &str,
+        email_contains: &str,
+        role: Option<Role>,
+        locked_only: bool,
+    ) -> Result<(Vec<UserRow>, String), AuthError> {
+        let limit = match page_size {
+            0 => 50,
+            1..=200 => i64::from(page_size),
+            _ => {
+                return Err(AuthError::Invalid(vec![Violation {
+                    field: "page_size",
+                    description: "must be between 0 and 200".to_owned(),
+                }]));
+            }
+        };
+        let after = decode_page_token(page_token)?;
+        let rows = self
+            .store
+            .users(&UserFilter {
+                after_id: &after,
+                email_contains,
+                role,
+                locked_only,
+                limit: limit + 1,
+            })
+            .await?;
+        let more = rows.len() as i64 > limit;
+        let rows: Vec<UserRow> = rows.into_iter().take(limit as usize).collect();
+        let next = match rows.last() {
+            Some(last) if more => URL_SAFE_NO_PAD.encode(last.id.as_bytes()),
+            _ => String::new(),
+        };
+        Ok((rows, next))
+    }
+
+    /// Replaces a user's roles. An administrator cannot take the admin role from themself (so
+    /// the last admin cannot lock everyone out by accident).
+    pub async fn set_roles(
+        &self,
+        caller: &str,
+        user_id: &str,
+        roles: &[Role],
+    ) -> Result<UserRow, AuthError> {
+        if roles.is_empty() {
+            return Err(AuthError::Invalid(vec![Violation {
+                field: "roles",
+                description: "at least one role is required".to_owned(),
+            }]));
+        }
+        if caller == user_id && !roles.contains(&Role::Admin) {
+            return Err(AuthError::Invalid(vec![Violation {
+                field: "roles",
+                description: "administrators cannot remove their own admin role".to_owned(),
+            }]));
+        }
+        let mut roles = roles.to_vec();
+        roles.dedup();
+        if !self.store.set_roles(user_id, &roles, Utc::now()).await? {
+            return Err(AuthError::NotFound);
+        }
+        self.me(user_id).await
+    }
+
+    /// Locks an account (every session is revoked) or unlocks it (failed-login counters too).
+    pub async fn set_lock(
+        &self,
+        user_id: &str,
+        lock: Option<(&str, Option<DateTime<Utc>>)>,
+    ) -> Result<UserRow, AuthError> {
+        if let Some((reason, _)) = lock
+            && reason.trim().is_empty()
+        {
+            return Err(AuthError::Invalid(vec![Violation {
+                field: "reason",
+                description: "required".to_owned(),
+            }]));
+        }
+        let now = Utc::now();
+        if !self.store.set_lock(user_id, lock, now).await? {
+            return Err(AuthError::NotFound);
+        }
+        if lock.is_some() {
+            self.store.revoke_sessions(user_id, None, None, now).await?;
+        }
+        self.me(user_id).await
+    }
+
     pub async fn jwks(&self) -> Result<Vec<PublicKey>, AuthError> {
         self.keys.jwks().await
     }
+}
+
+fn decode_page_token(token: &str) -> Result<String, AuthError> {
+    if token.is_empty() {
+        return Ok(String::new());
+    }
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            AuthError::Invalid(vec![Violation {
+                field: "page_token",
+                description: "not a page token from a previous response".to_owned(),
+            }])
+        })
 }

@@ -20,6 +20,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "accounts",
             sql: include_str!("../migrations/sqlite/0002_accounts.sql"),
         },
+        SqlMigration {
+            version: 3,
+            description: "admin locks",
+            sql: include_str!("../migrations/sqlite/0003_admin.sql"),
+        },
     ],
     postgres: &[
         SqlMigration {
@@ -32,6 +37,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "accounts",
             sql: include_str!("../migrations/postgres/0002_accounts.sql"),
         },
+        SqlMigration {
+            version: 3,
+            description: "admin locks",
+            sql: include_str!("../migrations/postgres/0003_admin.sql"),
+        },
     ],
 };
 
@@ -43,6 +53,8 @@ pub struct UserRow {
     pub password_hash: String,
     pub roles: Vec<Role>,
     pub locked: bool,
+    pub locked_reason: String,
+    pub locked_until: Option<DateTime<Utc>>,
     pub display_name: String,
     pub totp_enabled: bool,
     pub created_at: DateTime<Utc>,
@@ -61,9 +73,11 @@ type UserTuple = (
     DateTime<Utc>,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
+    String,
+    Option<DateTime<Utc>>,
 );
 
-const USER_COLUMNS: &str = "id, email, password_hash, roles, locked, display_name, totp_enabled, created_at, updated_at, last_login_at";
+const USER_COLUMNS: &str = "id, email, password_hash, roles, locked, display_name, totp_enabled, created_at, updated_at, last_login_at, locked_reason, locked_until";
 
 fn user(row: UserTuple) -> UserRow {
     UserRow {
@@ -77,7 +91,25 @@ fn user(row: UserTuple) -> UserRow {
         created_at: row.7,
         updated_at: row.8,
         last_login_at: row.9,
+        locked_reason: row.10,
+        locked_until: row.11,
     }
+}
+
+impl UserRow {
+    /// Locked by an administrator, and the lock has not run out.
+    pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
+        self.locked && self.locked_until.is_none_or(|until| until > now)
+    }
+}
+
+/// A page of users for administrators.
+pub struct UserFilter<'a> {
+    pub after_id: &'a str,
+    pub email_contains: &'a str,
+    pub role: Option<Role>,
+    pub locked_only: bool,
+    pub limit: i64,
 }
 
 /// A signing key as stored (private half sealed).
@@ -196,6 +228,73 @@ impl Store {
             .await
             .map(drop))?;
         Ok(())
+    }
+
+    /// Users in id order (ids are UUIDv7: creation order) after `filter.after_id`.
+    pub async fn users(&self, filter: &UserFilter<'_>) -> Result<Vec<UserRow>, AuthError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id > $1 \
+             AND ($2 = '' OR email LIKE '%' || $2 || '%' ESCAPE '\\') \
+             AND ($3 = '' OR (',' || roles || ',') LIKE '%,' || $3 || ',%') \
+             AND ($4 = FALSE OR locked = TRUE) ORDER BY id LIMIT $5"
+        );
+        let pattern = filter
+            .email_contains
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let role = filter.role.map(Role::as_str).unwrap_or("");
+        let rows = with_pool!(&self.db, pool => sqlx::query_as::<_, UserTuple>(&sql)
+            .bind(filter.after_id)
+            .bind(&pattern)
+            .bind(role)
+            .bind(filter.locked_only)
+            .bind(filter.limit)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(user).collect())
+    }
+
+    pub async fn set_roles(
+        &self,
+        id: &str,
+        roles: &[Role],
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        let sql = "UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3";
+        let done = with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(Role::join(roles))
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Locks (with a reason and optional end) or unlocks an account. False when no such user.
+    pub async fn set_lock(
+        &self,
+        id: &str,
+        lock: Option<(&str, Option<DateTime<Utc>>)>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        let sql = "UPDATE users SET locked = $1, locked_reason = $2, locked_until = $3, updated_at = $4 WHERE id = $5";
+        let (locked, reason, until) = match lock {
+            Some((reason, until)) => (true, reason, until),
+            None => (false, "", None),
+        };
+        let done = with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(locked)
+            .bind(reason)
+            .bind(until)
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
     }
 
     pub async fn record_login(&self, id: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
