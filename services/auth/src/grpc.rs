@@ -119,7 +119,6 @@ fn user(row: UserRow) -> pb::User {
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
         last_login_at: row.last_login_at.map(timestamp),
-        ..Default::default()
     }
 }
 
