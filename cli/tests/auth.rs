@@ -639,3 +639,69 @@ async fn administrators_manage_users() {
         assert!(mesh.shutdown().await.is_empty());
     }
 }
+
+/// Brute-force protection: after the threshold of failed logins the account is locked out —
+/// even the right password gets RESOURCE_EXHAUSTED with a retry delay — until the lock runs out
+/// or an administrator unlocks the account. Runs with in-process counters, and with Redis
+/// counters when TEST_REDIS_URL is set (always in CI).
+#[tokio::test]
+async fn failed_logins_lock_the_account_until_an_admin_unlocks_it() {
+    let mut counters = vec![None];
+    if let Some(url) = ironmesh_testkit::redis_url() {
+        counters.push(Some(url));
+    }
+    for redis in counters {
+        let mesh = TestMesh::start_with(Backend::Sqlite, &[ServiceKind::Auth], false, |config| {
+            config.redis_url = redis.clone();
+            config.lockout.account_threshold = 3;
+            config.lockout.ip_threshold = 10_000;
+            config.lockout.base_secs = 600;
+        })
+        .await;
+        ironmesh_auth::create_user(
+            mesh.config(),
+            "root@example.com",
+            PASSWORD,
+            "Root",
+            &[ironmesh_auth::domain::Role::Admin],
+        )
+        .await
+        .unwrap();
+        let admin = mesh.log_in("root@example.com").await;
+        // A unique victim per run: Redis counters outlive the mesh.
+        let victim = mesh.customer().await;
+        let mut auth = mesh.auth().await;
+        let login = |password: &str| pb::LoginRequest {
+            email: victim.email.clone(),
+            password: password.to_owned(),
+            ..Default::default()
+        };
+        for attempt in 1..=3 {
+            let status = auth
+                .login(login("not the right password"))
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::Unauthenticated, "attempt {attempt}");
+        }
+        let locked = auth.login(login(PASSWORD)).await.unwrap_err();
+        assert_eq!(
+            locked.code(),
+            Code::ResourceExhausted,
+            "redis={redis:?}: {locked:?}"
+        );
+        let retry = locked.get_details_retry_info().expect("retry info");
+        let delay = retry.retry_delay.expect("a delay");
+        assert!(delay.as_secs() > 500 && delay.as_secs() <= 600, "{delay:?}");
+
+        auth.unlock_user(authed(
+            pb::UnlockUserRequest {
+                user_id: victim.user_id.clone(),
+            },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap();
+        auth.login(login(PASSWORD)).await.expect("unlocked");
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}

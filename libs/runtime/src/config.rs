@@ -205,6 +205,31 @@ pub struct SecretsConfig {
     pub master_key: Option<String>,
 }
 
+/// Failed logins within `window_secs` beyond a threshold lock the account (or client address)
+/// for `base_secs`, doubling with each further failure up to `max_secs`. Counters live in Redis
+/// when `redis_url` is set (every replica agrees), in memory otherwise.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutConfig {
+    pub account_threshold: u32,
+    pub ip_threshold: u32,
+    pub window_secs: u64,
+    pub base_secs: u64,
+    pub max_secs: u64,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            account_threshold: 5,
+            ip_threshold: 50,
+            window_secs: 15 * 60,
+            base_secs: 30,
+            max_secs: 3600,
+        }
+    }
+}
+
 /// The REST gateway's listeners.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -247,6 +272,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// Key material for secrets at rest.
     pub secrets: SecretsConfig,
+    /// Brute-force protection of logins.
+    pub lockout: LockoutConfig,
     pub auth: ServiceConfig,
     pub orders: ServiceConfig,
     pub inventory: ServiceConfig,
@@ -277,6 +304,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             tokens: TokenConfig::default(),
             secrets: SecretsConfig::default(),
+            lockout: LockoutConfig::default(),
             auth: ServiceConfig::defaults(ServiceKind::Auth),
             orders: ServiceConfig::defaults(ServiceKind::Orders),
             inventory: ServiceConfig::defaults(ServiceKind::Inventory),
@@ -415,6 +443,19 @@ impl Config {
             return Err(ConfigError::new(
                 "secrets.master_key",
                 "must be 32 bytes, base64-encoded",
+            ));
+        }
+        let lockout = &self.lockout;
+        if lockout.account_threshold == 0 || lockout.ip_threshold == 0 {
+            return Err(ConfigError::new(
+                "lockout.account_threshold",
+                "thresholds must be at least 1",
+            ));
+        }
+        if lockout.base_secs == 0 || lockout.max_secs < lockout.base_secs {
+            return Err(ConfigError::new(
+                "lockout.max_secs",
+                "base_secs must be at least 1 and max_secs at least base_secs",
             ));
         }
         let tls = &self.tls;

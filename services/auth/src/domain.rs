@@ -75,6 +75,9 @@ pub enum AuthError {
     RefreshRace,
     #[error("no authenticated caller")]
     Unauthenticated,
+    /// Too many failed logins for this account or address; try again after the wait.
+    #[error("too many failed attempts")]
+    TooManyAttempts(std::time::Duration),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -50,6 +50,17 @@ fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
             Status::aborted("refresh token was just used by another request; use the newest tokens")
         }
         AuthError::Unauthenticated => Status::unauthenticated("missing or invalid credentials"),
+        AuthError::TooManyAttempts(wait) => {
+            let details = ErrorDetails::with_retry_info(Some(wait));
+            Status::with_error_details(
+                tonic::Code::ResourceExhausted,
+                format!(
+                    "too many failed attempts; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+                details,
+            )
+        }
         AuthError::Internal(detail) => {
             let id = request_id.map(|id| id.to_string()).unwrap_or_default();
             tracing::error!(request_id = %id, error = %detail, "internal error");

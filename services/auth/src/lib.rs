@@ -6,6 +6,7 @@
 //! - `domain`: roles, email and password rules, [`domain::AuthError`] (no proto, no SQL).
 //! - `password`: argon2id hashing on a bounded blocking pool.
 //! - `keys`: Ed25519 signing keys sealed at rest, rotation, the JWKS.
+//! - [`throttle`]: brute-force lockout counters, in Redis when configured, else in process.
 //! - `tokens`: access tokens (JWT) and opaque refresh tokens.
 //! - `service`: the operations (register, login, refresh, sessions, …) over store, hasher, keys.
 //! - `store`: the schema per backend ([`MIGRATIONS`]) and every query.
@@ -20,6 +21,7 @@ mod keys;
 mod password;
 mod service;
 mod store;
+pub mod throttle;
 mod tokens;
 
 use std::future::Future;
@@ -45,6 +47,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
     let master_key = master_key(&config).map_err(RunError::Setup)?;
+    let guard = guard(&config).await;
     let limit = config.max_message_bytes;
     let tokens = config.tokens.clone();
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
@@ -64,6 +67,7 @@ pub async fn run(
                     i64::try_from(tokens.refresh_race_window_ms).unwrap_or(i64::MAX),
                 ),
             },
+            guard,
         );
         GrpcService::new(KIND)
             .add_service(limit_sizes!(
@@ -159,6 +163,33 @@ fn key_ring(tokens: &TokenConfig, store: store::Store, master_key: &[u8; 32]) ->
         Duration::from_secs(tokens.access_ttl_secs)
             + Duration::from_secs(ironmesh_interceptors::auth::jwt::LEEWAY_SECS),
     )
+}
+
+/// Brute-force protection as configured: counters in Redis when `redis_url` is set (falling back
+/// to this process if Redis cannot be reached at start), in this process otherwise.
+async fn guard(config: &Config) -> service::Guard {
+    let lockout = &config.lockout;
+    let policy = |threshold| throttle::Policy {
+        threshold,
+        window: Duration::from_secs(lockout.window_secs),
+        base: Duration::from_secs(lockout.base_secs),
+        max: Duration::from_secs(lockout.max_secs),
+    };
+    let throttle = match &config.redis_url {
+        Some(url) => match throttle::Throttle::redis(url).await {
+            Ok(throttle) => throttle,
+            Err(err) => {
+                tracing::warn!(error = %err, "Redis unavailable at start; login counters stay in this process");
+                throttle::Throttle::in_memory()
+            }
+        },
+        None => throttle::Throttle::in_memory(),
+    };
+    service::Guard {
+        throttle,
+        account: policy(lockout.account_threshold),
+        address: policy(lockout.ip_threshold),
+    }
 }
 
 /// The JWKS straight from auth's own key ring.

@@ -13,6 +13,7 @@ use crate::domain::{
 use crate::keys::{KeyRing, PublicKey};
 use crate::password::{Hasher, Verdict};
 use crate::store::{NewRefresh, Rotation, SessionRow, Store, UserFilter, UserRow};
+use crate::throttle::{Policy, Throttle};
 use crate::tokens::{Subject, access_token, hash_refresh_token, refresh_token};
 
 /// Token settings.
@@ -50,6 +51,23 @@ pub struct Accounts {
     hasher: Hasher,
     keys: Arc<KeyRing>,
     settings: TokenSettings,
+    guard: Guard,
+}
+
+/// Brute-force protection: the counters and the rule per kind of key.
+#[derive(Clone)]
+pub struct Guard {
+    pub throttle: Throttle,
+    pub account: Policy,
+    pub address: Policy,
+}
+
+fn account_key(email: &Email) -> String {
+    format!("account:{}", email.as_str())
+}
+
+fn address_key(ip: &str) -> String {
+    format!("address:{ip}")
 }
 
 fn invalid(violations: Vec<Violation>) -> Result<(), AuthError> {
@@ -61,12 +79,56 @@ fn invalid(violations: Vec<Violation>) -> Result<(), AuthError> {
 }
 
 impl Accounts {
-    pub fn new(store: Store, hasher: Hasher, keys: Arc<KeyRing>, settings: TokenSettings) -> Self {
+    pub fn new(
+        store: Store,
+        hasher: Hasher,
+        keys: Arc<KeyRing>,
+        settings: TokenSettings,
+        guard: Guard,
+    ) -> Self {
         Self {
             store,
             hasher,
             keys,
             settings,
+            guard,
+        }
+    }
+
+    /// Refuses a login while its account or address is locked out.
+    async fn check_lockout(&self, email: &Email, origin: &Origin) -> Result<(), AuthError> {
+        let throttle = &self.guard.throttle;
+        let mut wait = throttle.locked_for(&account_key(email)).await;
+        if let Some(ip) = &origin.client_ip
+            && let Some(address) = throttle.locked_for(&address_key(ip)).await
+        {
+            wait = Some(wait.map_or(address, |w| w.max(address)));
+        }
+        match wait {
+            Some(wait) => Err(AuthError::TooManyAttempts(wait)),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed login against the account and the address.
+    async fn count_failure(&self, email: &Email, origin: &Origin) {
+        let guard = &self.guard;
+        if guard
+            .throttle
+            .fail(&account_key(email), &guard.account)
+            .await
+            .is_some()
+        {
+            tracing::warn!("account locked out after repeated failed logins");
+        }
+        if let Some(ip) = &origin.client_ip
+            && guard
+                .throttle
+                .fail(&address_key(ip), &guard.address)
+                .await
+                .is_some()
+        {
+            tracing::warn!(client_ip = %ip, "address locked out after repeated failed logins");
         }
     }
 
@@ -111,12 +173,17 @@ impl Accounts {
         }
         invalid(violations)?;
         let email = email.expect("checked");
+        self.check_lockout(&email, origin).await?;
         let Some(user) = self.store.user_by_email(email.as_str()).await? else {
             self.hasher.verify_dummy(password).await?;
+            self.count_failure(&email, origin).await;
             return Err(AuthError::InvalidCredentials);
         };
         match self.hasher.verify(&user.password_hash, password).await? {
-            Verdict::Mismatch => return Err(AuthError::InvalidCredentials),
+            Verdict::Mismatch => {
+                self.count_failure(&email, origin).await;
+                return Err(AuthError::InvalidCredentials);
+            }
             Verdict::Match => {}
             Verdict::MatchNeedsRehash => {
                 let hash = self.hasher.hash(password).await?;
@@ -144,6 +211,7 @@ impl Accounts {
             })
             .await?;
         self.store.record_login(&user.id, now).await?;
+        self.guard.throttle.reset(&account_key(&email)).await;
         let tokens = self
             .tokens_for(&user, &session_id, refresh, refresh_expires_at, now)
             .await?;
@@ -398,10 +466,19 @@ impl Accounts {
         if !self.store.set_lock(user_id, lock, now).await? {
             return Err(AuthError::NotFound);
         }
-        if lock.is_some() {
-            self.store.revoke_sessions(user_id, None, None, now).await?;
+        let user = self.me(user_id).await?;
+        match lock {
+            Some(_) => {
+                self.store.revoke_sessions(user_id, None, None, now).await?;
+            }
+            None => {
+                // Unlocking also lifts a brute-force lockout of the account.
+                if let Ok(email) = Email::parse(&user.email) {
+                    self.guard.throttle.reset(&account_key(&email)).await;
+                }
+            }
         }
-        self.me(user_id).await
+        Ok(user)
     }
 
     pub async fn jwks(&self) -> Result<Vec<PublicKey>, AuthError> {
