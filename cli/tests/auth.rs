@@ -705,3 +705,124 @@ async fn failed_logins_lock_the_account_until_an_admin_unlocks_it() {
         assert!(mesh.shutdown().await.is_empty());
     }
 }
+
+/// API keys: created with scopes (the secret shown once, `imk_<prefix>_<secret>`), accepted by
+/// other services through auth's lookup, unable to manage credentials, listed without their
+/// secret, revocable only by their owner — and refused once revoked.
+#[tokio::test]
+async fn api_keys_authenticate_machines_until_revoked() {
+    for backend in backends() {
+        // No answer caching: revocation shows at once.
+        let mesh = TestMesh::start_with(
+            backend,
+            &[ServiceKind::Auth, ServiceKind::Orders],
+            false,
+            |config| config.tokens.api_key_cache_ms = 0,
+        )
+        .await;
+        let owner = mesh.customer().await;
+        let other = mesh.customer().await;
+        let mut auth = mesh.auth().await;
+        let create = |scopes: Vec<&str>| pb::CreateApiKeyRequest {
+            name: "ci deploys".to_owned(),
+            scopes: scopes.into_iter().map(str::to_owned).collect(),
+            expires_at: None,
+        };
+
+        let invalid = auth
+            .create_api_key(authed(create(vec![]), &owner.access_token))
+            .await
+            .unwrap_err();
+        assert_eq!(violations(&invalid), vec!["scopes"]);
+
+        let created = auth
+            .create_api_key(authed(create(vec!["orders:read"]), &owner.access_token))
+            .await
+            .unwrap()
+            .into_inner();
+        let secret = created.secret;
+        let key = created.api_key.unwrap();
+        assert!(
+            secret.starts_with(&format!("{}_", key.prefix)),
+            "{secret} / {}",
+            key.prefix
+        );
+        assert_eq!(key.scopes, vec!["orders:read"]);
+
+        assert!(
+            orders_accepts(&mesh, &secret).await,
+            "{backend:?}: the key works elsewhere"
+        );
+        let forged = format!("{}_{}", key.prefix, "A".repeat(43));
+        assert!(
+            !orders_accepts(&mesh, &forged).await,
+            "a forged secret is refused"
+        );
+
+        let escalation = auth
+            .create_api_key(authed(create(vec!["admin"]), &secret))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            escalation.code(),
+            Code::PermissionDenied,
+            "keys cannot mint keys"
+        );
+
+        let listed = auth
+            .list_api_keys(authed(
+                pb::ListApiKeysRequest::default(),
+                &owner.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .api_keys;
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].last_used_at.is_some(), "use is recorded");
+        assert!(
+            !format!("{listed:?}").contains(&secret[key.prefix.len() + 1..]),
+            "no secret"
+        );
+
+        let foreign = auth
+            .revoke_api_key(authed(
+                pb::RevokeApiKeyRequest {
+                    api_key_id: key.api_key_id.clone(),
+                },
+                &other.access_token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(foreign.code(), Code::NotFound);
+
+        let revoked = auth
+            .revoke_api_key(authed(
+                pb::RevokeApiKeyRequest {
+                    api_key_id: key.api_key_id.clone(),
+                },
+                &owner.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .api_key
+            .unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert!(
+            !orders_accepts(&mesh, &secret).await,
+            "{backend:?}: revoked key refused"
+        );
+        let active = auth
+            .list_api_keys(authed(
+                pb::ListApiKeysRequest::default(),
+                &owner.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .api_keys;
+        assert!(active.is_empty(), "revoked keys are listed only on request");
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ironmesh_interceptors::BoxError;
-use ironmesh_interceptors::auth::Authenticator;
+use ironmesh_interceptors::auth::api_key::{ApiKeyAuthenticator, ApiKeyLookup, Credentials};
 use ironmesh_interceptors::auth::jwt::{JwtAuthenticator, KeySource, PublicJwk};
+use ironmesh_interceptors::auth::{AuthFailure, Authenticator, Principal};
 use ironmesh_interceptors::client::GrpcChannel;
-use ironmesh_proto::ironmesh::auth::v1::GetJwksRequest;
 use ironmesh_proto::ironmesh::auth::v1::auth_service_client::AuthServiceClient;
+use ironmesh_proto::ironmesh::auth::v1::{AuthenticateApiKeyRequest, GetJwksRequest};
 
 use crate::clients::ClientSetupError;
 use crate::config::{Config, ServiceKind};
@@ -43,18 +44,70 @@ impl KeySource for RemoteJwks {
     }
 }
 
-/// The verifier `caller` uses for incoming calls: tokens checked against auth's JWKS.
+/// API keys as auth resolves them (`AuthenticateApiKey`).
+pub struct RemoteApiKeys {
+    client: AuthServiceClient<GrpcChannel>,
+}
+
+impl ApiKeyLookup for RemoteApiKeys {
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Option<Principal>, AuthFailure>> + Send + 'a>,
+    > {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            let request = AuthenticateApiKeyRequest {
+                api_key: key.to_owned(),
+            };
+            match client.authenticate_api_key(request).await {
+                Ok(response) => {
+                    let answer = response.into_inner();
+                    Ok(Some(Principal {
+                        subject: answer.principal_id.into(),
+                        session: None,
+                        roles: Vec::new(),
+                        scopes: answer.scopes,
+                    }))
+                }
+                Err(status) if status.code() == tonic::Code::Unauthenticated => Ok(None),
+                Err(status) => Err(AuthFailure::KeysUnavailable(status.code().to_string())),
+            }
+        })
+    }
+}
+
+/// The verifier `caller` uses for incoming calls: access tokens checked against auth's JWKS,
+/// API keys checked with auth and cached briefly.
 pub fn remote_authenticator(
     config: &Config,
     caller: &'static str,
 ) -> Result<Arc<dyn Authenticator>, ClientSetupError> {
-    let channel = crate::clients::channel(config, caller, ServiceKind::Auth)?;
-    Ok(verifier(
+    let client =
+        AuthServiceClient::new(crate::clients::channel(config, caller, ServiceKind::Auth)?);
+    Ok(credentials(
         &config.tokens,
         RemoteJwks {
-            client: AuthServiceClient::new(channel),
+            client: client.clone(),
         },
+        RemoteApiKeys { client },
     ))
+}
+
+/// Tokens verified over `keys`, API keys resolved by `api_keys`.
+pub fn credentials(
+    settings: &crate::config::TokenConfig,
+    keys: impl KeySource,
+    api_keys: impl ApiKeyLookup,
+) -> Arc<dyn Authenticator> {
+    Arc::new(Credentials {
+        tokens: verifier(settings, keys),
+        api_keys: Arc::new(ApiKeyAuthenticator::new(
+            api_keys,
+            Duration::from_millis(settings.api_key_cache_ms),
+        )),
+    })
 }
 
 /// A verifier for `settings`' issuer and audience over any key source.

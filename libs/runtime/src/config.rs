@@ -180,6 +180,9 @@ pub struct TokenConfig {
     /// for a concurrent duplicate (that request fails, nothing is revoked); later, for a replay
     /// (its whole session is revoked).
     pub refresh_race_window_ms: u64,
+    /// How long a service trusts auth's answer about an API key (a revoked key keeps working
+    /// at most this long).
+    pub api_key_cache_ms: u64,
 }
 
 impl Default for TokenConfig {
@@ -192,6 +195,7 @@ impl Default for TokenConfig {
             key_rotation_secs: 7 * 24 * 3600,
             jwks_refresh_secs: 5,
             refresh_race_window_ms: 2_000,
+            api_key_cache_ms: 10_000,
         }
     }
 }

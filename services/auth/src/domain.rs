@@ -75,6 +75,12 @@ pub enum AuthError {
     RefreshRace,
     #[error("no authenticated caller")]
     Unauthenticated,
+    /// An API key that is unknown, revoked, expired, or whose owner is locked — all alike.
+    #[error("API key is not valid")]
+    InvalidApiKey,
+    /// Managing credentials needs an interactive login, not an API key.
+    #[error("needs a user session")]
+    NeedsUserSession,
     /// Too many failed logins for this account or address; try again after the wait.
     #[error("too many failed attempts")]
     TooManyAttempts(std::time::Duration),

@@ -11,7 +11,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::{AuthError, Role};
 use crate::service::{Accounts, Origin, Tokens};
-use crate::store::{SessionRow, UserRow};
+use crate::store::{ApiKeyRow, SessionRow, UserRow};
 
 /// What is not built yet, named in every `UNIMPLEMENTED` answer.
 const FEATURE: &str =
@@ -40,6 +40,7 @@ fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
             Status::with_error_details(tonic::Code::InvalidArgument, "invalid request", details)
         }
         AuthError::InvalidCredentials => Status::unauthenticated("invalid email or password"),
+        AuthError::InvalidApiKey => Status::unauthenticated("API key is not valid"),
         AuthError::EmailTaken => {
             Status::already_exists("an account with this email already exists")
         }
@@ -50,6 +51,9 @@ fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
             Status::aborted("refresh token was just used by another request; use the newest tokens")
         }
         AuthError::Unauthenticated => Status::unauthenticated("missing or invalid credentials"),
+        AuthError::NeedsUserSession => {
+            Status::permission_denied("this needs a logged-in user, not an API key")
+        }
         AuthError::TooManyAttempts(wait) => {
             let details = ErrorDetails::with_retry_info(Some(wait));
             Status::with_error_details(
@@ -86,6 +90,39 @@ fn principal<R>(request: &Request<R>) -> Result<Principal, AuthError> {
         .get::<Principal>()
         .cloned()
         .ok_or(AuthError::Unauthenticated)
+}
+
+/// The caller, who must have logged in (an API key cannot manage credentials).
+fn user_session<R>(request: &Request<R>) -> Result<Principal, AuthError> {
+    let caller = principal(request)?;
+    if caller.session.is_none() {
+        return Err(AuthError::NeedsUserSession);
+    }
+    Ok(caller)
+}
+
+fn time(field: &'static str, at: &prost_types::Timestamp) -> Result<DateTime<Utc>, AuthError> {
+    DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(u32::MAX))
+        .ok_or_else(|| {
+            AuthError::Invalid(vec![crate::domain::Violation {
+                field,
+                description: "not a valid time".to_owned(),
+            }])
+        })
+}
+
+fn api_key(row: ApiKeyRow) -> pb::ApiKey {
+    pb::ApiKey {
+        api_key_id: row.id,
+        user_id: row.user_id,
+        name: row.name,
+        prefix: format!("imk_{}", row.prefix),
+        scopes: row.scopes,
+        created_at: Some(timestamp(row.created_at)),
+        expires_at: row.expires_at.map(timestamp),
+        last_used_at: row.last_used_at.map(timestamp),
+        revoked_at: row.revoked_at.map(timestamp),
+    }
 }
 
 fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
@@ -274,7 +311,7 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
         let body = request.get_ref();
         answer(&request, async {
-            let caller = principal(&request)?;
+            let caller = user_session(&request)?;
             let revoked = self
                 .accounts
                 .change_password(
@@ -349,23 +386,62 @@ impl AuthService for AuthApi {
 
     async fn create_api_key(
         &self,
-        _request: Request<pb::CreateApiKeyRequest>,
+        request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        answer(&request, async {
+            let caller = user_session(&request)?;
+            let expires_at = body
+                .expires_at
+                .as_ref()
+                .map(|t| time("expires_at", t))
+                .transpose()?;
+            let (row, secret) = self
+                .accounts
+                .create_api_key(&caller.subject, &body.name, &body.scopes, expires_at)
+                .await?;
+            Ok(pb::CreateApiKeyResponse {
+                api_key: Some(api_key(row)),
+                secret,
+            })
+        })
+        .await
     }
 
     async fn list_api_keys(
         &self,
-        _request: Request<pb::ListApiKeysRequest>,
+        request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let caller = principal(&request)?;
+            // A user holds few keys: one page holds them all.
+            let keys = self
+                .accounts
+                .api_keys(&caller.subject, request.get_ref().include_inactive)
+                .await?;
+            Ok(pb::ListApiKeysResponse {
+                api_keys: keys.into_iter().map(api_key).collect(),
+                next_page_token: String::new(),
+            })
+        })
+        .await
     }
 
     async fn revoke_api_key(
         &self,
-        _request: Request<pb::RevokeApiKeyRequest>,
+        request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let caller = principal(&request)?;
+            let row = self
+                .accounts
+                .revoke_api_key(&caller.subject, &request.get_ref().api_key_id)
+                .await?;
+            Ok(pb::RevokeApiKeyResponse {
+                api_key: Some(api_key(row)),
+            })
+        })
+        .await
     }
 
     async fn enroll_totp(
@@ -457,15 +533,7 @@ impl AuthService for AuthApi {
             let until = body
                 .locked_until
                 .as_ref()
-                .map(|t| {
-                    DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-                        .ok_or_else(|| {
-                            AuthError::Invalid(vec![crate::domain::Violation {
-                                field: "locked_until",
-                                description: "not a valid time".to_owned(),
-                            }])
-                        })
-                })
+                .map(|t| time("locked_until", t))
                 .transpose()?;
             let row = self
                 .accounts
@@ -494,8 +562,22 @@ impl AuthService for AuthApi {
 
     async fn authenticate_api_key(
         &self,
-        _request: Request<pb::AuthenticateApiKeyRequest>,
+        request: Request<pb::AuthenticateApiKeyRequest>,
     ) -> Result<Response<pb::AuthenticateApiKeyResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let key = self
+                .accounts
+                .authenticate_api_key(&request.get_ref().api_key)
+                .await?;
+            Ok(pb::AuthenticateApiKeyResponse {
+                principal_id: key.user_id,
+                // Keys act through their scopes, never with the owner's roles.
+                roles: Vec::new(),
+                scopes: key.scopes,
+                api_key_id: key.id,
+                expires_at: key.expires_at.map(timestamp),
+            })
+        })
+        .await
     }
 }

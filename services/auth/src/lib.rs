@@ -30,7 +30,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ironmesh_interceptors::BoxError;
+use ironmesh_interceptors::auth::api_key::ApiKeyLookup;
 use ironmesh_interceptors::auth::jwt::{KeySource, PublicJwk};
+use ironmesh_interceptors::auth::{AuthFailure, Principal};
 use ironmesh_proto::ironmesh::auth::v1::auth_service_server::AuthServiceServer;
 use ironmesh_runtime::config::{TokenConfig, decode_master_key};
 use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
@@ -69,14 +71,19 @@ pub async fn run(
             },
             guard,
         );
+        // Auth checks credentials against its own keys and store, not over gRPC to itself.
+        let authenticator = ironmesh_runtime::auth::credentials(
+            &tokens,
+            LocalJwks(keys),
+            LocalApiKeys(accounts.clone()),
+        );
         GrpcService::new(KIND)
             .add_service(limit_sizes!(
                 AuthServiceServer::new(grpc::AuthApi::new(accounts)),
                 limit
             ))
             .access(&access::table())
-            // Auth verifies tokens against its own keys, not over gRPC to itself.
-            .authenticator(ironmesh_runtime::auth::verifier(&tokens, LocalJwks(keys)))
+            .authenticator(authenticator)
     })
     .await
 }
@@ -189,6 +196,30 @@ async fn guard(config: &Config) -> service::Guard {
         throttle,
         account: policy(lockout.account_threshold),
         address: policy(lockout.ip_threshold),
+    }
+}
+
+/// API keys straight from auth's own store.
+struct LocalApiKeys(service::Accounts);
+
+impl ApiKeyLookup for LocalApiKeys {
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Option<Principal>, AuthFailure>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            match self.0.authenticate_api_key(key).await {
+                Ok(key) => Ok(Some(Principal {
+                    subject: key.user_id.into(),
+                    session: None,
+                    roles: Vec::new(),
+                    scopes: key.scopes,
+                })),
+                Err(domain::AuthError::InvalidApiKey) => Ok(None),
+                Err(err) => Err(AuthFailure::KeysUnavailable(err.to_string())),
+            }
+        })
     }
 }
 

@@ -12,9 +12,12 @@ use crate::domain::{
 };
 use crate::keys::{KeyRing, PublicKey};
 use crate::password::{Hasher, Verdict};
-use crate::store::{NewRefresh, Rotation, SessionRow, Store, UserFilter, UserRow};
+use ironmesh_interceptors::auth::api_key::API_KEY_PREFIX;
+use subtle::ConstantTimeEq;
+
+use crate::store::{ApiKeyRow, NewRefresh, Rotation, SessionRow, Store, UserFilter, UserRow};
 use crate::throttle::{Policy, Throttle};
-use crate::tokens::{Subject, access_token, hash_refresh_token, refresh_token};
+use crate::tokens::{Subject, access_token, api_key_secret, hash_refresh_token, refresh_token};
 
 /// Token settings.
 #[derive(Clone, Debug)]
@@ -481,6 +484,117 @@ impl Accounts {
         Ok(user)
     }
 
+    /// Creates an API key for the user; the secret is in the returned string only, never stored.
+    pub async fn create_api_key(
+        &self,
+        user_id: &str,
+        name: &str,
+        scopes: &[String],
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(ApiKeyRow, String), AuthError> {
+        let now = Utc::now();
+        let mut violations = Vec::new();
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            violations.push(Violation {
+                field: "name",
+                description: "required, at most 100 characters".to_owned(),
+            });
+        }
+        if scopes.is_empty() || scopes.len() > 20 || !scopes.iter().all(|s| valid_scope(s)) {
+            violations.push(Violation {
+                field: "scopes",
+                description: "1 to 20 scopes of lower-case letters, digits and : . _ -".to_owned(),
+            });
+        }
+        if expires_at.is_some_and(|at| at <= now) {
+            violations.push(Violation {
+                field: "expires_at",
+                description: "must be in the future".to_owned(),
+            });
+        }
+        invalid(violations)?;
+        let (prefix, secret) = api_key_secret()?;
+        let mut scopes = scopes.to_vec();
+        scopes.sort();
+        scopes.dedup();
+        let row = ApiKeyRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: user_id.to_owned(),
+            secret_hash: hash_refresh_token(&secret),
+            prefix: prefix.clone(),
+            name: name.to_owned(),
+            scopes,
+            created_at: now,
+            expires_at,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store.insert_api_key(&row).await?;
+        Ok((row, format!("{API_KEY_PREFIX}{prefix}_{secret}")))
+    }
+
+    pub async fn api_keys(
+        &self,
+        user_id: &str,
+        include_inactive: bool,
+    ) -> Result<Vec<ApiKeyRow>, AuthError> {
+        let now = Utc::now();
+        let mut keys = self.store.api_keys(user_id).await?;
+        if !include_inactive {
+            keys.retain(|k| k.is_active(now));
+        }
+        Ok(keys)
+    }
+
+    /// Revokes one of the user's keys; another user's key reads as not found.
+    pub async fn revoke_api_key(&self, user_id: &str, id: &str) -> Result<ApiKeyRow, AuthError> {
+        self.store
+            .revoke_api_key(user_id, id, Utc::now())
+            .await?
+            .ok_or(AuthError::NotFound)
+    }
+
+    /// Resolves a presented API key: the key's row if it exists, matches, is active, and its
+    /// owner is not locked. Every other case is the same `InvalidCredentials`.
+    pub async fn authenticate_api_key(&self, presented: &str) -> Result<ApiKeyRow, AuthError> {
+        if presented.is_empty() {
+            return Err(AuthError::Invalid(vec![Violation {
+                field: "api_key",
+                description: "required".to_owned(),
+            }]));
+        }
+        let (prefix, secret) = presented
+            .strip_prefix(API_KEY_PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .filter(|(prefix, secret)| {
+                prefix.len() == 16
+                    && prefix.bytes().all(|b| b.is_ascii_hexdigit())
+                    && secret.len() < 100
+            })
+            .ok_or(AuthError::InvalidApiKey)?;
+        let key = self
+            .store
+            .api_key_by_prefix(prefix)
+            .await?
+            .ok_or(AuthError::InvalidApiKey)?;
+        let matches: bool = key
+            .secret_hash
+            .as_bytes()
+            .ct_eq(hash_refresh_token(secret).as_bytes())
+            .into();
+        let now = Utc::now();
+        if !matches || !key.is_active(now) {
+            return Err(AuthError::InvalidApiKey);
+        }
+        let owner = self.me(&key.user_id).await?;
+        if owner.is_locked(now) {
+            return Err(AuthError::InvalidApiKey);
+        }
+        self.store.touch_api_key(&key.id, now).await?;
+        Ok(key)
+    }
+
     pub async fn jwks(&self) -> Result<Vec<PublicKey>, AuthError> {
         self.keys.jwks().await
     }
@@ -500,4 +614,16 @@ fn decode_page_token(token: &str) -> Result<String, AuthError> {
                 description: "not a page token from a previous response".to_owned(),
             }])
         })
+}
+
+/// Scopes: lower-case letters, digits and `: . _ -`, starting with a letter or digit, ≤ 64.
+fn valid_scope(scope: &str) -> bool {
+    (1..=64).contains(&scope.len())
+        && scope
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && scope
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":._-".contains(&b))
 }

@@ -121,6 +121,63 @@ pub struct SigningKeyRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// An API key as stored (only a hash of its secret).
+#[derive(Clone, Debug)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub user_id: String,
+    pub prefix: String,
+    pub secret_hash: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyRow {
+    /// Not revoked and not expired.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+type ApiKeyTuple = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+const API_KEY_COLUMNS: &str = "id, user_id, prefix, secret_hash, name, scopes, created_at, expires_at, last_used_at, revoked_at";
+
+fn api_key(row: ApiKeyTuple) -> ApiKeyRow {
+    ApiKeyRow {
+        id: row.0,
+        user_id: row.1,
+        prefix: row.2,
+        secret_hash: row.3,
+        name: row.4,
+        scopes: row
+            .5
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        created_at: row.6,
+        expires_at: row.7,
+        last_used_at: row.8,
+        revoked_at: row.9,
+    }
+}
+
 /// A new refresh token to store.
 pub struct NewRefresh<'a> {
     pub id: &'a str,
@@ -357,6 +414,85 @@ impl Store {
             .fetch_all(pool)
             .await)?,
         )
+    }
+
+    // ---- API keys ----
+
+    pub async fn insert_api_key(&self, key: &ApiKeyRow) -> Result<(), AuthError> {
+        let sql = "INSERT INTO api_keys (id, user_id, prefix, secret_hash, name, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(&key.id)
+            .bind(&key.user_id)
+            .bind(&key.prefix)
+            .bind(&key.secret_hash)
+            .bind(&key.name)
+            .bind(key.scopes.join(" "))
+            .bind(key.created_at)
+            .bind(key.expires_at)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    /// The user's keys, newest first.
+    pub async fn api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRow>, AuthError> {
+        let sql = format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
+        );
+        let rows = with_pool!(&self.db, pool => sqlx::query_as::<_, ApiKeyTuple>(&sql)
+            .bind(user_id)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(api_key).collect())
+    }
+
+    pub async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRow>, AuthError> {
+        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, ApiKeyTuple>(&sql)
+            .bind(prefix)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(api_key))
+    }
+
+    /// Revokes one of the user's keys (idempotent); `None` when the user has no such key.
+    pub async fn revoke_api_key(
+        &self,
+        user_id: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRow>, AuthError> {
+        let sql = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3";
+        let changed = with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(now)
+            .bind(id)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1");
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, ApiKeyTuple>(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(api_key))
+    }
+
+    /// Records use, at most once a minute per key (no write per call).
+    pub async fn touch_api_key(&self, id: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
+        let sql = "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)";
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(now)
+            .bind(id)
+            .bind(now - chrono::Duration::minutes(1))
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
     }
 
     // ---- refresh tokens and sessions ----

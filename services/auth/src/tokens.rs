@@ -76,8 +76,23 @@ pub fn refresh_token() -> Result<(String, String), AuthError> {
     Ok((token, hash))
 }
 
-/// The stored form of a refresh token.
+/// The stored form of a refresh token or API key secret (both are 256 random bits, so a fast
+/// hash is enough).
 pub fn hash_refresh_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new API key's public prefix (16 hex digits, unique, shown in listings) and its secret
+/// (256 random bits, base64url); the full key is `imk_<prefix>_<secret>`.
+pub fn api_key_secret() -> Result<(String, String), AuthError> {
+    let random = SystemRandom::new();
+    let mut prefix = [0u8; 8];
+    let mut secret = [0u8; 32];
+    random
+        .fill(&mut prefix)
+        .and_then(|()| random.fill(&mut secret))
+        .map_err(|_| AuthError::internal("no randomness"))?;
+    let prefix = prefix.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((prefix, URL_SAFE_NO_PAD.encode(secret)))
 }

@@ -4,10 +4,13 @@
 //!   call context for handlers.
 //! - [`Authenticator`]: turns a bearer credential into a principal; [`jwt::JwtAuthenticator`]
 //!   verifies Ed25519 JWTs locally against a cached JWKS.
+//! - [`api_key::ApiKeyAuthenticator`]: API keys, checked with auth and cached briefly;
+//!   [`api_key::Credentials`] picks the right verifier for a credential.
 //! - [`AuthLayer`]: enforces each method's [`crate::policy::Access`]: public methods pass,
 //!   everything else needs a valid credential (UNAUTHENTICATED, generic message, otherwise) and
 //!   the role or scope it names (PERMISSION_DENIED otherwise).
 
+pub mod api_key;
 pub mod jwt;
 mod layer;
 

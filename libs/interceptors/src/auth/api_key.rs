@@ -1,0 +1,102 @@
+//! API keys (`imk_<prefix>_<secret>`, for machines). Unlike access tokens they cannot be checked
+//! locally — only auth knows which keys exist and which are revoked — so every service asks auth
+//! (`AuthenticateApiKey`) and caches the answer, positive or negative, for a short TTL: a revoked
+//! key stops working within that TTL, and a flood of calls with one key costs one lookup.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use super::{AuthFailure, Authenticator, Principal};
+
+/// The prefix every API key starts with.
+pub const API_KEY_PREFIX: &str = "imk_";
+
+/// Cached answers above this many are dropped wholesale (bounded memory under a key flood).
+const CACHE_LIMIT: usize = 10_000;
+
+/// Asks auth about a key: `Ok(None)` means "no such valid key".
+pub trait ApiKeyLookup: Send + Sync + 'static {
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Principal>, AuthFailure>> + Send + 'a>>;
+}
+
+/// Verifies API keys through a lookup, with a TTL cache keyed by the key's SHA-256.
+pub struct ApiKeyAuthenticator {
+    lookup: Box<dyn ApiKeyLookup>,
+    ttl: Duration,
+    cache: Mutex<HashMap<[u8; 32], (Option<Principal>, Instant)>>,
+}
+
+impl ApiKeyAuthenticator {
+    pub fn new(lookup: impl ApiKeyLookup, ttl: Duration) -> Self {
+        Self {
+            lookup: Box::new(lookup),
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn verify(&self, key: &str) -> Result<Principal, AuthFailure> {
+        let id = fingerprint(key);
+        let now = Instant::now();
+        if let Some((answer, at)) = self.cache.lock().get(&id)
+            && now.duration_since(*at) < self.ttl
+        {
+            return answer
+                .clone()
+                .ok_or(AuthFailure::Rejected("unknown API key"));
+        }
+        let answer = self.lookup.lookup(key).await?;
+        let mut cache = self.cache.lock();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(id, (answer.clone(), now));
+        answer.ok_or(AuthFailure::Rejected("unknown API key"))
+    }
+}
+
+/// The cache key of a credential: its SHA-256 (the secret itself is not kept).
+fn fingerprint(key: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+impl Authenticator for ApiKeyAuthenticator {
+    fn authenticate<'a>(
+        &'a self,
+        credential: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthFailure>> + Send + 'a>> {
+        Box::pin(self.verify(credential))
+    }
+}
+
+/// Routes a credential to the API-key authenticator when it looks like one, to the token
+/// verifier otherwise.
+pub struct Credentials {
+    pub tokens: Arc<dyn Authenticator>,
+    pub api_keys: Arc<dyn Authenticator>,
+}
+
+impl Authenticator for Credentials {
+    fn authenticate<'a>(
+        &'a self,
+        credential: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthFailure>> + Send + 'a>> {
+        if credential.starts_with(API_KEY_PREFIX) {
+            self.api_keys.authenticate(credential)
+        } else {
+            self.tokens.authenticate(credential)
+        }
+    }
+}
