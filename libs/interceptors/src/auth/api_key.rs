@@ -32,8 +32,11 @@ pub trait ApiKeyLookup: Send + Sync + 'static {
 pub struct ApiKeyAuthenticator {
     lookup: Box<dyn ApiKeyLookup>,
     ttl: Duration,
-    cache: Mutex<HashMap<[u8; 32], (Option<Principal>, Instant)>>,
+    cache: Mutex<HashMap<[u8; 32], Answer>>,
 }
+
+/// What auth said about a key (`None`: not valid), and when.
+type Answer = (Option<Principal>, Instant);
 
 impl ApiKeyAuthenticator {
     pub fn new(lookup: impl ApiKeyLookup, ttl: Duration) -> Self {
