@@ -826,3 +826,107 @@ async fn api_keys_authenticate_machines_until_revoked() {
         assert!(mesh.shutdown().await.is_empty());
     }
 }
+
+/// TOTP: enrollment gives an otpauth URI, a current code confirms it and returns recovery codes;
+/// from then on login needs a code (SECOND_FACTOR_REQUIRED otherwise), a code works once, and
+/// each recovery code works once.
+#[tokio::test]
+async fn totp_second_factor_and_single_use_recovery_codes() {
+    for backend in backends() {
+        let mesh = mesh(backend).await;
+        let user = mesh.customer().await;
+        let mut auth = mesh.auth().await;
+        let enrolled = auth
+            .enroll_totp(authed(pb::EnrollTotpRequest {}, &user.access_token))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            enrolled.otpauth_uri.starts_with("otpauth://totp/Ironmesh:"),
+            "{enrolled:?}"
+        );
+        let secret = totp_rs::Secret::Encoded(enrolled.secret)
+            .to_bytes()
+            .unwrap();
+        let totp = totp_rs::TOTP::new(
+            totp_rs::Algorithm::SHA1,
+            6,
+            1,
+            30,
+            secret,
+            None,
+            String::new(),
+        )
+        .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let confirm = |code: String| {
+            authed(
+                pb::ConfirmTotpRequest { totp_code: code },
+                &user.access_token,
+            )
+        };
+        let wrong = auth.confirm_totp(confirm("000000".into())).await;
+        if let Err(status) = &wrong {
+            assert_eq!(status.code(), Code::InvalidArgument);
+        }
+        let used_code = totp.generate(now);
+        let codes = match wrong {
+            // "000000" can be the current code, one time in a million.
+            Ok(response) => response.into_inner().recovery_codes,
+            Err(_) => {
+                auth.confirm_totp(confirm(used_code.clone()))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .recovery_codes
+            }
+        };
+        assert_eq!(codes.len(), 10);
+
+        let login = |factor: Option<pb::login_request::SecondFactor>| pb::LoginRequest {
+            email: user.email.clone(),
+            password: PASSWORD.to_owned(),
+            second_factor: factor,
+            ..Default::default()
+        };
+        let missing = auth.login(login(None)).await.unwrap_err();
+        assert_eq!(missing.code(), Code::Unauthenticated, "{backend:?}");
+        assert_eq!(
+            missing.get_details_error_info().map(|info| info.reason),
+            Some("SECOND_FACTOR_REQUIRED".to_owned())
+        );
+        use pb::login_request::SecondFactor;
+        let replay = auth
+            .login(login(Some(SecondFactor::TotpCode(used_code))))
+            .await
+            .unwrap_err();
+        assert_eq!(replay.code(), Code::Unauthenticated, "a code works once");
+        auth.login(login(Some(SecondFactor::TotpCode(totp.generate(now + 30)))))
+            .await
+            .expect("the next step's code is accepted");
+
+        let recovery = codes[0].to_uppercase();
+        auth.login(login(Some(SecondFactor::RecoveryCode(recovery.clone()))))
+            .await
+            .expect("a recovery code logs in");
+        let again = auth
+            .login(login(Some(SecondFactor::RecoveryCode(recovery))))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            again.code(),
+            Code::Unauthenticated,
+            "recovery codes are single use"
+        );
+
+        let twice = auth
+            .enroll_totp(authed(pb::EnrollTotpRequest {}, &user.access_token))
+            .await
+            .unwrap_err();
+        assert_eq!(twice.code(), Code::FailedPrecondition);
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}

@@ -78,6 +78,13 @@ pub enum AuthError {
     /// An API key that is unknown, revoked, expired, or whose owner is locked — all alike.
     #[error("API key is not valid")]
     InvalidApiKey,
+    /// The account has TOTP on: the login needs a code (or a recovery code).
+    #[error("second factor required")]
+    SecondFactorRequired,
+    #[error("TOTP is already enabled")]
+    TotpAlreadyEnabled,
+    #[error("no TOTP enrollment is waiting for confirmation")]
+    TotpNotPending,
     /// Managing credentials needs an interactive login, not an API key.
     #[error("needs a user session")]
     NeedsUserSession,

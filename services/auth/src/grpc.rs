@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::{AuthError, Role};
-use crate::service::{Accounts, Origin, Tokens};
+use crate::service::{Accounts, Origin, SecondFactor, Tokens};
 use crate::store::{ApiKeyRow, SessionRow, UserRow};
 
 /// What is not built yet, named in every `UNIMPLEMENTED` answer.
@@ -51,6 +51,19 @@ fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
             Status::aborted("refresh token was just used by another request; use the newest tokens")
         }
         AuthError::Unauthenticated => Status::unauthenticated("missing or invalid credentials"),
+        AuthError::SecondFactorRequired => {
+            let mut details = ErrorDetails::new();
+            details.set_error_info("SECOND_FACTOR_REQUIRED", "auth.ironmesh", []);
+            Status::with_error_details(
+                tonic::Code::Unauthenticated,
+                "a TOTP code or recovery code is required",
+                details,
+            )
+        }
+        AuthError::TotpAlreadyEnabled => Status::failed_precondition("TOTP is already enabled"),
+        AuthError::TotpNotPending => {
+            Status::failed_precondition("no TOTP enrollment is waiting; call EnrollTotp first")
+        }
         AuthError::NeedsUserSession => {
             Status::permission_denied("this needs a logged-in user, not an API key")
         }
@@ -237,16 +250,15 @@ impl AuthService for AuthApi {
         let body = request.get_ref();
         let origin = origin(&request, body.session_label.clone());
         answer(&request, async {
-            if body.second_factor.is_some() {
-                // No account can have a second factor yet; refuse rather than ignore it.
-                return Err(AuthError::Invalid(vec![crate::domain::Violation {
-                    field: "second_factor",
-                    description: "TOTP is not enabled for any account yet".to_owned(),
-                }]));
-            }
+            let factor = body.second_factor.as_ref().map(|factor| match factor {
+                pb::login_request::SecondFactor::TotpCode(code) => SecondFactor::Totp(code.clone()),
+                pb::login_request::SecondFactor::RecoveryCode(code) => {
+                    SecondFactor::Recovery(code.clone())
+                }
+            });
             let (row, issued) = self
                 .accounts
-                .login(&body.email, &body.password, &origin)
+                .login(&body.email, &body.password, factor, &origin)
                 .await?;
             Ok(pb::LoginResponse {
                 tokens: Some(tokens(issued)),
@@ -446,16 +458,34 @@ impl AuthService for AuthApi {
 
     async fn enroll_totp(
         &self,
-        _request: Request<pb::EnrollTotpRequest>,
+        request: Request<pb::EnrollTotpRequest>,
     ) -> Result<Response<pb::EnrollTotpResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let caller = user_session(&request)?;
+            let (otpauth_uri, secret, expires_at) =
+                self.accounts.enroll_totp(&caller.subject).await?;
+            Ok(pb::EnrollTotpResponse {
+                otpauth_uri,
+                secret,
+                expires_at: Some(timestamp(expires_at)),
+            })
+        })
+        .await
     }
 
     async fn confirm_totp(
         &self,
-        _request: Request<pb::ConfirmTotpRequest>,
+        request: Request<pb::ConfirmTotpRequest>,
     ) -> Result<Response<pb::ConfirmTotpResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let caller = user_session(&request)?;
+            let recovery_codes = self
+                .accounts
+                .confirm_totp(&caller.subject, &request.get_ref().totp_code)
+                .await?;
+            Ok(pb::ConfirmTotpResponse { recovery_codes })
+        })
+        .await
     }
 
     async fn export_my_data(

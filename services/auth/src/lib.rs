@@ -7,6 +7,7 @@
 //! - `password`: argon2id hashing on a bounded blocking pool.
 //! - `keys`: Ed25519 signing keys sealed at rest, rotation, the JWKS.
 //! - [`throttle`]: brute-force lockout counters, in Redis when configured, else in process.
+//! - `totp`: the TOTP second factor and recovery codes.
 //! - `tokens`: access tokens (JWT) and opaque refresh tokens.
 //! - `service`: the operations (register, login, refresh, sessions, …) over store, hasher, keys.
 //! - `store`: the schema per backend ([`MIGRATIONS`]) and every query.
@@ -23,6 +24,7 @@ mod service;
 mod store;
 pub mod throttle;
 mod tokens;
+mod totp;
 
 use std::future::Future;
 use std::io::Write;
@@ -56,6 +58,7 @@ pub async fn run(
         let store = store::Store::new(db);
         let ttl = |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
         let keys = Arc::new(key_ring(&tokens, store.clone(), &master_key));
+        let sealer = keys::Sealer::new(&master_key);
         let accounts = service::Accounts::new(
             store,
             password::Hasher::default(),
@@ -70,6 +73,7 @@ pub async fn run(
                 ),
             },
             guard,
+            sealer,
         );
         // Auth checks credentials against its own keys and store, not over gRPC to itself.
         let authenticator = ironmesh_runtime::auth::credentials(

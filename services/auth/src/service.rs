@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::{
     AuthError, Email, Role, Violation, check_display_name, check_login_password, check_new_password,
 };
-use crate::keys::{KeyRing, PublicKey};
+use crate::keys::{KeyRing, PublicKey, Sealer};
 use crate::password::{Hasher, Verdict};
+use crate::totp;
 use ironmesh_interceptors::auth::api_key::API_KEY_PREFIX;
 use subtle::ConstantTimeEq;
 
@@ -55,6 +56,21 @@ pub struct Accounts {
     keys: Arc<KeyRing>,
     settings: TokenSettings,
     guard: Guard,
+    sealer: Sealer,
+}
+
+/// The second factor a login presents.
+#[derive(Clone, Debug)]
+pub enum SecondFactor {
+    Totp(String),
+    Recovery(String),
+}
+
+/// How long a TOTP enrollment waits for its confirming code.
+const TOTP_ENROLLMENT_MINUTES: i64 = 10;
+
+fn unix_seconds(at: DateTime<Utc>) -> u64 {
+    u64::try_from(at.timestamp()).unwrap_or(0)
 }
 
 /// Brute-force protection: the counters and the rule per kind of key.
@@ -88,6 +104,7 @@ impl Accounts {
         keys: Arc<KeyRing>,
         settings: TokenSettings,
         guard: Guard,
+        sealer: Sealer,
     ) -> Self {
         Self {
             store,
@@ -95,6 +112,7 @@ impl Accounts {
             keys,
             settings,
             guard,
+            sealer,
         }
     }
 
@@ -167,6 +185,7 @@ impl Accounts {
         &self,
         email: &str,
         password: &str,
+        second_factor: Option<SecondFactor>,
         origin: &Origin,
     ) -> Result<(UserRow, Tokens), AuthError> {
         let mut violations = Vec::new();
@@ -196,6 +215,17 @@ impl Accounts {
         let now = Utc::now();
         if user.is_locked(now) {
             return Err(AuthError::Locked);
+        }
+        if user.totp_enabled {
+            match self.check_second_factor(&user, second_factor, now).await {
+                Ok(()) => {}
+                Err(AuthError::InvalidCredentials) => {
+                    // Six digits are guessable: wrong codes count like wrong passwords.
+                    self.count_failure(&email, origin).await;
+                    return Err(AuthError::InvalidCredentials);
+                }
+                Err(other) => return Err(other),
+            }
         }
         let session_id = uuid::Uuid::now_v7().to_string();
         let (refresh, refresh_hash) = refresh_token()?;
@@ -482,6 +512,105 @@ impl Accounts {
             }
         }
         Ok(user)
+    }
+
+    async fn check_second_factor(
+        &self,
+        user: &UserRow,
+        factor: Option<SecondFactor>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        match factor {
+            None => Err(AuthError::SecondFactorRequired),
+            Some(SecondFactor::Totp(code)) => {
+                let (sealed, _, _) = self
+                    .store
+                    .totp(&user.id)
+                    .await?
+                    .ok_or(AuthError::InvalidCredentials)?;
+                let secret = self.sealer.open(&sealed)?;
+                let step = totp::matching_step(&secret, &code, unix_seconds(now))?
+                    .ok_or(AuthError::InvalidCredentials)?;
+                // A code is accepted once; a replay inside its window fails.
+                let step = i64::try_from(step).map_err(AuthError::internal)?;
+                if self.store.use_totp_step(&user.id, step).await? {
+                    Ok(())
+                } else {
+                    Err(AuthError::InvalidCredentials)
+                }
+            }
+            Some(SecondFactor::Recovery(code)) => {
+                let hash = hash_refresh_token(&totp::normalise_recovery_code(&code));
+                if self.store.use_recovery_code(&user.id, &hash, now).await? {
+                    tracing::info!(user_id = %user.id, "recovery code used");
+                    Ok(())
+                } else {
+                    Err(AuthError::InvalidCredentials)
+                }
+            }
+        }
+    }
+
+    /// Starts TOTP enrollment: a new secret, returned as an `otpauth://` URI and base32, to be
+    /// confirmed with a code within ten minutes.
+    pub async fn enroll_totp(
+        &self,
+        user_id: &str,
+    ) -> Result<(String, String, DateTime<Utc>), AuthError> {
+        let user = self.me(user_id).await?;
+        if user.totp_enabled {
+            return Err(AuthError::TotpAlreadyEnabled);
+        }
+        let secret = totp::new_secret()?;
+        let (uri, base32) = totp::provisioning(&secret, &user.email)?;
+        let now = Utc::now();
+        if !self
+            .store
+            .start_totp(user_id, &self.sealer.seal(&secret)?, now)
+            .await?
+        {
+            return Err(AuthError::TotpAlreadyEnabled);
+        }
+        Ok((
+            uri,
+            base32,
+            now + chrono::Duration::minutes(TOTP_ENROLLMENT_MINUTES),
+        ))
+    }
+
+    /// Confirms enrollment with a current code; returns the recovery codes (shown once).
+    pub async fn confirm_totp(&self, user_id: &str, code: &str) -> Result<Vec<String>, AuthError> {
+        let now = Utc::now();
+        let (sealed, enabled, pending_at) = self
+            .store
+            .totp(user_id)
+            .await?
+            .ok_or(AuthError::TotpNotPending)?;
+        if enabled {
+            return Err(AuthError::TotpAlreadyEnabled);
+        }
+        let fresh = pending_at
+            .is_some_and(|at| now - at <= chrono::Duration::minutes(TOTP_ENROLLMENT_MINUTES));
+        if !fresh {
+            return Err(AuthError::TotpNotPending);
+        }
+        let secret = self.sealer.open(&sealed)?;
+        let Some(step) = totp::matching_step(&secret, code, unix_seconds(now))? else {
+            return Err(AuthError::Invalid(vec![Violation {
+                field: "totp_code",
+                description: "does not match; check the authenticator's clock".to_owned(),
+            }]));
+        };
+        let codes = totp::recovery_codes()?;
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|c| hash_refresh_token(&totp::normalise_recovery_code(c)))
+            .collect();
+        let step = i64::try_from(step).map_err(AuthError::internal)?;
+        if !self.store.enable_totp(user_id, step, &hashes).await? {
+            return Err(AuthError::TotpAlreadyEnabled);
+        }
+        Ok(codes)
     }
 
     /// Creates an API key for the user; the secret is in the returned string only, never stored.
