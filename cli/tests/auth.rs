@@ -930,3 +930,112 @@ async fn totp_second_factor_and_single_use_recovery_codes() {
         assert!(mesh.shutdown().await.is_empty());
     }
 }
+
+/// GDPR: the export is one JSON document with the account, sessions and API key metadata (no
+/// secrets); deletion re-checks the password, removes the account with its sessions, and writes
+/// `auth.user.deleted` to the outbox in the same transaction.
+#[tokio::test]
+async fn export_and_delete_my_account() {
+    for backend in backends() {
+        let mesh = mesh(backend).await;
+        let user = mesh.customer().await;
+        let mut auth = mesh.auth().await;
+        let key = auth
+            .create_api_key(authed(
+                pb::CreateApiKeyRequest {
+                    name: "laptop".to_owned(),
+                    scopes: vec!["orders:read".to_owned()],
+                    expires_at: None,
+                },
+                &user.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+
+        let export = auth
+            .export_my_data(authed(pb::ExportMyDataRequest {}, &user.access_token))
+            .await
+            .unwrap()
+            .into_inner()
+            .document
+            .unwrap();
+        assert_eq!(export.content_type, "application/json");
+        let document: serde_json::Value = serde_json::from_slice(&export.data).unwrap();
+        assert_eq!(document["account"]["email"], user.email.as_str());
+        assert_eq!(document["sessions"].as_array().unwrap().len(), 1);
+        assert_eq!(document["api_keys"][0]["name"], "laptop");
+        let text = String::from_utf8_lossy(&export.data);
+        assert!(!text.contains(&key.secret), "no secrets in the export");
+        assert!(!text.contains("argon2"), "no password hash in the export");
+
+        let wrong = auth
+            .delete_my_account(authed(
+                pb::DeleteMyAccountRequest {
+                    password: "not the password at all".to_owned(),
+                    totp_code: String::new(),
+                },
+                &user.access_token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.code(), Code::Unauthenticated);
+
+        auth.delete_my_account(authed(
+            pb::DeleteMyAccountRequest {
+                password: PASSWORD.to_owned(),
+                totp_code: String::new(),
+            },
+            &user.access_token,
+        ))
+        .await
+        .unwrap();
+        let login = auth
+            .login(pb::LoginRequest {
+                email: user.email.clone(),
+                password: PASSWORD.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            login.code(),
+            Code::Unauthenticated,
+            "{backend:?}: the account is gone"
+        );
+        let refresh = auth
+            .refresh(pb::RefreshRequest {
+                refresh_token: user.refresh_token.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refresh.code(),
+            Code::Unauthenticated,
+            "sessions went with it"
+        );
+        assert!(
+            !orders_accepts(&mesh, &key.secret).await,
+            "so did the API keys"
+        );
+
+        // The event waits in auth's outbox for the relay.
+        let db = ironmesh_runtime::Database::connect(
+            &mesh.config().database_url(ServiceKind::Auth),
+            "auth",
+        )
+        .await
+        .unwrap();
+        let sql = "SELECT event_type, aggregate_id, payload FROM outbox WHERE published_at IS NULL";
+        let events: Vec<(String, String, Vec<u8>)> = ironmesh_runtime::with_pool!(&db, pool => {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        });
+        assert_eq!(events.len(), 1, "{backend:?}");
+        assert_eq!(events[0].0, "auth.user.deleted");
+        assert_eq!(events[0].1, user.user_id);
+        let payload: serde_json::Value = serde_json::from_slice(&events[0].2).unwrap();
+        assert_eq!(payload["user_id"], user.user_id.as_str());
+        db.close().await;
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}

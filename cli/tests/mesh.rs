@@ -220,17 +220,6 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
     let token = token.as_str();
     let results: Vec<(&str, tonic::Status)> = vec![
         (
-            "API keys",
-            mesh.auth()
-                .await
-                .list_api_keys(authed(
-                    ironmesh::auth::v1::ListApiKeysRequest::default(),
-                    token,
-                ))
-                .await
-                .unwrap_err(),
-        ),
-        (
             "order lifecycle",
             mesh.orders()
                 .await

@@ -1,21 +1,16 @@
 //! The tonic adapter for `AuthService`: proto ⇄ domain, and every domain error → gRPC status in
-//! one place ([`status`]). RPCs whose feature is not built yet answer `UNIMPLEMENTED` naming it.
+//! one place ([`status`]).
 
 use chrono::{DateTime, Utc};
 use ironmesh_interceptors::auth::Principal;
 use ironmesh_interceptors::context::RequestId;
 use ironmesh_proto::ironmesh::auth::v1::{self as pb, auth_service_server::AuthService};
-use ironmesh_runtime::status::not_yet;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::{AuthError, Role};
 use crate::service::{Accounts, Origin, SecondFactor, Tokens};
 use crate::store::{ApiKeyRow, SessionRow, UserRow};
-
-/// What is not built yet, named in every `UNIMPLEMENTED` answer.
-const FEATURE: &str =
-    "API keys, TOTP, GDPR export/delete and admin user management (auth issue #4, next increment)";
 
 /// The `AuthService` implementation.
 pub struct AuthApi {
@@ -490,16 +485,49 @@ impl AuthService for AuthApi {
 
     async fn export_my_data(
         &self,
-        _request: Request<pb::ExportMyDataRequest>,
+        request: Request<pb::ExportMyDataRequest>,
     ) -> Result<Response<pb::ExportMyDataResponse>, Status> {
-        Err(not_yet(FEATURE))
+        answer(&request, async {
+            let caller = user_session(&request)?;
+            let data = self.accounts.export(&caller.subject).await?;
+            Ok(pb::ExportMyDataResponse {
+                document: Some(ironmesh_proto::google::api::HttpBody {
+                    content_type: "application/json".to_owned(),
+                    data,
+                    extensions: Vec::new(),
+                }),
+            })
+        })
+        .await
     }
 
     async fn delete_my_account(
         &self,
-        _request: Request<pb::DeleteMyAccountRequest>,
+        request: Request<pb::DeleteMyAccountRequest>,
     ) -> Result<Response<pb::DeleteMyAccountResponse>, Status> {
-        Err(not_yet(FEATURE))
+        let body = request.get_ref();
+        answer(&request, async {
+            let caller = user_session(&request)?;
+            let request_id = request
+                .extensions()
+                .get::<RequestId>()
+                .map(|id| id.to_string());
+            let traceparent = request
+                .metadata()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            self.accounts
+                .delete_account(
+                    &caller.subject,
+                    &body.password,
+                    &body.totp_code,
+                    (request_id.as_deref(), traceparent.as_deref()),
+                )
+                .await?;
+            Ok(pb::DeleteMyAccountResponse {})
+        })
+        .await
     }
 
     async fn list_users(

@@ -30,6 +30,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             description: "totp",
             sql: include_str!("../migrations/sqlite/0004_totp.sql"),
         },
+        SqlMigration {
+            version: 5,
+            description: "outbox",
+            sql: include_str!("../migrations/sqlite/0005_outbox.sql"),
+        },
     ],
     postgres: &[
         SqlMigration {
@@ -51,6 +56,11 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
             version: 4,
             description: "totp",
             sql: include_str!("../migrations/postgres/0004_totp.sql"),
+        },
+        SqlMigration {
+            version: 5,
+            description: "outbox",
+            sql: include_str!("../migrations/postgres/0005_outbox.sql"),
         },
     ],
 };
@@ -186,6 +196,19 @@ fn api_key(row: ApiKeyTuple) -> ApiKeyRow {
         last_used_at: row.8,
         revoked_at: row.9,
     }
+}
+
+/// An event to write to the outbox with the change it describes.
+pub struct OutboxEvent<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub payload: &'a [u8],
+    pub request_id: Option<&'a str>,
+    pub traceparent: Option<&'a str>,
 }
 
 /// A new refresh token to store.
@@ -514,6 +537,38 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(changed == 1)
+    }
+
+    // ---- GDPR ----
+
+    /// Deletes the account and everything hanging off it (sessions, API keys, recovery codes
+    /// cascade), and records `event` in the outbox — in one transaction, so the event exists
+    /// exactly when the deletion happened.
+    pub async fn delete_user(&self, id: &str, event: &OutboxEvent<'_>) -> Result<bool, AuthError> {
+        let delete = "DELETE FROM users WHERE id = $1";
+        let outbox = "INSERT INTO outbox (id, event_type, source, aggregate_type, aggregate_id, occurred_at, actor, content_type, payload, request_id, traceparent) \
+                      VALUES ($1, $2, 'auth', $3, $4, $5, $6, 'application/json', $7, $8, $9)";
+        let deleted = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let gone = sqlx::query(delete).bind(id).execute(&mut *tx).await?.rows_affected() == 1;
+            if gone {
+                sqlx::query(outbox)
+                    .bind(event.id)
+                    .bind(event.event_type)
+                    .bind(event.aggregate_type)
+                    .bind(event.aggregate_id)
+                    .bind(event.occurred_at)
+                    .bind(event.actor)
+                    .bind(event.payload)
+                    .bind(event.request_id)
+                    .bind(event.traceparent)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            gone
+        });
+        Ok(deleted)
     }
 
     // ---- API keys ----
