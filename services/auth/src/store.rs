@@ -286,18 +286,18 @@ impl Store {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, AuthError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, UserTuple>(&sql)
-            .bind(email)
-            .fetch_optional(pool)
-            .await)?;
-        Ok(row.map(user))
+        self.user_where("email", email).await
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, AuthError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        self.user_where("id", id).await
+    }
+
+    /// The user whose unique `column` (a fixed name, never input) equals `value`.
+    async fn user_where(&self, column: &str, value: &str) -> Result<Option<UserRow>, AuthError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = $1");
         let row = with_pool!(&self.db, pool => sqlx::query_as::<_, UserTuple>(&sql)
-            .bind(id)
+            .bind(value)
             .fetch_optional(pool)
             .await)?;
         Ok(row.map(user))
