@@ -43,7 +43,8 @@ pub fn error_code(err: &(dyn std::error::Error + 'static)) -> Code {
 pub type OnDone = Box<dyn FnOnce(Code) + Send + 'static>;
 
 /// Calls `on_done` with the call's final code: now for a trailers-only response, otherwise when
-/// the body's trailers arrive (CANCELLED if the body is dropped first, UNKNOWN if it fails).
+/// the body's trailers arrive (CANCELLED if the body fails, ends without trailers, or is dropped
+/// first).
 pub fn observe(response: crate::Response, on_done: OnDone) -> crate::Response {
     if let Some(code) = status_code(response.headers()) {
         on_done(code);
@@ -104,8 +105,9 @@ where
             }
             // A failing response body is a broken stream (the peer reset or went away).
             Poll::Ready(Some(Err(_))) => this.guard.finish(Code::Cancelled),
-            // A body that ends without trailers carries no status: the call did not complete.
-            Poll::Ready(None) => this.guard.finish(Code::Unknown),
+            // A body that ends without trailers carries no status: the stream was cut short
+            // (typically the peer went away), so the call did not complete.
+            Poll::Ready(None) => this.guard.finish(Code::Cancelled),
             Poll::Pending => {}
         }
         polled
