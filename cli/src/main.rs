@@ -56,8 +56,10 @@ enum Command {
         #[arg(long)]
         service: Option<String>,
     },
-    /// Measure the shared server stack against a bare tonic server with h2load (needs
-    /// `h2load` and `taskset`); prints req/s, p50/p99 and the ratios stack/bare.
+    /// Benchmarks with h2load (needs `h2load`; the stack suite also `taskset`): the shared
+    /// server stack with and without token verification against a bare tonic server, and the
+    /// auth service's login throughput against the argon2 bound and GetMe p99 under a login
+    /// flood; prints the figures, ratios and targets.
     Bench(bench::BenchArgs),
 }
 
