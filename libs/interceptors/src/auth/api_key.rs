@@ -12,7 +12,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use super::{AuthFailure, Authenticator, Principal};
+use super::{AuthFailure, Authenticator, Principal, fingerprint};
 
 /// The prefix every API key starts with.
 pub const API_KEY_PREFIX: &str = "imk_";
@@ -67,13 +67,7 @@ impl ApiKeyAuthenticator {
     }
 }
 
-/// The cache key of a credential: its SHA-256 (the secret itself is not kept).
-fn fingerprint(key: &str) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
+
 
 impl Authenticator for ApiKeyAuthenticator {
     fn authenticate<'a>(

@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{AuthFailure, Authenticator, Principal};
+use super::{AuthFailure, Authenticator, Principal, fingerprint};
 use crate::BoxError;
 
 /// The `typ` header of access tokens (RFC 9068).
@@ -50,13 +50,27 @@ pub struct AccessClaims {
     pub scope: String,
 }
 
-/// Verifies access tokens against a cached JWKS.
+/// How long a verified token is remembered (never beyond its own expiry).
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// Remembered tokens above this many are dropped wholesale (bounded memory).
+const VERIFIED_LIMIT: usize = 10_000;
+
+/// Verifies access tokens against a cached JWKS. A token that verified is remembered for up to a
+/// minute (never past its `exp`): callers present the same token many times, and an Ed25519
+/// check plus JSON parsing costs several times a cheap RPC. Access tokens cannot be revoked
+/// before they expire anyway, so remembering one changes no answer.
 pub struct JwtAuthenticator {
     source: Box<dyn KeySource>,
     validation: Validation,
     refresh_interval: Duration,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    verified: RwLock<HashMap<[u8; 32], (Principal, Instant)>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Expiry {
+    exp: u64,
 }
 
 impl JwtAuthenticator {
@@ -80,6 +94,7 @@ impl JwtAuthenticator {
             refresh_interval,
             keys: RwLock::new(HashMap::new()),
             last_refresh: tokio::sync::Mutex::new(None),
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -125,6 +140,27 @@ impl JwtAuthenticator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthFailure::Rejected("oversized token"));
         }
+        let fingerprint = fingerprint(token);
+        let now = Instant::now();
+        if let Some((principal, until)) = self.verified.read().get(&fingerprint)
+            && *until > now
+        {
+            return Ok(principal.clone());
+        }
+        let principal = self.verify_uncached(token).await?;
+        let until = now + VERIFIED_TTL.min(remaining_lifetime(token));
+        let mut verified = self.verified.write();
+        if verified.len() >= VERIFIED_LIMIT {
+            verified.retain(|_, (_, at)| *at > now);
+            if verified.len() >= VERIFIED_LIMIT {
+                verified.clear();
+            }
+        }
+        verified.insert(fingerprint, (principal.clone(), until));
+        Ok(principal)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Principal, AuthFailure> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Rejected("malformed"))?;
         if header.alg != Algorithm::EdDSA {
@@ -148,6 +184,21 @@ impl JwtAuthenticator {
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
         })
     }
+}
+
+/// Time left before a (verified) token's `exp`, or zero if it cannot be read.
+fn remaining_lifetime(token: &str) -> Duration {
+    use base64::Engine;
+    let exp = token
+        .split('.')
+        .nth(1)
+        .and_then(|claims| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).ok())
+        .and_then(|json| serde_json::from_slice::<Expiry>(&json).ok())
+        .map_or(0, |e| e.exp);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Duration::from_secs(exp.saturating_sub(now))
 }
 
 /// Key ids are short and plain: letters, digits, `-`, `_`.

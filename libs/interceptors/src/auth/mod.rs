@@ -51,6 +51,14 @@ pub enum AuthFailure {
     KeysUnavailable(String),
 }
 
+/// The cache key of a credential: its SHA-256 (credentials themselves are never kept).
+pub(crate) fn fingerprint(credential: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, credential.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
 /// Verifies a bearer credential.
 pub trait Authenticator: Send + Sync + 'static {
     fn authenticate<'a>(
