@@ -4,11 +4,18 @@
 //! blocking pool, and a semaphore sized to the machine's cores bounds how many run at once (a
 //! login flood queues here instead of starving every other task of CPU). Unknown accounts are
 //! checked against a dummy hash so they take as long as a wrong password.
+//!
+//! Each hash needs 19 MiB of working memory. Allocating (and the kernel zeroing) it per hash cost
+//! about a fifth of a login under load (`make bench`), so the buffers are pooled: at most one per
+//! concurrent hash, reused. argon2's `PasswordHasher` always allocates, so hashing and verifying
+//! go through `hash_password_into_with_memory` here, producing and checking standard PHC strings.
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use parking_lot::Mutex;
+use subtle::ConstantTimeEq;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::domain::AuthError;
@@ -31,11 +38,11 @@ pub enum Verdict {
 pub struct Hasher {
     permits: Arc<Semaphore>,
     dummy: Arc<OnceCell<String>>,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid params");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn params() -> Params {
+    Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid params")
 }
 
 impl Default for Hasher {
@@ -44,8 +51,97 @@ impl Default for Hasher {
         Self {
             permits: Arc::new(Semaphore::new(cores)),
             dummy: Arc::new(OnceCell::new()),
+            memory: Arc::new(Mutex::new(Vec::new())),
         }
     }
+}
+
+/// Runs `work` with at least `blocks` blocks of working memory from `pool` (or new ones).
+fn with_memory<T>(
+    pool: &Mutex<Vec<Vec<Block>>>,
+    blocks: usize,
+    work: impl FnOnce(&mut [Block]) -> T,
+) -> T {
+    let mut memory = pool
+        .lock()
+        .pop()
+        .filter(|m| m.len() >= blocks)
+        .unwrap_or_else(|| vec![Block::default(); blocks]);
+    let result = work(&mut memory[..blocks]);
+    // Only buffers of the current size are worth keeping.
+    if memory.len() == params().block_count() {
+        pool.lock().push(memory);
+    }
+    result
+}
+
+fn hash_with(pool: &Mutex<Vec<Vec<Block>>>, password: &[u8]) -> Result<String, AuthError> {
+    let params = params();
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(AuthError::internal)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    with_memory(pool, params.block_count(), |memory| {
+        argon.hash_password_into_with_memory(password, salt_bytes, &mut out, memory)
+    })
+    .map_err(AuthError::internal)?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(AuthError::internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(AuthError::internal)?),
+    };
+    Ok(phc.to_string())
+}
+
+fn verify_with(
+    pool: &Mutex<Vec<Vec<Block>>>,
+    stored: &str,
+    password: &[u8],
+) -> Result<Verdict, AuthError> {
+    let parsed = PasswordHash::new(stored).map_err(AuthError::internal)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(AuthError::internal)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(AuthError::internal)?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(AuthError::internal)?;
+    let expected = parsed
+        .hash
+        .ok_or_else(|| AuthError::internal("stored hash has no output"))?;
+    let salt = parsed
+        .salt
+        .ok_or_else(|| AuthError::internal("stored hash has no salt"))?;
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(AuthError::internal)?;
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params.clone());
+    with_memory(pool, params.block_count(), |memory| {
+        argon.hash_password_into_with_memory(password, salt_bytes, &mut out, memory)
+    })
+    .map_err(AuthError::internal)?;
+    if !bool::from(out.as_slice().ct_eq(expected.as_bytes())) {
+        return Ok(Verdict::Mismatch);
+    }
+    let current = algorithm == Algorithm::Argon2id
+        && version == Version::V0x13
+        && params.m_cost() == MEMORY_KIB
+        && params.t_cost() == ITERATIONS
+        && params.p_cost() == PARALLELISM;
+    Ok(if current {
+        Verdict::Match
+    } else {
+        Verdict::MatchNeedsRehash
+    })
 }
 
 impl Hasher {
@@ -63,41 +159,18 @@ impl Hasher {
     /// A PHC string for `password`.
     pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
         let password = password.to_owned();
-        self.offload(move || {
-            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-            argon2()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(AuthError::internal)
-        })
-        .await?
+        let memory = self.memory.clone();
+        self.offload(move || hash_with(&memory, password.as_bytes()))
+            .await?
     }
 
     /// Checks `password` against `stored`.
     pub async fn verify(&self, stored: &str, password: &str) -> Result<Verdict, AuthError> {
         let stored = stored.to_owned();
         let password = password.to_owned();
-        self.offload(move || {
-            let parsed = PasswordHash::new(&stored).map_err(AuthError::internal)?;
-            if argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_err()
-            {
-                return Ok(Verdict::Mismatch);
-            }
-            let current = parsed.algorithm.as_str() == "argon2id"
-                && Params::try_from(&parsed).is_ok_and(|p| {
-                    p.m_cost() == MEMORY_KIB
-                        && p.t_cost() == ITERATIONS
-                        && p.p_cost() == PARALLELISM
-                });
-            Ok(if current {
-                Verdict::Match
-            } else {
-                Verdict::MatchNeedsRehash
-            })
-        })
-        .await?
+        let memory = self.memory.clone();
+        self.offload(move || verify_with(&memory, &stored, password.as_bytes()))
+            .await?
     }
 
     /// Spends the time of one verification for an account that does not exist.
@@ -130,6 +203,27 @@ mod tests {
         assert_eq!(
             hasher.verify(&hash, "wrong horse battery").await.unwrap(),
             Verdict::Mismatch
+        );
+
+        // Interoperable with the reference implementation both ways.
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            hasher
+                .verify(&reference, "correct horse battery")
+                .await
+                .unwrap(),
+            Verdict::Match
         );
 
         let weak = Argon2::new(

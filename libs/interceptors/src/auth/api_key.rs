@@ -67,8 +67,6 @@ impl ApiKeyAuthenticator {
     }
 }
 
-
-
 impl Authenticator for ApiKeyAuthenticator {
     fn authenticate<'a>(
         &'a self,

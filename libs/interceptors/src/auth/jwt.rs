@@ -192,7 +192,11 @@ fn remaining_lifetime(token: &str) -> Duration {
     let exp = token
         .split('.')
         .nth(1)
-        .and_then(|claims| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).ok())
+        .and_then(|claims| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(claims)
+                .ok()
+        })
         .and_then(|json| serde_json::from_slice::<Expiry>(&json).ok())
         .map_or(0, |e| e.exp);
     let now = std::time::SystemTime::now()
