@@ -4,12 +4,13 @@
 //! - [`upstream`]: one channel per service through the shared client stack, the readiness check
 //!   over grpc.health.v1 that `/readyz` uses, and the admin routes (`/healthz`, `/readyz`,
 //!   `/metrics`).
-//! - [`rest`]: the public REST router. Descriptor-driven transcoding is the gateway issue's work;
-//!   until then every REST path answers 501 with a `google.rpc.Status`-shaped JSON body.
+//! - [`rest`]: the public REST router.
+//! - [`transcode`]: descriptor-driven REST → gRPC transcoding (`google.api.http` rules).
 //! - [`run`]: serve REST and admin listeners until shutdown, then drain.
 #![forbid(unsafe_code)]
 
 pub mod rest;
+pub mod transcode;
 pub mod upstream;
 
 use std::future::Future;
@@ -57,6 +58,8 @@ pub enum GatewayError {
     },
     #[error("listener failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("invalid REST routes: {0}")]
+    Routes(String),
 }
 
 /// Serves the gateway until `shutdown` resolves; `/readyz` turns 503 as soon as the drain starts.
@@ -66,12 +69,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let upstreams = upstream::Upstreams::connect_lazy(&config)?;
+    let transcoder = std::sync::Arc::new(
+        transcode::Transcoder::new(upstreams.clone()).map_err(GatewayError::Routes)?,
+    );
     let draining = CancellationToken::new();
     let http_addr = listeners.http.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
     tracing::info!(service = "gateway", rest = %http_addr, admin = %admin_addr, "listening");
 
-    let rest = axum::serve(listeners.http, rest::router())
+    let rest = axum::serve(listeners.http, rest::router(transcoder))
         .with_graceful_shutdown(draining.clone().cancelled_owned());
     let admin_stop = CancellationToken::new();
     let admin = axum::serve(

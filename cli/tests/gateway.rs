@@ -1,0 +1,278 @@
+//! The REST gateway in front of real services: routes come from the `google.api.http` rules,
+//! JSON follows the proto3 mapping, gRPC statuses become HTTP statuses with a google.rpc.Status
+//! body.
+
+use ironmesh_runtime::ServiceKind;
+use ironmesh_testkit::{Backend, PASSWORD, TestMesh};
+use serde_json::{Value, json};
+
+struct Rest {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Rest {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+async fn gateway() -> (TestMesh, Rest) {
+    // The gateway is ready only when every upstream is: start them all.
+    let mesh = TestMesh::start_with(Backend::Sqlite, &ServiceKind::ALL, true, |_| {}).await;
+    let rest = Rest {
+        base: format!("http://{}", mesh.gateway_addr()),
+        http: reqwest::Client::new(),
+    };
+    (mesh, rest)
+}
+
+/// Register, log in and read the account over REST: bodies, lowerCamelCase output, enum names,
+/// and the bearer token forwarded to the service.
+#[tokio::test]
+async fn accounts_over_rest() {
+    let (mesh, rest) = gateway().await;
+    let (status, registered) = rest
+        .call(
+            "POST",
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": "Ada@Example.com", "password": PASSWORD, "display_name": "Ada"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{registered}");
+    assert_eq!(registered["user"]["email"], "ada@example.com");
+    assert_eq!(
+        registered["user"]["displayName"], "Ada",
+        "lowerCamelCase out, both names in"
+    );
+    assert_eq!(
+        registered["user"]["roles"],
+        json!(["ROLE_CUSTOMER"]),
+        "enums by name"
+    );
+
+    let (status, login) = rest
+        .call(
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "ada@example.com", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["tokens"]["accessToken"].as_str().unwrap().to_owned();
+    assert!(
+        login["tokens"]["expiresIn"].is_string(),
+        "int64 as a string: {login}"
+    );
+
+    let (status, me) = rest.call("GET", "/v1/auth/me", Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["user"]["email"], "ada@example.com");
+
+    // A path variable plus a custom verb; another user's session is not found.
+    let session = login["tokens"]["sessionId"].as_str().unwrap();
+    let other = mesh.customer().await;
+    let (status, _) = rest
+        .call(
+            "POST",
+            &format!("/v1/auth/sessions/{session}:revoke"),
+            Some(&other.access_token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, revoked) = rest
+        .call(
+            "POST",
+            &format!("/v1/auth/sessions/{session}:revoke"),
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+
+    // response_body + google.api.HttpBody: the export arrives as the raw document.
+    let (status, export) = rest
+        .call("GET", "/v1/auth/me:export", Some(&token), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(export["account"]["email"], "ada@example.com");
+
+    // additional_bindings: the JWKS at its well-known path.
+    let (status, jwks) = rest.call("GET", "/.well-known/jwks.json", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert!(mesh.shutdown().await.is_empty());
+}
+
+/// gRPC statuses map to HTTP per the grpc-gateway table, with the google.rpc.Status body and its
+/// details; the gateway's own refusals use the same shape.
+#[tokio::test]
+async fn errors_map_to_http_with_status_bodies() {
+    let (mesh, rest) = gateway().await;
+    let customer = mesh.customer().await;
+    let token = customer.access_token.as_str();
+
+    let (status, body) = rest
+        .call(
+            "POST",
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": "bob@example.com", "password": "short", "displayName": "Bob"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], 3);
+    assert_eq!(
+        body["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.BadRequest"
+    );
+    assert_eq!(
+        body["details"][0]["fieldViolations"][0]["field"],
+        "password"
+    );
+
+    let (status, body) = rest
+        .call(
+            "POST",
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": customer.email, "password": PASSWORD, "displayName": "Again"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (409, json!(6)),
+        "ALREADY_EXISTS"
+    );
+
+    let (status, body) = rest.call("GET", "/v1/orders", None, None).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (401, json!(16)),
+        "UNAUTHENTICATED"
+    );
+    let (status, body) = rest.call("GET", "/v1/auth/users", Some(token), None).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, json!(7)),
+        "PERMISSION_DENIED"
+    );
+    let (status, body) = rest.call("GET", "/v1/orders", Some(token), None).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (501, json!(12)),
+        "UNIMPLEMENTED"
+    );
+    let (status, body) = rest.call("GET", "/v1/nowhere", None, None).await;
+    assert_eq!((status, body["code"].clone()), (404, json!(5)), "no route");
+
+    let (status, body) = rest
+        .call(
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "a@example.com", "bogus": 1})),
+        )
+        .await;
+    assert_eq!(status, 400, "unknown JSON field: {body}");
+    assert!(
+        body["details"][0]["fieldViolations"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("bogus")
+    );
+
+    let wrong_type = reqwest::Client::new()
+        .post(format!("{}/v1/auth/login", rest.base))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status().as_u16(), 415);
+    assert!(mesh.shutdown().await.is_empty());
+}
+
+/// Query parameters fill the fields the path and body do not: paging through users as an admin.
+#[tokio::test]
+async fn query_parameters_fill_request_fields() {
+    let (mesh, rest) = gateway().await;
+    ironmesh_auth::create_user(
+        mesh.config(),
+        "root@example.com",
+        PASSWORD,
+        "Root",
+        &[ironmesh_auth::domain::Role::Admin],
+    )
+    .await
+    .unwrap();
+    let admin = mesh.log_in("root@example.com").await;
+    mesh.customer().await;
+    let (status, page) = rest
+        .call(
+            "GET",
+            "/v1/auth/users?pageSize=1",
+            Some(&admin.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["users"].as_array().unwrap().len(), 1);
+    let next = page["nextPageToken"].as_str().unwrap();
+    let (status, rest_page) = rest
+        .call(
+            "GET",
+            &format!("/v1/auth/users?page_size=1&page_token={next}"),
+            Some(&admin.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_ne!(rest_page["users"][0]["userId"], page["users"][0]["userId"]);
+    let (status, filtered) = rest
+        .call(
+            "GET",
+            "/v1/auth/users?role=ROLE_ADMIN",
+            Some(&admin.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(filtered["users"].as_array().unwrap().len(), 1);
+    let (status, bad) = rest
+        .call(
+            "GET",
+            "/v1/auth/users?pageSize=many",
+            Some(&admin.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(mesh.shutdown().await.is_empty());
+}

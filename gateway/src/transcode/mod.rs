@@ -1,0 +1,200 @@
+//! REST → gRPC transcoding, driven only by the descriptors: every `google.api.http` rule is a
+//! route; a request becomes the method's input message (body, path variables, query string), goes
+//! upstream through the shared client stack, and the reply (or status) comes back as JSON.
+//!
+//! - `template`: path templates.
+//! - `routes`: the route table from the descriptor pool.
+//! - `message`: HTTP request → request message.
+//! - `codec`: the tonic codec for descriptor-typed messages.
+//! - `errors`: status → HTTP status + `google.rpc.Status` JSON.
+
+mod codec;
+mod errors;
+mod message;
+mod routes;
+mod template;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ironmesh_interceptors::context::RequestId;
+use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, SerializeOptions, Value};
+use tonic::Code;
+
+pub use routes::RouteTable;
+
+use crate::upstream::Upstreams;
+
+/// Request bodies larger than this are refused with 413.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The longest deadline a REST caller may ask for.
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Headers passed upstream as gRPC metadata.
+const FORWARDED: [&str; 4] = ["authorization", "x-request-id", "traceparent", "tracestate"];
+
+/// Everything the REST handler needs.
+pub struct Transcoder {
+    pool: DescriptorPool,
+    table: RouteTable,
+    upstreams: Upstreams,
+}
+
+impl Transcoder {
+    /// Reads the route table from our descriptor set; invalid or conflicting rules are an error.
+    pub fn new(upstreams: Upstreams) -> Result<Self, String> {
+        let pool = DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET)
+            .map_err(|e| format!("cannot read the descriptor set: {e}"))?;
+        let table = RouteTable::from_pool(&pool)?;
+        tracing::info!(routes = table.len(), "REST routes ready");
+        Ok(Self {
+            pool,
+            table,
+            upstreams,
+        })
+    }
+}
+
+/// The REST entry point for every path.
+pub async fn handle(State(transcoder): State<Arc<Transcoder>>, request: Request) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(RequestId::accept)
+        .unwrap_or_else(RequestId::mint);
+    let mut response = transcode(&transcoder, request, &request_id).await;
+    if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn transcode(transcoder: &Transcoder, request: Request, request_id: &RequestId) -> Response {
+    let (parts, body) = request.into_parts();
+    let Some((route, bindings)) = transcoder.table.find(&parts.method, parts.uri.path()) else {
+        return errors::local(
+            Code::NotFound,
+            "no REST route for this method and path",
+            None,
+        );
+    };
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+    };
+    if !body.is_empty() && !is_json(&parts.headers) {
+        let mut response = errors::local(
+            Code::InvalidArgument,
+            "request bodies must be application/json",
+            None,
+        );
+        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return response;
+    }
+    let message = match message::request(route, &bindings, parts.uri.query(), &body) {
+        Ok(message) => message,
+        Err(bad) => {
+            return errors::local(
+                Code::InvalidArgument,
+                "invalid request",
+                Some((&bad.field, &bad.description)),
+            );
+        }
+    };
+    let mut upstream = tonic::Request::new(message);
+    for name in FORWARDED {
+        if let Some(value) = parts.headers.get(name)
+            && let Ok(value) = value.to_str()
+            && let Ok(value) = value.parse()
+        {
+            upstream.metadata_mut().insert(name, value);
+        }
+    }
+    if let Ok(value) = request_id.as_str().parse() {
+        upstream.metadata_mut().insert("x-request-id", value);
+    }
+    if let Some(timeout) = requested_timeout(&parts.headers) {
+        upstream.set_timeout(timeout.min(MAX_TIMEOUT));
+    }
+    let path = format!(
+        "/{}/{}",
+        route.method.parent_service().full_name(),
+        route.method.name()
+    );
+    let Ok(path) = path.parse() else {
+        return errors::local(Code::Internal, "bad route", None);
+    };
+    let mut grpc = tonic::client::Grpc::new(transcoder.upstreams.channel(route.upstream));
+    if let Err(status) = grpc.ready().await {
+        return errors::response(&transcoder.pool, &status, request_id.as_str());
+    }
+    let codec = codec::DynamicCodec::new(route.method.output());
+    match grpc.unary(upstream, path, codec).await {
+        Ok(reply) => render(reply.into_inner(), route.response_body.as_deref()),
+        Err(status) => errors::response(&transcoder.pool, &status, request_id.as_str()),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `Grpc-Timeout` (gRPC syntax) or `X-Request-Timeout` (seconds, may be fractional).
+fn requested_timeout(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(value) = headers.get("grpc-timeout") {
+        return ironmesh_interceptors::grpc::parse_timeout(value);
+    }
+    let seconds: f64 = headers
+        .get("x-request-timeout")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// The reply as JSON, or just its `response_body` field; a `google.api.HttpBody` field is sent
+/// as raw bytes with its own content type.
+fn render(reply: DynamicMessage, response_body: Option<&str>) -> Response {
+    let value = match response_body {
+        None => Value::Message(reply),
+        Some(field) => match reply.get_field_by_name(field) {
+            Some(value) => value.into_owned(),
+            None => return errors::local(Code::Internal, "bad response_body", None),
+        },
+    };
+    if let Value::Message(message) = &value
+        && message.descriptor().full_name() == "google.api.HttpBody"
+    {
+        let text = |name: &str| match message.get_field_by_name(name).as_deref() {
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let data = match message.get_field_by_name("data").as_deref() {
+            Some(Value::Bytes(b)) => b.clone(),
+            _ => Default::default(),
+        };
+        let content_type = Some(text("content_type"))
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        return ([(header::CONTENT_TYPE, content_type)], Body::from(data)).into_response();
+    }
+    let json = match &value {
+        Value::Message(message) => message
+            .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
+            .ok(),
+        // response_body names a message field in every rule we serve.
+        _ => None,
+    };
+    match json {
+        Some(json) => axum::Json(json).into_response(),
+        None => errors::local(Code::Internal, "response encoding failed", None),
+    }
+}

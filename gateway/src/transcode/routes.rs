@@ -1,0 +1,208 @@
+//! The route table: every `google.api.http` rule (with `additional_bindings`) of every service in
+//! the descriptor set, read at start. Conflicting or invalid rules fail start-up.
+
+use http::Method;
+use ironmesh_runtime::ServiceKind;
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
+
+use super::template::Template;
+
+/// Which part of the request message the HTTP body fills.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyTarget {
+    None,
+    All,
+    Field(String),
+}
+
+/// One REST binding of one gRPC method.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub http_method: Method,
+    pub template: Template,
+    pub method: MethodDescriptor,
+    pub upstream: ServiceKind,
+    pub body: BodyTarget,
+    pub response_body: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+fn upstream(package: &str) -> Option<ServiceKind> {
+    let name = package.strip_prefix("ironmesh.")?.strip_suffix(".v1")?;
+    ServiceKind::from_name(name)
+}
+
+fn text(rule: &DynamicMessage, field: &str) -> String {
+    match rule.get_field_by_name(field).as_deref() {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+impl RouteTable {
+    /// Reads every rule in `pool`.
+    pub fn from_pool(pool: &DescriptorPool) -> Result<Self, String> {
+        let Some(extension) = pool.get_extension_by_name("google.api.http") else {
+            return Ok(Self::default());
+        };
+        let mut routes = Vec::new();
+        for service in pool.services() {
+            for method in service.methods() {
+                let options = method.options();
+                if !options.has_extension(&extension) {
+                    continue;
+                }
+                let Value::Message(rule) = options.get_extension(&extension).into_owned() else {
+                    continue;
+                };
+                let kind = upstream(service.package_name()).ok_or_else(|| {
+                    format!(
+                        "{}: no upstream serves package {}",
+                        method.full_name(),
+                        service.package_name()
+                    )
+                })?;
+                let mut rules = vec![rule.clone()];
+                if let Some(Value::List(more)) =
+                    rule.get_field_by_name("additional_bindings").as_deref()
+                {
+                    rules.extend(more.iter().filter_map(|v| v.as_message().cloned()));
+                }
+                for rule in rules {
+                    routes.push(route(&method, kind, &rule)?);
+                }
+            }
+        }
+        for (i, a) in routes.iter().enumerate() {
+            if let Some(b) = routes[i + 1..]
+                .iter()
+                .find(|b| b.http_method == a.http_method && b.template == a.template)
+            {
+                return Err(format!(
+                    "conflicting HTTP rules: {} {} is bound by {} and {}",
+                    a.http_method,
+                    a.template.text(),
+                    a.method.full_name(),
+                    b.method.full_name()
+                ));
+            }
+        }
+        Ok(Self { routes })
+    }
+
+    /// The route for `method` + `path` and its path bindings.
+    pub fn find(&self, method: &Method, path: &str) -> Option<(&Route, Vec<(String, String)>)> {
+        self.routes
+            .iter()
+            .filter(|r| r.http_method == method)
+            .find_map(|r| r.template.matches(path).map(|bindings| (r, bindings)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+fn route(
+    method: &MethodDescriptor,
+    upstream: ServiceKind,
+    rule: &DynamicMessage,
+) -> Result<Route, String> {
+    let name = method.full_name();
+    let mut patterns = Vec::new();
+    for (verb, http) in [
+        ("get", Method::GET),
+        ("put", Method::PUT),
+        ("post", Method::POST),
+        ("delete", Method::DELETE),
+        ("patch", Method::PATCH),
+    ] {
+        let path = text(rule, verb);
+        if !path.is_empty() {
+            patterns.push((http, path));
+        }
+    }
+    if let Some(Value::Message(custom)) = rule.get_field_by_name("custom").as_deref() {
+        let kind = text(custom, "kind");
+        let path = text(custom, "path");
+        if !kind.is_empty() {
+            let http = Method::from_bytes(kind.as_bytes()).map_err(|e| format!("{name}: {e}"))?;
+            patterns.push((http, path));
+        }
+    }
+    let [(http_method, path)] = <[_; 1]>::try_from(patterns)
+        .map_err(|_| format!("{name}: an HTTP rule needs exactly one pattern"))?;
+    let template = Template::parse(&path).map_err(|e| format!("{name}: {e}"))?;
+    let input = method.input();
+    for field in template.fields() {
+        check_field_path(&input, field).map_err(|e| format!("{name}: path {e}"))?;
+    }
+    let body = match text(rule, "body").as_str() {
+        "" => BodyTarget::None,
+        "*" => BodyTarget::All,
+        field => {
+            check_field_path(&input, field).map_err(|e| format!("{name}: body {e}"))?;
+            BodyTarget::Field(field.to_owned())
+        }
+    };
+    let response_body = Some(text(rule, "response_body")).filter(|s| !s.is_empty());
+    if let Some(field) = &response_body {
+        check_field_path(&method.output(), field)
+            .map_err(|e| format!("{name}: response_body {e}"))?;
+    }
+    Ok(Route {
+        http_method,
+        template,
+        method: method.clone(),
+        upstream,
+        body,
+        response_body,
+    })
+}
+
+fn check_field_path(message: &prost_reflect::MessageDescriptor, path: &str) -> Result<(), String> {
+    let mut current = message.clone();
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let field = current
+            .get_field_by_name(part)
+            .ok_or_else(|| format!("field `{path}` does not exist in {}", message.full_name()))?;
+        if parts.peek().is_some() {
+            current = field
+                .kind()
+                .as_message()
+                .cloned()
+                .ok_or_else(|| format!("field `{path}` goes through a non-message"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every rule in our contracts parses, binds existing fields, and none conflict.
+    #[test]
+    fn our_contracts_make_a_consistent_route_table() {
+        let pool = DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let table = RouteTable::from_pool(&pool).expect("no invalid or conflicting rules");
+        assert!(table.len() > 50, "{}", table.len());
+        let (route, bindings) = table
+            .find(&Method::POST, "/v1/orders/o-1:cancel")
+            .expect("custom verb route");
+        assert_eq!(route.method.name(), "CancelOrder");
+        assert_eq!(bindings, vec![("order_id".to_owned(), "o-1".to_owned())]);
+        let (route, _) = table.find(&Method::GET, "/.well-known/jwks.json").unwrap();
+        assert_eq!(route.method.name(), "GetJwks", "additional binding");
+        assert!(table.find(&Method::DELETE, "/v1/orders/o-1").is_none());
+    }
+}

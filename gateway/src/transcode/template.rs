@@ -1,0 +1,222 @@
+//! `google.api.http` path templates: literals, `*`, `**`, `{field}`, `{field=pattern}` and a
+//! trailing `:verb`, parsed once at start and matched against request paths.
+
+/// One template segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    /// `*`: exactly one segment.
+    Any,
+    /// `**`: the rest of the path (last segment only).
+    Rest,
+}
+
+/// A variable: the field it binds and the segment range it covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Variable {
+    field: String,
+    start: usize,
+    /// Exclusive; `None` = to the end (`**`).
+    end: Option<usize>,
+}
+
+/// A parsed template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    segments: Vec<Segment>,
+    variables: Vec<Variable>,
+    verb: Option<String>,
+    text: String,
+}
+
+impl Template {
+    /// Parses `/v1/{name=projects/*/items/**}:verb`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("invalid path template `{text}`: {why}");
+        let body = text
+            .strip_prefix('/')
+            .ok_or_else(|| bad("must start with /"))?;
+        // The verb follows the last ':' outside braces.
+        let (path, verb) = match body.rfind(':') {
+            Some(i) if !body[i..].contains('}') => (&body[..i], Some(body[i + 1..].to_owned())),
+            _ => (body, None),
+        };
+        let mut segments = Vec::new();
+        let mut variables = Vec::new();
+        let mut rest = path;
+        while !rest.is_empty() {
+            if let Some(inner) = rest.strip_prefix('{') {
+                let close = inner.find('}').ok_or_else(|| bad("unclosed {"))?;
+                let (field, pattern) = match inner[..close].split_once('=') {
+                    Some((field, pattern)) => (field, pattern),
+                    None => (&inner[..close], "*"),
+                };
+                if field.is_empty() || !field.split('.').all(valid_ident) {
+                    return Err(bad("bad field path"));
+                }
+                let start = segments.len();
+                for part in pattern.split('/') {
+                    segments.push(literal_or_wildcard(part).ok_or_else(|| bad("bad pattern"))?);
+                }
+                let end = if segments.last() == Some(&Segment::Rest) {
+                    None
+                } else {
+                    Some(segments.len())
+                };
+                variables.push(Variable {
+                    field: field.to_owned(),
+                    start,
+                    end,
+                });
+                rest = &inner[close + 1..];
+                rest = rest.strip_prefix('/').unwrap_or(rest);
+            } else {
+                let (part, next) = rest.split_once('/').unwrap_or((rest, ""));
+                segments.push(literal_or_wildcard(part).ok_or_else(|| bad("bad segment"))?);
+                rest = next;
+            }
+        }
+        if segments.iter().rev().skip(1).any(|s| *s == Segment::Rest) {
+            return Err(bad("** must be last"));
+        }
+        Ok(Self {
+            segments,
+            variables,
+            verb,
+            text: text.to_owned(),
+        })
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Fields bound by the path.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.variables.iter().map(|v| v.field.as_str())
+    }
+
+    /// Matches `path` (percent-decoded per segment); returns `(field, value)` bindings.
+    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let body = path.strip_prefix('/')?;
+        let (body, verb) = match &self.verb {
+            Some(verb) => (
+                body.strip_suffix(verb.as_str())?.strip_suffix(':')?,
+                Some(verb),
+            ),
+            None => (body, None),
+        };
+        if verb.is_none()
+            && body
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
+            // A custom verb the template does not have.
+            return None;
+        }
+        let parts: Vec<&str> = if body.is_empty() {
+            Vec::new()
+        } else {
+            body.split('/').collect()
+        };
+        let mut i = 0;
+        for (index, segment) in self.segments.iter().enumerate() {
+            match segment {
+                Segment::Rest => {
+                    if index != self.segments.len() - 1 {
+                        return None;
+                    }
+                    i = parts.len();
+                }
+                Segment::Any => {
+                    if parts.get(i).is_none_or(|p| p.is_empty()) {
+                        return None;
+                    }
+                    i += 1;
+                }
+                Segment::Literal(literal) => {
+                    if parts.get(i) != Some(&literal.as_str()) {
+                        return None;
+                    }
+                    i += 1;
+                }
+            }
+        }
+        if i != parts.len() {
+            return None;
+        }
+        let mut bindings = Vec::with_capacity(self.variables.len());
+        for variable in &self.variables {
+            let end = variable.end.unwrap_or(parts.len());
+            let raw = parts.get(variable.start..end)?.join("/");
+            let value = percent_encoding::percent_decode_str(&raw)
+                .decode_utf8()
+                .ok()?;
+            bindings.push((variable.field.clone(), value.into_owned()));
+        }
+        Some(bindings)
+    }
+}
+
+fn literal_or_wildcard(part: &str) -> Option<Segment> {
+    match part {
+        "*" => Some(Segment::Any),
+        "**" => Some(Segment::Rest),
+        "" => None,
+        literal
+            if literal
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c)) =>
+        {
+            Some(Segment::Literal(literal.to_owned()))
+        }
+        _ => None,
+    }
+}
+
+fn valid_ident(part: &str) -> bool {
+    !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bind(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+        Template::parse(template).unwrap().matches(path)
+    }
+
+    #[test]
+    fn templates_bind_variables_patterns_and_verbs() {
+        assert_eq!(
+            bind("/v1/orders/{order_id}", "/v1/orders/o-1"),
+            Some(vec![("order_id".into(), "o-1".into())])
+        );
+        assert_eq!(bind("/v1/orders/{order_id}", "/v1/orders/o-1:cancel"), None);
+        assert_eq!(
+            bind("/v1/orders/{order_id}:cancel", "/v1/orders/o%2F1:cancel"),
+            Some(vec![("order_id".into(), "o/1".into())])
+        );
+        assert_eq!(
+            bind("/v1/{name=projects/*/items/**}", "/v1/projects/p/items/a/b"),
+            Some(vec![("name".into(), "projects/p/items/a/b".into())])
+        );
+        assert_eq!(
+            bind(
+                "/v1/inventory/products/{product.product_id}",
+                "/v1/inventory/products/x"
+            ),
+            Some(vec![("product.product_id".into(), "x".into())])
+        );
+        assert_eq!(bind("/v1/orders", "/v1/orders/extra"), None);
+        assert_eq!(bind("/v1/orders/{id}", "/v1/orders/"), None);
+    }
+
+    #[test]
+    fn invalid_templates_are_rejected() {
+        for bad in ["v1/x", "/v1/{", "/v1/{a=**}/b", "/v1/{a b}", "/v1//x"] {
+            assert!(Template::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
