@@ -4,11 +4,13 @@
 //! - [`upstream`]: one channel per service through the shared client stack, the readiness check
 //!   over grpc.health.v1 that `/readyz` uses, and the admin routes (`/healthz`, `/readyz`,
 //!   `/metrics`).
-//! - [`rest`]: the public REST router.
+//! - [`limit`]: GCRA rate limiting per address and per credential, shared through Redis.
+//! - [`rest`]: the public REST router, with security headers and CORS.
 //! - [`transcode`]: descriptor-driven REST → gRPC transcoding (`google.api.http` rules).
 //! - [`run`]: serve REST and admin listeners until shutdown, then drain.
 #![forbid(unsafe_code)]
 
+pub mod limit;
 pub mod rest;
 pub mod transcode;
 pub mod upstream;
@@ -77,8 +79,18 @@ pub async fn run(
     let admin_addr = listeners.admin.local_addr()?;
     tracing::info!(service = "gateway", rest = %http_addr, admin = %admin_addr, "listening");
 
-    let rest = axum::serve(listeners.http, rest::router(transcoder))
-        .with_graceful_shutdown(draining.clone().cancelled_owned());
+    let limiter = limit::Limiter::new(
+        config.gateway.rate_limit_per_sec,
+        config.gateway.rate_limit_burst,
+        config.redis_url.as_deref(),
+    )
+    .await;
+    let router = rest::router(transcoder, limiter, &config.gateway.cors_origins);
+    let rest = axum::serve(
+        listeners.http,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(draining.clone().cancelled_owned());
     let admin_stop = CancellationToken::new();
     let admin = axum::serve(
         listeners.admin,

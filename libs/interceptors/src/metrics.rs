@@ -40,6 +40,10 @@ pub struct Metrics {
     pub breaker_state: IntGaugeVec,
     /// Breaker transitions per upstream, by the state entered.
     pub breaker_transitions: IntCounterVec,
+    /// REST requests refused by the gateway's rate limit, by key kind.
+    pub rate_limited: IntCounterVec,
+    /// Rate-limit decisions made in process because Redis could not be reached.
+    pub rate_limit_fallbacks: IntCounterVec,
 }
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -130,6 +134,16 @@ impl Metrics {
                 "ironmesh_grpc_client_breaker_transitions_total",
                 "Circuit breaker transitions per upstream, by the state entered.",
                 &["service", "upstream", "to"],
+            ),
+            rate_limited: counter(
+                "ironmesh_http_rate_limited_total",
+                "REST requests refused with 429 by the rate limit, by key kind (address or credential).",
+                &["service", "key"],
+            ),
+            rate_limit_fallbacks: counter(
+                "ironmesh_http_rate_limit_fallbacks_total",
+                "Rate-limit decisions made in process because Redis was unreachable.",
+                &["service"],
             ),
             registry,
         }

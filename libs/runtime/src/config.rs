@@ -242,6 +242,12 @@ pub struct GatewayConfig {
     pub http_port: u16,
     /// Admin HTTP listener port (0 = any free port).
     pub admin_port: u16,
+    /// Origins allowed to call the REST API from a browser (exact `scheme://host[:port]`).
+    pub cors_origins: Vec<String>,
+    /// Requests per second allowed per client address and per credential (GCRA).
+    pub rate_limit_per_sec: u32,
+    /// How many requests may come at once before the rate applies.
+    pub rate_limit_burst: u32,
 }
 
 /// Everything a process needs to start. See the README's config reference.
@@ -318,6 +324,9 @@ impl Default for Config {
             gateway: GatewayConfig {
                 http_port: 8080,
                 admin_port: 9100,
+                cors_origins: Vec::new(),
+                rate_limit_per_sec: 50,
+                rate_limit_burst: 100,
             },
         }
     }
@@ -448,6 +457,15 @@ impl Config {
                 "secrets.master_key",
                 "must be 32 bytes, base64-encoded",
             ));
+        }
+        if self.gateway.rate_limit_per_sec == 0 || self.gateway.rate_limit_burst == 0 {
+            return Err(ConfigError::new(
+                "gateway.rate_limit_per_sec",
+                "rate limits must be at least 1",
+            ));
+        }
+        for origin in &self.gateway.cors_origins {
+            check_url("gateway.cors_origins", origin, &["http", "https"])?;
         }
         let lockout = &self.lockout;
         if lockout.account_threshold == 0 || lockout.ip_threshold == 0 {

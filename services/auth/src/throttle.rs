@@ -127,7 +127,12 @@ impl Throttle {
     /// Counters in the Redis at `url`. The connection is made lazily and re-made on failure.
     pub async fn redis(url: &str) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
-        let manager = ConnectionManager::new(client).await?;
+        // The manager retries with backoff; start-up waits for it only briefly.
+        let manager = tokio::time::timeout(Duration::from_secs(2), ConnectionManager::new(client))
+            .await
+            .map_err(|_| {
+                redis::RedisError::from((redis::ErrorKind::Io, "Redis did not answer in time"))
+            })??;
         Ok(Self {
             redis: Some(manager),
             ..Self::in_memory()

@@ -1,0 +1,247 @@
+//! Rate limiting at the edge: GCRA (the generic cell rate algorithm) per client address and per
+//! credential, `rate_limit_per_sec` with bursts of `rate_limit_burst`. With Redis configured all
+//! gateway replicas share one budget (one atomic script per check, using Redis's clock); without
+//! it, or while Redis cannot be reached, budgets are kept in this process (logged and counted)
+//! rather than failing all traffic.
+//!
+//! The algorithm is written here rather than taken from `governor` because the Redis and the
+//! in-process store must make the same decisions and report the same `RateLimit-*` figures; with
+//! two implementations of one formula side by side, that is easy to see.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ironmesh_interceptors::metrics::Metrics;
+use parking_lot::Mutex;
+use redis::aio::ConnectionManager;
+
+/// GCRA over Redis. Returns `{allowed, remaining, wait_ms}`.
+const GCRA_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - tolerance > now then
+  return {0, 0, tat - tolerance - now}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now + interval)
+return {1, math.floor((tolerance + interval - (new_tat - now)) / interval), 0}
+";
+
+/// The outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed { remaining: u64 },
+    Limited { wait: Duration },
+}
+
+/// The shared limits.
+#[derive(Clone)]
+pub struct Limiter {
+    interval: Duration,
+    burst: u32,
+    redis: Option<ConnectionManager>,
+    script: Arc<redis::Script>,
+    memory: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+const MEMORY_LIMIT: usize = 100_000;
+/// How long start-up waits for Redis before deciding in process.
+const REDIS_CONNECT: Duration = Duration::from_secs(2);
+
+impl Limiter {
+    /// `per_sec` requests a second with bursts of `burst`, in Redis when `redis_url` is given
+    /// and reachable.
+    pub async fn new(per_sec: u32, burst: u32, redis_url: Option<&str>) -> Self {
+        let redis = match redis_url {
+            Some(url) => match redis::Client::open(url) {
+                // The manager retries with backoff; start-up waits for it only briefly.
+                Ok(client) => {
+                    match tokio::time::timeout(REDIS_CONNECT, ConnectionManager::new(client)).await
+                    {
+                        Ok(Ok(manager)) => Some(manager),
+                        Ok(Err(err)) => {
+                            tracing::warn!(error = %err, "Redis unreachable at start; rate limits stay in this process");
+                            None
+                        }
+                        Err(_) => {
+                            tracing::warn!(
+                                "Redis did not answer at start; rate limits stay in this process"
+                            );
+                            None
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "bad Redis URL; rate limits stay in this process");
+                    None
+                }
+            },
+            None => None,
+        };
+        Self {
+            interval: Duration::from_secs(1) / per_sec.max(1),
+            burst: burst.max(1),
+            redis,
+            script: Arc::new(redis::Script::new(GCRA_SCRIPT)),
+            memory: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn tolerance(&self) -> Duration {
+        self.interval * (self.burst - 1)
+    }
+
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Spends one request of `key`'s budget, if there is one.
+    pub async fn check(&self, key: &str) -> Decision {
+        if let Some(mut redis) = self.redis.clone() {
+            let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            let result = self
+                .script
+                .key(format!("ironmesh:ratelimit:{key}"))
+                .arg(ms(self.interval).max(1))
+                .arg(ms(self.tolerance()))
+                .invoke_async::<(u64, u64, u64)>(&mut redis)
+                .await;
+            match result {
+                Ok((1, remaining, _)) => return Decision::Allowed { remaining },
+                Ok((_, _, wait)) => {
+                    return Decision::Limited {
+                        wait: Duration::from_millis(wait),
+                    };
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "Redis unavailable; rate limit decided in process");
+                    Metrics::global()
+                        .rate_limit_fallbacks
+                        .with_label_values(&["gateway"])
+                        .inc();
+                }
+            }
+        }
+        self.check_memory(key)
+    }
+
+    fn check_memory(&self, key: &str) -> Decision {
+        let now = Instant::now();
+        let tolerance = self.tolerance();
+        let mut memory = self.memory.lock();
+        if memory.len() >= MEMORY_LIMIT {
+            memory.retain(|_, tat| *tat > now);
+        }
+        let tat = memory.get(key).copied().unwrap_or(now).max(now);
+        if tat.saturating_duration_since(now) > tolerance {
+            return Decision::Limited {
+                wait: tat - tolerance - now,
+            };
+        }
+        let next = tat + self.interval;
+        memory.insert(key.to_owned(), next);
+        // Requests still allowed right now: (tolerance + interval − (new TAT − now)) / interval.
+        let used = next.saturating_duration_since(now);
+        let left = (tolerance + self.interval).saturating_sub(used).as_nanos()
+            / self.interval.as_nanos().max(1);
+        Decision::Allowed {
+            remaining: u64::try_from(left).unwrap_or(0),
+        }
+    }
+}
+
+/// The credential's key: a hash, so neither tokens nor keys sit in Redis or memory.
+fn credential_key(value: &HeaderValue) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("credential:{hex}")
+}
+
+/// The axum middleware: checks the address budget, then the credential budget (if any); the
+/// first refusal answers 429 with `Retry-After` and `RateLimit-*`.
+pub async fn enforce(
+    State(limiter): State<Limiter>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut keys = vec![("address", format!("address:{}", peer.ip()))];
+    if let Some(credential) = request.headers().get(axum::http::header::AUTHORIZATION) {
+        keys.push(("credential", credential_key(credential)));
+    }
+    let mut remaining = u64::MAX;
+    for (kind, key) in keys {
+        match limiter.check(&key).await {
+            Decision::Allowed { remaining: left } => remaining = remaining.min(left),
+            Decision::Limited { wait } => {
+                Metrics::global()
+                    .rate_limited
+                    .with_label_values(&["gateway", kind])
+                    .inc();
+                return limited(&limiter, wait);
+            }
+        }
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(limiter.burst()));
+    headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
+    response
+}
+
+fn limited(limiter: &Limiter, wait: Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let body = serde_json::json!({
+        "code": tonic::Code::ResourceExhausted as i32,
+        "message": "rate limit exceeded; retry later",
+        "details": [{
+            "@type": "type.googleapis.com/google.rpc.RetryInfo",
+            "retryDelay": format!("{}.{:03}s", wait.as_secs(), wait.subsec_millis()),
+        }],
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert("retry-after", HeaderValue::from(seconds.max(1)));
+    headers.insert("ratelimit-limit", HeaderValue::from(limiter.burst()));
+    headers.insert("ratelimit-remaining", HeaderValue::from(0));
+    headers.insert("ratelimit-reset", HeaderValue::from(seconds.max(1)));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_gcra_allows_the_burst_then_paces() {
+        let limiter = Limiter::new(10, 3, None).await;
+        let mut allowed = Vec::new();
+        for _ in 0..3 {
+            match limiter.check("k").await {
+                Decision::Allowed { remaining } => allowed.push(remaining),
+                other => panic!("burst refused: {other:?}"),
+            }
+        }
+        assert_eq!(allowed, vec![2, 1, 0]);
+        match limiter.check("k").await {
+            Decision::Limited { wait } => assert!(wait <= Duration::from_millis(100), "{wait:?}"),
+            other => panic!("over the burst: {other:?}"),
+        }
+        assert!(matches!(
+            limiter.check("other").await,
+            Decision::Allowed { .. }
+        ));
+    }
+}
