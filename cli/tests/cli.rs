@@ -301,3 +301,72 @@ async fn admin_create_user_reads_the_password_from_stdin() {
         "{stdout}"
     );
 }
+
+/// A REST call through the gateway of `ironmesh up` (a real child process exporting over OTLP)
+/// is one trace: the gateway's span is the child of the caller's `traceparent`, auth's span the
+/// child of the gateway's, all with the caller's trace id, which comes back as `x-trace-id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_call_through_up_is_one_trace() {
+    let (otlp, mut spans) = ironmesh_testkit::otlp::receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = ironmesh(dir.path());
+    all_ports_ephemeral(&mut command);
+    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"));
+    let mut child = command.arg("up").spawn().expect("start ironmesh up");
+    let table = read_table(&mut child).await;
+    let gateway = table["gateway"].0;
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let response = reqwest::Client::new()
+        .get(format!("http://{gateway}/.well-known/jwks.json"))
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["x-trace-id"], trace_id);
+
+    // Stopping flushes the exporter.
+    sigterm(&child);
+    let status = tokio::time::timeout(STOP_LIMIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut ours = Vec::new();
+    let collected = tokio::time::timeout(READY_LIMIT, async {
+        while let Some(span) = spans.recv().await {
+            if hex(&span.trace_id) == trace_id {
+                ours.push(span);
+                let gateway_span = ours.iter().find(|s| hex(&s.parent_span_id) == caller_span);
+                if let Some(gateway_span) = gateway_span
+                    && ours
+                        .iter()
+                        .any(|s| s.parent_span_id == gateway_span.span_id)
+                {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        collected.is_ok(),
+        "gateway and auth spans in one trace: {ours:#?}"
+    );
+    let gateway_span = ours
+        .iter()
+        .find(|s| hex(&s.parent_span_id) == caller_span)
+        .unwrap();
+    let auth_span = ours
+        .iter()
+        .find(|s| s.parent_span_id == gateway_span.span_id)
+        .unwrap();
+    assert_eq!(
+        ironmesh_testkit::otlp::attribute(auth_span, "rpc.method").as_deref(),
+        Some("GetJwks")
+    );
+}

@@ -21,9 +21,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ironmesh_interceptors::context::RequestId;
+use ironmesh_interceptors::context::{RequestId, TraceContext};
 use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, SerializeOptions, Value};
 use tonic::Code;
+use tracing::Instrument;
 
 pub use routes::RouteTable;
 
@@ -34,8 +35,8 @@ const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The longest deadline a REST caller may ask for.
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Headers passed upstream as gRPC metadata.
-const FORWARDED: [&str; 4] = ["authorization", "x-request-id", "traceparent", "tracestate"];
+/// Headers passed upstream as gRPC metadata (the request id and trace context are set apart).
+const FORWARDED: [&str; 2] = ["authorization", "tracestate"];
 
 /// Everything the REST handler needs.
 pub struct Transcoder {
@@ -59,21 +60,60 @@ impl Transcoder {
     }
 }
 
-/// The REST entry point for every path.
+/// The REST entry point for every path: one span and one completion line per request, joined to
+/// the caller's W3C trace (or starting one), whose context goes upstream so the whole call is
+/// one trace; the request id and trace id come back as `x-request-id` and `x-trace-id`.
 pub async fn handle(State(transcoder): State<Arc<Transcoder>>, request: Request) -> Response {
+    let started = std::time::Instant::now();
     let request_id = request
         .headers()
         .get("x-request-id")
         .and_then(RequestId::accept)
         .unwrap_or_else(RequestId::mint);
-    let mut response = transcode(&transcoder, request, &request_id).await;
+    let incoming = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::parse);
+    let minted = incoming.map_or_else(TraceContext::new_root, |parent| parent.child());
+    let span = tracing::info_span!(
+        "rest",
+        otel.name = %format!("{} {}", request.method(), request.uri().path()),
+        otel.kind = "server",
+        service = "gateway",
+        http.method = %request.method(),
+        http.path = %request.uri().path(),
+        request_id = %request_id,
+        trace_id = %minted.trace_id_hex(),
+        span_id = tracing::field::Empty,
+    );
+    let trace = ironmesh_interceptors::server::join_trace(&span, incoming, minted);
+    let mut response = transcode(&transcoder, request, &request_id, &trace)
+        .instrument(span.clone())
+        .await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| match status {
+        500.. => tracing::warn!(http.status = status, latency_ms, "rest failed"),
+        400.. => tracing::info!(http.status = status, latency_ms, "rest finished"),
+        _ => tracing::debug!(http.status = status, latency_ms, "rest finished"),
+    });
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-        response.headers_mut().insert("x-request-id", value);
+        headers.insert("x-request-id", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&trace.trace_id_hex()) {
+        headers.insert("x-trace-id", value);
     }
     response
 }
 
-async fn transcode(transcoder: &Transcoder, request: Request, request_id: &RequestId) -> Response {
+async fn transcode(
+    transcoder: &Transcoder,
+    request: Request,
+    request_id: &RequestId,
+    trace: &TraceContext,
+) -> Response {
     let (parts, body) = request.into_parts();
     let Some((route, bindings)) = transcoder.table.find(&parts.method, parts.uri.path()) else {
         return errors::local(
@@ -115,6 +155,9 @@ async fn transcode(transcoder: &Transcoder, request: Request, request_id: &Reque
     }
     if let Ok(value) = request_id.as_str().parse() {
         upstream.metadata_mut().insert("x-request-id", value);
+    }
+    if let Ok(value) = trace.to_header().parse() {
+        upstream.metadata_mut().insert("traceparent", value);
     }
     if let Some(timeout) = requested_timeout(&parts.headers) {
         upstream.set_timeout(timeout.min(MAX_TIMEOUT));

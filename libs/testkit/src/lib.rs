@@ -6,9 +6,12 @@
 //!   missing URL there panics instead of skipping).
 //! - [`TestDatabase`]: a fresh PostgreSQL database per test, dropped on [`TestMesh::shutdown`].
 //! - [`Session`] / [`authed`]: sign up and log in through auth, and attach the access token.
+//! - [`otlp`]: a real OTLP/gRPC trace receiver for tests that follow traces across processes.
 //! - [`TestMesh`]: starts any set of services (and optionally the gateway) with
 //!   [`ironmesh_cli::mesh`], everything on `127.0.0.1:0`, and hands back typed clients.
 #![forbid(unsafe_code)]
+
+pub mod otlp;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

@@ -74,23 +74,12 @@ impl Around for Spans {
             rpc.system = Empty,
             rpc.grpc.status_code = Empty,
         );
-        let own = if exporting {
+        if exporting {
             span.record("otel.name", format!("{grpc_service}/{grpc_method}"));
             span.record("otel.kind", "server");
             span.record("rpc.system", "grpc");
-            if let Some(parent) = incoming {
-                let _ = span.set_parent(remote_context(&parent));
-            }
-            let ids = exported_ids(&span).unwrap_or(own);
-            if ids.trace_id != own.trace_id {
-                // A new trace started by OpenTelemetry: log its id, not the one minted here.
-                span.record("trace_id", ids.trace_id_hex());
-            }
-            span.record("span_id", ids.span_id_hex());
-            ids
-        } else {
-            own
-        };
+        }
+        let own = join(&span, incoming, own);
         request.extensions_mut().insert(own);
         if let Some(state) = tracestate {
             request.extensions_mut().insert(TraceState(state));
@@ -138,6 +127,31 @@ pub fn set_exporting(on: bool) {
 
 fn exporting() -> bool {
     EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Makes `span` the caller's child in the trace and returns the context to propagate onward.
+/// `minted` (a child of `incoming`, or a new root) is that context when nothing is exported;
+/// when spans are exported, OpenTelemetry's ids for `span` are used instead, so exported parent
+/// links match what is propagated. `span` must have a `trace_id` field holding `minted`'s id and
+/// an empty `span_id` field.
+pub fn join(
+    span: &tracing::Span,
+    incoming: Option<TraceContext>,
+    minted: TraceContext,
+) -> TraceContext {
+    if !exporting() {
+        return minted;
+    }
+    if let Some(parent) = incoming {
+        let _ = span.set_parent(remote_context(&parent));
+    }
+    let ids = exported_ids(span).unwrap_or(minted);
+    if ids.trace_id != minted.trace_id {
+        // A new trace started by OpenTelemetry: log its id, not the one minted here.
+        span.record("trace_id", ids.trace_id_hex());
+    }
+    span.record("span_id", ids.span_id_hex());
+    ids
 }
 
 /// The caller's span as an OpenTelemetry remote parent.
