@@ -83,6 +83,7 @@ pub async fn run(
         config.gateway.rate_limit_per_sec,
         config.gateway.rate_limit_burst,
         config.redis_url.as_deref(),
+        &config.gateway.trusted_proxies,
     )
     .await;
     let router = rest::router(transcoder, limiter, &config.gateway.cors_origins);

@@ -43,6 +43,30 @@ pub enum Decision {
     Limited { wait: Duration },
 }
 
+/// The client's address: the peer, unless the peer is a trusted proxy — then the right-most
+/// `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left could be
+/// written by anyone).
+pub fn client_address(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|entry| entry.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
 /// The shared limits.
 #[derive(Clone)]
 pub struct Limiter {
@@ -51,6 +75,7 @@ pub struct Limiter {
     redis: Option<ConnectionManager>,
     script: Arc<redis::Script>,
     memory: Arc<Mutex<HashMap<String, Instant>>>,
+    trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 const MEMORY_LIMIT: usize = 100_000;
@@ -60,7 +85,12 @@ const REDIS_CONNECT: Duration = Duration::from_secs(2);
 impl Limiter {
     /// `per_sec` requests a second with bursts of `burst`, in Redis when `redis_url` is given
     /// and reachable.
-    pub async fn new(per_sec: u32, burst: u32, redis_url: Option<&str>) -> Self {
+    pub async fn new(
+        per_sec: u32,
+        burst: u32,
+        redis_url: Option<&str>,
+        trusted_proxies: &[std::net::IpAddr],
+    ) -> Self {
         let redis = match redis_url {
             Some(url) => match redis::Client::open(url) {
                 // The manager retries with backoff; start-up waits for it only briefly.
@@ -93,6 +123,7 @@ impl Limiter {
             redis,
             script: Arc::new(redis::Script::new(GCRA_SCRIPT)),
             memory: Arc::new(Mutex::new(HashMap::new())),
+            trusted_proxies: trusted_proxies.into(),
         }
     }
 
@@ -177,7 +208,8 @@ pub async fn enforce(
     request: Request,
     next: Next,
 ) -> Response {
-    let mut keys = vec![("address", format!("address:{}", peer.ip()))];
+    let client = client_address(peer.ip(), request.headers(), &limiter.trusted_proxies);
+    let mut keys = vec![("address", format!("address:{client}"))];
     if let Some(credential) = request.headers().get(axum::http::header::AUTHORIZATION) {
         keys.push(("credential", credential_key(credential)));
     }
@@ -224,9 +256,25 @@ fn limited(limiter: &Limiter, wait: Duration) -> Response {
 mod tests {
     use super::*;
 
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.2.3.4, 5.6.7.8".parse().unwrap());
+        let stranger: std::net::IpAddr = "9.9.9.9".parse().unwrap();
+        assert_eq!(client_address(stranger, &headers, &[proxy]), stranger);
+        assert_eq!(
+            client_address(proxy, &headers, &[proxy]),
+            "5.6.7.8".parse::<std::net::IpAddr>().unwrap(),
+            "the right-most untrusted entry"
+        );
+        headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(client_address(proxy, &headers, &[proxy]), proxy);
+    }
+
     #[tokio::test]
     async fn memory_gcra_allows_the_burst_then_paces() {
-        let limiter = Limiter::new(10, 3, None).await;
+        let limiter = Limiter::new(10, 3, None, &[]).await;
         let mut allowed = Vec::new();
         for _ in 0..3 {
             match limiter.check("k").await {

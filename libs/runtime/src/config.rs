@@ -248,6 +248,9 @@ pub struct GatewayConfig {
     pub rate_limit_per_sec: u32,
     /// How many requests may come at once before the rate applies.
     pub rate_limit_burst: u32,
+    /// Addresses of proxies in front of the gateway whose `X-Forwarded-For` is believed; from
+    /// anyone else the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Everything a process needs to start. See the README's config reference.
@@ -327,6 +330,7 @@ impl Default for Config {
                 cors_origins: Vec::new(),
                 rate_limit_per_sec: 50,
                 rate_limit_burst: 100,
+                trusted_proxies: Vec::new(),
             },
         }
     }
