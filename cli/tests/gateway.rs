@@ -67,7 +67,7 @@ async fn accounts_over_rest() {
             Some(json!({"email": "Ada@Example.com", "password": PASSWORD, "display_name": "Ada"})),
         )
         .await;
-    assert_eq!(status, 200, "{registered}");
+    assert_eq!(status, 201, "a create answers 201: {registered}");
     assert_eq!(registered["user"]["email"], "ada@example.com");
     assert_eq!(
         registered["user"]["displayName"], "Ada",

@@ -176,7 +176,16 @@ async fn transcode(
     }
     let codec = codec::DynamicCodec::new(route.method.output());
     match grpc.unary(upstream, path, codec).await {
-        Ok(reply) => render(reply.into_inner(), route.response_body.as_deref()),
+        Ok(reply) => {
+            if route.success == StatusCode::NO_CONTENT {
+                return StatusCode::NO_CONTENT.into_response();
+            }
+            let mut response = render(reply.into_inner(), route.response_body.as_deref());
+            if response.status() == StatusCode::OK {
+                *response.status_mut() = route.success;
+            }
+            response
+        }
         Err(status) => errors::response(&transcoder.pool, &status, request_id.as_str()),
     }
 }

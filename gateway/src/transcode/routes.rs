@@ -24,6 +24,8 @@ pub struct Route {
     pub upstream: ServiceKind,
     pub body: BodyTarget,
     pub response_body: Option<String>,
+    /// The HTTP status of a success (`ironmesh.api.v1.http_success_code`, default 200).
+    pub success: http::StatusCode,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -49,6 +51,7 @@ impl RouteTable {
         let Some(extension) = pool.get_extension_by_name("google.api.http") else {
             return Ok(Self::default());
         };
+        let success_code = pool.get_extension_by_name("ironmesh.api.v1.http_success_code");
         let mut routes = Vec::new();
         for service in pool.services() {
             for method in service.methods() {
@@ -72,8 +75,26 @@ impl RouteTable {
                 {
                     rules.extend(more.iter().filter_map(|v| v.as_message().cloned()));
                 }
+                let success = match &success_code {
+                    Some(ext) if options.has_extension(ext) => {
+                        match options.get_extension(ext).as_i32() {
+                            Some(code @ (200 | 201 | 202 | 204)) => {
+                                http::StatusCode::from_u16(code as u16).expect("valid")
+                            }
+                            other => {
+                                return Err(format!(
+                                    "{}: http_success_code {other:?} is not one of 200, 201, 202, 204",
+                                    method.full_name()
+                                ));
+                            }
+                        }
+                    }
+                    _ => http::StatusCode::OK,
+                };
                 for rule in rules {
-                    routes.push(route(&method, kind, &rule)?);
+                    let mut route = route(&method, kind, &rule)?;
+                    route.success = success;
+                    routes.push(route);
                 }
             }
         }
@@ -165,6 +186,7 @@ fn route(
         upstream,
         body,
         response_body,
+        success: http::StatusCode::OK,
     })
 }
 
@@ -204,5 +226,11 @@ mod tests {
         let (route, _) = table.find(&Method::GET, "/.well-known/jwks.json").unwrap();
         assert_eq!(route.method.name(), "GetJwks", "additional binding");
         assert!(table.find(&Method::DELETE, "/v1/orders/o-1").is_none());
+        let (created, _) = table.find(&Method::POST, "/v1/auth/register").unwrap();
+        assert_eq!(created.success, http::StatusCode::CREATED);
+        let (deleted, _) = table
+            .find(&Method::DELETE, "/v1/webhook-endpoints/e-1")
+            .unwrap();
+        assert_eq!(deleted.success, http::StatusCode::NO_CONTENT);
     }
 }

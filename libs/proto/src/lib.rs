@@ -5,7 +5,8 @@
 //!   `<name>_service_client` and a `<name>_service_server` module (tonic).
 //! - [`google`]: our minimal copies of `google.api` (HTTP annotations, field behaviour, HttpBody)
 //!   and `google.rpc` (Status, error details such as `BadRequest`).
-//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of everything above, for gRPC reflection and
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of everything above (and of
+//!   `ironmesh.api.v1`'s method options, which have no Rust types: the gateway reads them by name), for gRPC reflection and
 //!   the REST gateway's transcoder.
 //!
 //! Nothing here is written by hand except this file: the code comes from `build.rs` (protox +
