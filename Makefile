@@ -43,7 +43,7 @@ proto-lint: $(BUF)
 build:
 	$(CARGO) build --workspace --all-targets
 
-## bench: ratios measured in one run: server stack and stack + token verification vs bare tonic; auth logins/s vs the argon2 bound; GetMe p99 under a login flood (BENCH_ARGS="--suite stack|auth|all --json" etc.; installs h2load with apt-get if missing)
+## bench: stack, auth and gateway costs as ratios against baselines measured in the same run (BENCH_ARGS="--suite stack|auth|gateway --json"; installs h2load with apt-get if missing)
 bench:
 	@command -v h2load >/dev/null 2>&1 || { \
 		echo "h2load missing: installing nghttp2-client"; \

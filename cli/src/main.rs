@@ -56,10 +56,11 @@ enum Command {
         #[arg(long)]
         service: Option<String>,
     },
-    /// Benchmarks with h2load (needs `h2load`; the stack suite also `taskset`): the shared
-    /// server stack with and without token verification against a bare tonic server, and the
-    /// auth service's login throughput against the argon2 bound and GetMe p99 under a login
-    /// flood; prints the figures, ratios and targets.
+    /// Benchmarks with h2load (needs `h2load`; the stack and gateway suites also `taskset`):
+    /// the shared server stack with and without token verification against a bare tonic server,
+    /// the auth service's login throughput against the argon2 bound and GetMe p99 under a login
+    /// flood, and one RPC through the REST gateway against the same RPC over gRPC; prints the
+    /// figures, ratios and targets.
     Bench(bench::BenchArgs),
 }
 

@@ -3,25 +3,21 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use base64::Engine;
-use ironmesh_cli::mesh::{self, Component, Health};
+use ironmesh_cli::mesh::Component;
 use ironmesh_proto::ironmesh::auth::v1::auth_service_client::AuthServiceClient;
 use ironmesh_proto::ironmesh::auth::v1::{GetMeRequest, LoginRequest, RegisterRequest};
-use ironmesh_runtime::{Config, ServiceKind};
+use ironmesh_runtime::ServiceKind;
 use prost::Message;
 use serde_json::{Value, json};
 
-use super::h2load::{self, Load, Summary};
-use super::{
-    BenchArgs, BenchError, READY_PREFIX, ServerChild, connect, grpc_failure, num, opt_num,
-    stdin_closed, verdict,
-};
+use super::h2load::{self, Call, Load, Summary};
+use super::{BenchArgs, BenchError, ServerChild, connect, grpc_failure, num, opt_num, verdict};
 
 const LOGIN_PATH: &str = "/ironmesh.auth.v1.AuthService/Login";
 const GET_ME_PATH: &str = "/ironmesh.auth.v1.AuthService/GetMe";
@@ -43,20 +39,16 @@ const TARGET_FLOOD_P99_RATIO: f64 = 1.50;
 const PROBE_STREAMS: u32 = 4;
 /// The login flood outlasts the probe by this much, so the whole probe runs under it.
 const FLOOD_MARGIN_SECS: u64 = 2;
-/// Lockout thresholds high enough that no flood reaches them.
-const NEVER_LOCKED: u32 = 1_000_000_000;
-/// How long the child waits for auth to report SERVING.
-const READY_LIMIT: Duration = Duration::from_secs(30);
 /// How long the child may take to drain and stop once asked (its grace is 5 s).
 const STOP_WAIT: Duration = Duration::from_secs(15);
 
 /// One h2load run's figures.
 #[derive(Debug)]
-struct Run {
-    req_per_sec: f64,
-    requests: u64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(super) struct Run {
+    pub req_per_sec: f64,
+    pub requests: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 /// Production argon2id hashing timed in the bench process.
@@ -150,7 +142,7 @@ pub(super) fn measure(args: &BenchArgs, workdir: &Path) -> Result<AuthReport, Be
         streams: 1,
         rps: None,
         secs: args.duration,
-        body: &login_body,
+        call: Call::Grpc(&login_body),
         headers: Vec::new(),
         url: format!("http://{grpc}{LOGIN_PATH}"),
     };
@@ -160,7 +152,7 @@ pub(super) fn measure(args: &BenchArgs, workdir: &Path) -> Result<AuthReport, Be
         streams: PROBE_STREAMS,
         rps: Some(args.probe_rps),
         secs: args.duration,
-        body: &get_me_body,
+        call: Call::Grpc(&get_me_body),
         headers: vec![format!("authorization: Bearer {token}")],
         url: format!("http://{grpc}{GET_ME_PATH}"),
     };
@@ -309,7 +301,7 @@ fn run_measured(args: &BenchArgs, load: &Load<'_>, log: &Path) -> Result<Run, Be
 
 /// h2load's summary and per-request log → the run's figures; every request must have
 /// succeeded with HTTP 200.
-fn read_run(output: &str, log: &Path, name: &str) -> Result<Run, BenchError> {
+pub(super) fn read_run(output: &str, log: &Path, name: &str) -> Result<Run, BenchError> {
     let fail =
         |why: String| BenchError::Failed(format!("{name}: {why}\n--- h2load output ---\n{output}"));
     let summary = Summary::parse(output).map_err(fail)?;
@@ -515,14 +507,14 @@ type Series = BTreeMap<(String, String), u64>;
 
 /// What the server's admin `/metrics` said at one moment.
 #[derive(Debug, Default)]
-struct Scrape {
+pub(super) struct Scrape {
     /// `ironmesh_grpc_server_handled_total` by (method, code).
-    handled: Series,
+    pub handled: Series,
     /// `ironmesh_grpc_server_handling_seconds_bucket` by (method, le).
     buckets: Series,
 }
 
-async fn scrape(admin: SocketAddr) -> Result<Scrape, String> {
+pub(super) async fn scrape(admin: SocketAddr) -> Result<Scrape, String> {
     let text = reqwest::Client::new()
         .get(format!("http://{admin}/metrics"))
         .timeout(super::CALL_TIMEOUT)
@@ -537,7 +529,7 @@ async fn scrape(admin: SocketAddr) -> Result<Scrape, String> {
 }
 
 impl Scrape {
-    fn parse(text: &str) -> Self {
+    pub(super) fn parse(text: &str) -> Self {
         Self {
             handled: parse_series(text, "ironmesh_grpc_server_handled_total", "grpc_code"),
             buckets: parse_series(text, "ironmesh_grpc_server_handling_seconds_bucket", "le"),
@@ -849,93 +841,19 @@ impl HashTiming {
 // The server child.
 
 /// `ironmesh bench --serve auth --serve-dir DIR`: auth through the in-process mesh, on the
-/// production runtime, until stdin closes; then it drains.
+/// production runtime, until stdin closes; then it drains. READY: gRPC and admin address.
 pub(super) fn serve_child(dir: Option<&Path>) -> ExitCode {
-    let Some(dir) = dir else {
-        eprintln!("ironmesh bench --serve auth: needs --serve-dir DIR");
-        return ExitCode::from(2);
-    };
-    let config = match child_config(dir) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("ironmesh bench --serve auth: {err}");
-            return ExitCode::from(1);
-        }
-    };
-    if let Err(err) = config.validate() {
-        eprintln!("ironmesh bench --serve auth: {err}");
-        return ExitCode::from(2);
-    }
-    let settings = config.clone();
-    ironmesh_runtime::process::block_on(&settings, run_child(config))
-}
-
-/// What `ironmesh_testkit::test_config` does (every port 0 on loopback, a fresh master key),
-/// plus lockout thresholds no flood reaches.
-fn child_config(dir: &Path) -> Result<Config, String> {
-    let mut config = Config {
-        data_dir: dir.to_path_buf(),
-        bind_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        shutdown_grace_secs: 5,
-        ..Config::default()
-    };
-    for kind in ServiceKind::ALL {
-        let service = config.service_mut(kind);
-        service.grpc_port = 0;
-        service.admin_port = 0;
-    }
-    config.gateway.http_port = 0;
-    config.gateway.admin_port = 0;
-    config.secrets.master_key =
-        Some(base64::engine::general_purpose::STANDARD.encode(super::token::random_bytes(32)?));
-    config.lockout.account_threshold = NEVER_LOCKED;
-    config.lockout.ip_threshold = NEVER_LOCKED;
-    Ok(config)
-}
-
-async fn run_child(config: Config) -> ExitCode {
-    use ironmesh_runtime::process::fail;
-    let bound = match mesh::bind(config, &[ServiceKind::Auth], false).await {
-        Ok(bound) => bound,
-        Err(err) => return fail(&err),
-    };
-    let mut running = bound.start();
-    let health = tokio::select! {
-        health = running.wait_healthy(READY_LIMIT) => health,
-        Some(err) = running.next_exit() => {
-            running.stop().await;
-            return fail(&err);
-        }
-    };
-    if let Some((component, health)) = health.iter().find(|(_, h)| *h != Health::Serving) {
-        running.stop().await;
-        return fail(&format_args!(
-            "{component} did not become healthy: {health:?}"
-        ));
-    }
-    let Some(addresses) = running.address(Component::Service(ServiceKind::Auth)) else {
-        running.stop().await;
-        return fail(&"auth is not in the mesh");
-    };
-    if !super::announce(&format!(
-        "{READY_PREFIX} {} {}",
-        addresses.main, addresses.admin
-    )) {
-        running.stop().await;
-        return ExitCode::from(1);
-    }
-    tokio::select! {
-        () = stdin_closed() => {}
-        Some(err) = running.next_exit() => {
-            running.stop().await;
-            return fail(&err);
-        }
-    }
-    let errors = running.stop().await;
-    match errors.first() {
-        None => ExitCode::SUCCESS,
-        Some(err) => fail(err),
-    }
+    super::serve_mesh(
+        "auth",
+        dir,
+        |_| {},
+        &[ServiceKind::Auth],
+        false,
+        |running| {
+            let auth = running.address(Component::Service(ServiceKind::Auth))?;
+            Some(format!("{} {}", auth.main, auth.admin))
+        },
+    )
 }
 
 #[cfg(test)]

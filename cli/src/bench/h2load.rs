@@ -6,24 +6,36 @@ use std::process::{Child, Command, Stdio};
 
 use super::BenchError;
 
+/// What each request is.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Call<'a> {
+    /// A gRPC call over HTTP/2 (h2c): POST of this file (one gRPC frame) with
+    /// `content-type: application/grpc` and `te: trailers`.
+    Grpc(&'a Path),
+    /// A plain GET without a body, over HTTP/1.1 (`--h1`, one request at a time per
+    /// connection: `-m` must be 1, h2load would pipeline otherwise) or HTTP/2 (h2c, prior
+    /// knowledge).
+    Get { h1: bool },
+}
+
 /// One h2load invocation (always one thread, `-t 1`).
 #[derive(Debug, Clone)]
 pub(super) struct Load<'a> {
     /// `taskset -c CPU` around h2load, or unpinned.
     pub cpu: Option<usize>,
-    /// `-c`: HTTP/2 connections.
+    /// `-c`: connections.
     pub clients: u32,
-    /// `-m`: concurrent streams per connection.
+    /// `-m`: concurrent streams per connection (HTTP/1.1: pipelined requests).
     pub streams: u32,
     /// `--rps`: requests per second per connection (None: as fast as possible).
     pub rps: Option<u32>,
     /// `-D`: seconds of load.
     pub secs: u64,
-    /// `-d`: the request body (one gRPC frame).
-    pub body: &'a Path,
+    /// The request.
+    pub call: Call<'a>,
     /// Extra request headers (`name: value`).
     pub headers: Vec<String>,
-    /// The full URL: `http://addr/pkg.Service/Method`.
+    /// The full URL: `http://addr/pkg.Service/Method`, or the REST path.
     pub url: String,
 }
 
@@ -46,11 +58,20 @@ impl Load<'_> {
             .arg("-m")
             .arg(self.streams.to_string())
             .arg("-D")
-            .arg(self.secs.to_string())
-            .arg("-d")
-            .arg(self.body)
-            .args(["-H", "content-type: application/grpc"])
-            .args(["-H", "te: trailers"]);
+            .arg(self.secs.to_string());
+        match self.call {
+            Call::Grpc(body) => {
+                command
+                    .arg("-d")
+                    .arg(body)
+                    .args(["-H", "content-type: application/grpc"])
+                    .args(["-H", "te: trailers"]);
+            }
+            Call::Get { h1: true } => {
+                command.arg("--h1");
+            }
+            Call::Get { h1: false } => {}
+        }
         if let Some(rps) = self.rps {
             command.arg(format!("--rps={rps}"));
         }
@@ -160,6 +181,8 @@ impl Drop for Background {
 #[derive(Debug, PartialEq)]
 pub(super) struct Summary {
     pub req_per_sec: f64,
+    /// Requests sent; those not `done` were cut when `-D` ran out.
+    pub started: u64,
     pub done: u64,
     pub succeeded: u64,
     pub failed: u64,
@@ -201,6 +224,7 @@ impl Summary {
             .ok_or_else(|| format!("no data byte count in `traffic: {traffic}`"))?;
         Ok(Self {
             req_per_sec,
+            started: counted(requests, "started")?,
             done: counted(requests, "done")?,
             succeeded: counted(requests, "succeeded")?,
             failed: counted(requests, "failed")?,
@@ -314,6 +338,7 @@ traffic: 3.81MB (3994470) total, 1.27MB (1334538) headers (space savings 95.47%)
             summary,
             Summary {
                 req_per_sec: 51234.50,
+                started: 512665,
                 done: 512345,
                 succeeded: 512345,
                 failed: 0,

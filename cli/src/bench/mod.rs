@@ -1,7 +1,7 @@
-//! `ironmesh bench`: what the shared server stack, token verification and password hashing cost,
-//! as ratios measured in one run.
+//! `ironmesh bench`: what the shared server stack, token verification, password hashing and the
+//! REST gateway cost, as ratios measured in one run.
 //!
-//! # Suites (`--suite stack|auth|all`, default all)
+//! # Suites (`--suite stack|auth|gateway|all`, default all: every suite)
 //!
 //! ## `stack`: the server stack, with and without token verification
 //! One trivial RPC, `grpc.health.v1.Health/Check` (tonic-health, `""` set to SERVING), is served
@@ -49,6 +49,21 @@
 //!   ≤ 1.5 × idle p99. The p99 is h2load's (client scheduling included); the server's own p99
 //!   from its handling-time histogram (a bucket bound) is shown beside it.
 //!
+//! ## `gateway`: the same RPC directly over gRPC and through the REST gateway
+//! The whole mesh (every service and the gateway, [`ironmesh_cli::mesh`], SQLite in a temp dir,
+//! every port 0 on loopback) runs in a child process (`ironmesh bench --serve gateway`) on the
+//! production runtime under `taskset -c <server-cpu>` (so one tokio worker), with the gateway's
+//! rate limiter on but at a limit the run never reaches. h2load (one thread) runs under
+//! `taskset -c <load-cpu>`. The RPC is auth's public `GetJwks`: gRPC
+//! `/ironmesh.auth.v1.AuthService/GetJwks` against auth's port (`-c` × `-m` like the stack
+//! suite), then REST `GET /v1/auth/jwks` against the gateway with the same number of requests
+//! in flight — HTTP/1.1 by default (`--gateway-rest h1`: `-c` × `-m` connections, one request
+//! at a time each, no pipelining), or h2c with the gRPC run's `-c`/`-m` (`--gateway-rest h2c`).
+//! Target (from the gateway issue): REST req/s ÷ direct req/s ≥ 0.60. Reported beside it: the
+//! added p50 per request (REST − direct) under that load, where it includes queueing, and from a
+//! second pair of runs with one request at a time (`-c 1 -m 1`), where it does not; and the
+//! server CPU per request of each path (REST − direct: the gateway's share).
+//!
 //! # Correctness checks (a failed check exits 1)
 //! `h2load` does not read `grpc-status`. So before and after each run one tonic call must answer
 //! OK; after it every request in h2load's per-request log must have HTTP status 200 and h2load
@@ -56,11 +71,16 @@
 //! 7-byte SERVING frame per request (an error answer is trailers-only and carries no body). Auth
 //! answers vary in size, so there the server's own `ironmesh_grpc_server_handled_total` counters
 //! (its admin `/metrics`) are read around each run: at least as many OK as h2load counted
-//! successes, and no other code except CANCELLED (requests cut when h2load's `-D` ends).
+//! successes, and no other code except CANCELLED (requests cut when h2load's `-D` ends). The
+//! gateway suite checks both ways: one tonic GetJwks (≥ 1 key) and one REST GET (200, the same
+//! `keys`) before and after each run; every response must be exactly that answer (h2load's
+//! data bytes = requests × the gRPC frame or JSON body size), and auth's handled counters must
+//! show every request of either path OK.
 //!
 //! It is a benchmark, not a test: `make bench` runs it, `make test` never does.
 
 mod auth;
+mod gateway;
 mod h2load;
 mod stack;
 mod token;
@@ -68,11 +88,13 @@ mod token;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use ironmesh_cli::mesh::{self, Health, RunningMesh};
+use ironmesh_runtime::{Config, ServiceKind};
 use serde_json::{Value, json};
 use tonic::transport::{Channel, Endpoint};
 
@@ -88,7 +110,9 @@ pub enum Suite {
     Stack,
     /// Login throughput vs the argon2 bound; GetMe p99 during a login flood.
     Auth,
-    /// Both.
+    /// One RPC directly over gRPC vs through the REST gateway.
+    Gateway,
+    /// Every suite.
     All,
 }
 
@@ -97,6 +121,7 @@ impl Suite {
         match self {
             Self::Stack => "stack",
             Self::Auth => "auth",
+            Self::Gateway => "gateway",
             Self::All => "all",
         }
     }
@@ -107,6 +132,16 @@ impl Suite {
 pub enum Role {
     Stack,
     Auth,
+    Gateway,
+}
+
+/// How the gateway suite speaks REST.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestProtocol {
+    /// HTTP/1.1 (h2load `--h1`), one request at a time per connection, as REST clients do.
+    H1,
+    /// HTTP/2 without TLS (prior knowledge), multiplexed like the gRPC run.
+    H2c,
 }
 
 /// Options of `ironmesh bench`.
@@ -121,18 +156,22 @@ pub struct BenchArgs {
     /// Seconds of unmeasured load before each measurement (0: none).
     #[arg(long, value_name = "SECS", default_value_t = 2)]
     warmup: u64,
-    /// Stack suite: HTTP/2 connections h2load opens (`-c`).
+    /// Stack and gateway suites: HTTP/2 connections h2load opens (`-c`).
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     clients: u32,
-    /// Stack suite: concurrent streams per connection (`-m`).
+    /// Stack and gateway suites: concurrent streams per connection (`-m`).
     #[arg(long, value_name = "M", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     streams: u32,
-    /// Stack suite: the CPU the server process is pinned to.
+    /// Stack and gateway suites: the CPU the server process is pinned to.
     #[arg(long, value_name = "CPU", default_value_t = 0)]
     server_cpu: usize,
-    /// Stack suite: the CPU h2load is pinned to.
+    /// Stack and gateway suites: the CPU h2load is pinned to.
     #[arg(long, value_name = "CPU", default_value_t = 1)]
     load_cpu: usize,
+    /// Gateway suite: how REST is spoken (h1: `-c N×M -m 1`, the same requests in flight as
+    /// the gRPC run; h2c: `-c N -m M` like it).
+    #[arg(long, value_enum, default_value_t = RestProtocol::H1)]
+    gateway_rest: RestProtocol,
     /// Auth suite: concurrent Login calls of the flood (h2load `-c`, one stream each; default
     /// 2 × available cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -155,7 +194,7 @@ pub struct BenchArgs {
     /// Internal: the public JWK (`KID:X`) the stack+auth server trusts.
     #[arg(long, hide = true)]
     serve_jwk: Option<String>,
-    /// Internal: the auth server's data directory.
+    /// Internal: the auth or gateway server's data directory.
     #[arg(long, hide = true)]
     serve_dir: Option<PathBuf>,
 }
@@ -199,6 +238,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     match args.serve {
         Some(Role::Stack) => return stack::serve_child(args.serve_jwk.as_deref()),
         Some(Role::Auth) => return auth::serve_child(args.serve_dir.as_deref()),
+        Some(Role::Gateway) => return gateway::serve_child(args.serve_dir.as_deref()),
         None => {}
     }
     match measure(args) {
@@ -224,23 +264,27 @@ struct Report {
     args: BenchArgs,
     stack: Option<stack::StackReport>,
     auth: Option<auth::AuthReport>,
+    gateway: Option<gateway::GatewayReport>,
 }
 
 fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
     require_tool("h2load", "nghttp2-client")?;
     let workdir = WorkDir::create()?;
-    let stack = match args.suite {
-        Suite::Stack | Suite::All => Some(stack::measure(args, workdir.path())?),
-        Suite::Auth => None,
-    };
-    let auth = match args.suite {
-        Suite::Auth | Suite::All => Some(auth::measure(args, workdir.path())?),
-        Suite::Stack => None,
-    };
+    let runs = |suite: Suite| args.suite == suite || args.suite == Suite::All;
+    let stack = runs(Suite::Stack)
+        .then(|| stack::measure(args, workdir.path()))
+        .transpose()?;
+    let auth = runs(Suite::Auth)
+        .then(|| auth::measure(args, workdir.path()))
+        .transpose()?;
+    let gateway = runs(Suite::Gateway)
+        .then(|| gateway::measure(args, workdir.path()))
+        .transpose()?;
     Ok(Report {
         args: args.clone(),
         stack,
         auth,
+        gateway,
     })
 }
 
@@ -251,10 +295,16 @@ impl Report {
             stack.table(&self.args, &mut out);
         }
         if let Some(auth) = &self.auth {
-            if self.stack.is_some() {
+            if !out.is_empty() {
                 let _ = writeln!(out);
             }
             auth.table(&self.args, &mut out);
+        }
+        if let Some(gateway) = &self.gateway {
+            if !out.is_empty() {
+                let _ = writeln!(out);
+            }
+            gateway.table(&self.args, &mut out);
         }
         out
     }
@@ -268,6 +318,7 @@ impl Report {
             },
             "stack": self.stack.as_ref().map(stack::StackReport::json),
             "auth": self.auth.as_ref().map(auth::AuthReport::json),
+            "gateway": self.gateway.as_ref().map(gateway::GatewayReport::json),
         })
     }
 
@@ -277,6 +328,10 @@ impl Report {
         let logs = [
             ("stack", self.stack.as_ref().map(|s| s.server_log.as_str())),
             ("auth", self.auth.as_ref().map(|a| a.server_log.as_str())),
+            (
+                "gateway",
+                self.gateway.as_ref().map(|g| g.server_log.as_str()),
+            ),
         ];
         for (name, log) in logs {
             let lines: Vec<&str> = log
@@ -530,6 +585,113 @@ fn announce(line: &str) -> bool {
     writeln!(stdout, "{line}")
         .and_then(|()| stdout.flush())
         .is_ok()
+}
+
+/// The body of a mesh server child (`--serve auth|gateway --serve-dir DIR`): `services` (and the
+/// gateway, if asked) through [`ironmesh_cli::mesh`] on the production runtime, configured like
+/// `ironmesh_testkit::test_config` (SQLite in `dir`, every port 0 on loopback, a fresh master
+/// key) with lockout thresholds no flood reaches, then `adjust`. Once every component is
+/// healthy it prints `READY` and what `ready` says; runs until stdin closes, then drains.
+fn serve_mesh(
+    role: &str,
+    dir: Option<&Path>,
+    adjust: impl FnOnce(&mut Config),
+    services: &[ServiceKind],
+    gateway: bool,
+    ready: impl FnOnce(&RunningMesh) -> Option<String>,
+) -> ExitCode {
+    let Some(dir) = dir else {
+        eprintln!("ironmesh bench --serve {role}: needs --serve-dir DIR");
+        return ExitCode::from(2);
+    };
+    let mut config = match mesh_config(dir) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("ironmesh bench --serve {role}: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    adjust(&mut config);
+    if let Err(err) = config.validate() {
+        eprintln!("ironmesh bench --serve {role}: {err}");
+        return ExitCode::from(2);
+    }
+    let settings = config.clone();
+    ironmesh_runtime::process::block_on(&settings, run_mesh(config, services, gateway, ready))
+}
+
+/// Lockout thresholds high enough that no flood reaches them.
+const NEVER_LOCKED: u32 = 1_000_000_000;
+/// How long a mesh child waits for its components to report healthy.
+const READY_LIMIT: Duration = Duration::from_secs(30);
+
+fn mesh_config(dir: &Path) -> Result<Config, String> {
+    use base64::Engine as _;
+    let mut config = Config {
+        data_dir: dir.to_path_buf(),
+        bind_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        shutdown_grace_secs: 5,
+        ..Config::default()
+    };
+    for kind in ServiceKind::ALL {
+        let service = config.service_mut(kind);
+        service.grpc_port = 0;
+        service.admin_port = 0;
+    }
+    config.gateway.http_port = 0;
+    config.gateway.admin_port = 0;
+    config.secrets.master_key =
+        Some(base64::engine::general_purpose::STANDARD.encode(token::random_bytes(32)?));
+    config.lockout.account_threshold = NEVER_LOCKED;
+    config.lockout.ip_threshold = NEVER_LOCKED;
+    Ok(config)
+}
+
+async fn run_mesh(
+    config: Config,
+    services: &[ServiceKind],
+    gateway: bool,
+    ready: impl FnOnce(&RunningMesh) -> Option<String>,
+) -> ExitCode {
+    use ironmesh_runtime::process::fail;
+    let bound = match mesh::bind(config, services, gateway).await {
+        Ok(bound) => bound,
+        Err(err) => return fail(&err),
+    };
+    let mut running = bound.start();
+    let health = tokio::select! {
+        health = running.wait_healthy(READY_LIMIT) => health,
+        Some(err) = running.next_exit() => {
+            running.stop().await;
+            return fail(&err);
+        }
+    };
+    if let Some((component, health)) = health.iter().find(|(_, h)| *h != Health::Serving) {
+        running.stop().await;
+        return fail(&format_args!(
+            "{component} did not become healthy: {health:?}"
+        ));
+    }
+    let Some(words) = ready(&running) else {
+        running.stop().await;
+        return fail(&"a component the bench needs is not in the mesh");
+    };
+    if !announce(&format!("{READY_PREFIX} {words}")) {
+        running.stop().await;
+        return ExitCode::from(1);
+    }
+    tokio::select! {
+        () = stdin_closed() => {}
+        Some(err) = running.next_exit() => {
+            running.stop().await;
+            return fail(&err);
+        }
+    }
+    let errors = running.stop().await;
+    match errors.first() {
+        None => ExitCode::SUCCESS,
+        Some(err) => fail(err),
+    }
 }
 
 /// Resolves when the parent closes our stdin (or dies): the signal to stop.

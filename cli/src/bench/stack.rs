@@ -16,7 +16,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus as WireStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::h2load::{self, Load, Summary};
+use super::h2load::{self, Call, Load, Summary};
 use super::token::{self, BenchKey};
 use super::{
     BenchArgs, BenchError, READY_PREFIX, ServerChild, connect, grpc_failure, num, opt_num,
@@ -193,7 +193,7 @@ fn measure_one(
         streams: args.streams,
         rps: None,
         secs: args.warmup,
-        body,
+        call: Call::Grpc(body),
         headers: token
             .map(|t| vec![format!("authorization: Bearer {t}")])
             .unwrap_or_default(),
