@@ -445,3 +445,31 @@ async fn rate_limit_is_shared_through_redis_and_survives_its_loss() {
     assert_eq!(seen, vec![200, 200, 429]);
     assert!(third.shutdown().await.is_empty());
 }
+
+/// Slowloris: a client that starts a request and never finishes its headers is disconnected
+/// once the header read timeout passes, instead of holding the connection forever.
+#[tokio::test]
+async fn unfinished_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mesh, rest) = gateway_with(|config| config.gateway.header_read_timeout_ms = 500).await;
+    let mut stream = tokio::net::TcpStream::connect(rest.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: gateway\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut buffer = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut buffer),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection was closed by the server");
+    let answer = String::from_utf8_lossy(&buffer);
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // A well-behaved request is still served.
+    let (status, _) = rest.call("GET", "/.well-known/jwks.json", None, None).await;
+    assert_eq!(status, 200);
+    assert!(mesh.shutdown().await.is_empty());
+}

@@ -12,6 +12,7 @@
 
 pub mod limit;
 pub mod rest;
+mod serve;
 pub mod transcode;
 pub mod upstream;
 
@@ -87,11 +88,12 @@ pub async fn run(
     )
     .await;
     let router = rest::router(transcoder, limiter, &config.gateway.cors_origins);
-    let rest = axum::serve(
+    let rest = serve::serve(
         listeners.http,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(draining.clone().cancelled_owned());
+        router,
+        std::time::Duration::from_millis(config.gateway.header_read_timeout_ms),
+        draining.clone(),
+    );
     let admin_stop = CancellationToken::new();
     let admin = axum::serve(
         listeners.admin,
@@ -111,17 +113,15 @@ pub async fn run(
         draining.cancelled().await;
         tokio::time::sleep(grace).await;
     };
-    let result = tokio::select! {
-        result = rest => result,
+    tokio::select! {
+        () = rest => {}
         () = deadline => {
             tracing::warn!(service = "gateway", "drain deadline passed; closing open requests");
-            Ok(())
         }
-    };
+    }
     admin_stop.cancel();
     let admin_result = admin.await.map_err(std::io::Error::other)?;
     tracing::info!(service = "gateway", "stopped");
-    result?;
     admin_result?;
     Ok(())
 }

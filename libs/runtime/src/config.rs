@@ -251,6 +251,8 @@ pub struct GatewayConfig {
     /// Addresses of proxies in front of the gateway whose `X-Forwarded-For` is believed; from
     /// anyone else the header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
+    /// A client must send its request headers within this many milliseconds (slowloris guard).
+    pub header_read_timeout_ms: u64,
 }
 
 /// Everything a process needs to start. See the README's config reference.
@@ -331,6 +333,7 @@ impl Default for Config {
                 rate_limit_per_sec: 50,
                 rate_limit_burst: 100,
                 trusted_proxies: Vec::new(),
+                header_read_timeout_ms: 10_000,
             },
         }
     }
