@@ -71,3 +71,30 @@ static POLICY: LazyLock<PolicyTable> = LazyLock::new(|| {
 pub fn policy() -> &'static PolicyTable {
     &POLICY
 }
+
+/// A service's [`storage::MigrationSet`] from its `migrations/{sqlite,postgres}/` files, one line
+/// per migration (the same version and file name on both backends):
+///
+/// ```ignore
+/// pub const MIGRATIONS: MigrationSet = migrations![
+///     1, "initial schema", "0001_initial.sql";
+///     2, "accounts", "0002_accounts.sql";
+/// ];
+/// ```
+#[macro_export]
+macro_rules! migrations {
+    ($($version:literal, $description:literal, $file:literal);+ $(;)?) => {
+        $crate::storage::MigrationSet {
+            sqlite: &[$($crate::storage::SqlMigration {
+                version: $version,
+                description: $description,
+                sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $file)),
+            }),+],
+            postgres: &[$($crate::storage::SqlMigration {
+                version: $version,
+                description: $description,
+                sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $file)),
+            }),+],
+        }
+    };
+}

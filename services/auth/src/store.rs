@@ -2,68 +2,19 @@
 //! PostgreSQL accept (`$n` parameters, `RETURNING`), run through `with_pool!`.
 
 use chrono::{DateTime, Utc};
-use ironmesh_runtime::storage::{Database, MigrationSet, SqlMigration, is_unique_violation};
+use ironmesh_runtime::storage::{Database, MigrationSet, is_unique_violation};
 use ironmesh_runtime::with_pool;
 
 use crate::domain::{AuthError, Role};
 
 /// Every migration of this service, for both backends (same versions on each).
-pub const MIGRATIONS: MigrationSet = MigrationSet {
-    sqlite: &[
-        SqlMigration {
-            version: 1,
-            description: "initial schema",
-            sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-        },
-        SqlMigration {
-            version: 2,
-            description: "accounts",
-            sql: include_str!("../migrations/sqlite/0002_accounts.sql"),
-        },
-        SqlMigration {
-            version: 3,
-            description: "admin locks",
-            sql: include_str!("../migrations/sqlite/0003_admin.sql"),
-        },
-        SqlMigration {
-            version: 4,
-            description: "totp",
-            sql: include_str!("../migrations/sqlite/0004_totp.sql"),
-        },
-        SqlMigration {
-            version: 5,
-            description: "outbox",
-            sql: include_str!("../migrations/sqlite/0005_outbox.sql"),
-        },
-    ],
-    postgres: &[
-        SqlMigration {
-            version: 1,
-            description: "initial schema",
-            sql: include_str!("../migrations/postgres/0001_initial.sql"),
-        },
-        SqlMigration {
-            version: 2,
-            description: "accounts",
-            sql: include_str!("../migrations/postgres/0002_accounts.sql"),
-        },
-        SqlMigration {
-            version: 3,
-            description: "admin locks",
-            sql: include_str!("../migrations/postgres/0003_admin.sql"),
-        },
-        SqlMigration {
-            version: 4,
-            description: "totp",
-            sql: include_str!("../migrations/postgres/0004_totp.sql"),
-        },
-        SqlMigration {
-            version: 5,
-            description: "outbox",
-            sql: include_str!("../migrations/postgres/0005_outbox.sql"),
-        },
-    ],
-};
+pub const MIGRATIONS: MigrationSet = ironmesh_runtime::migrations![
+    1, "initial schema", "0001_initial.sql";
+    2, "accounts", "0002_accounts.sql";
+    3, "admin locks", "0003_admin.sql";
+    4, "totp", "0004_totp.sql";
+    5, "outbox", "0005_outbox.sql";
+];
 
 /// An account as stored.
 #[derive(Clone, Debug)]
