@@ -499,16 +499,8 @@ async fn call_empty(channel: tonic::transport::Channel, path: &str, token: Optio
 async fn administrators_manage_users() {
     for backend in backends() {
         let mesh = mesh(backend).await;
-        let admin_id = ironmesh_auth::create_user(
-            mesh.config(),
-            "root@example.com",
-            PASSWORD,
-            "Root",
-            &[ironmesh_auth::domain::Role::Admin],
-        )
-        .await
-        .unwrap();
-        let admin = mesh.log_in("root@example.com").await;
+        let admin = mesh.admin().await;
+        let admin_id = admin.user_id.clone();
         let frank = mesh.sign_up("frank@example.com").await;
         mesh.sign_up("grace@example.com").await;
         let mut auth = mesh.auth().await;
@@ -658,16 +650,7 @@ async fn failed_logins_lock_the_account_until_an_admin_unlocks_it() {
             config.lockout.base_secs = 600;
         })
         .await;
-        ironmesh_auth::create_user(
-            mesh.config(),
-            "root@example.com",
-            PASSWORD,
-            "Root",
-            &[ironmesh_auth::domain::Role::Admin],
-        )
-        .await
-        .unwrap();
-        let admin = mesh.log_in("root@example.com").await;
+        let admin = mesh.admin().await;
         // A unique victim per run: Redis counters outlive the mesh.
         let victim = mesh.customer().await;
         let mut auth = mesh.auth().await;

@@ -227,16 +227,7 @@ async fn errors_map_to_http_with_status_bodies() {
 #[tokio::test]
 async fn query_parameters_fill_request_fields() {
     let (mesh, rest) = gateway().await;
-    ironmesh_auth::create_user(
-        mesh.config(),
-        "root@example.com",
-        PASSWORD,
-        "Root",
-        &[ironmesh_auth::domain::Role::Admin],
-    )
-    .await
-    .unwrap();
-    let admin = mesh.log_in("root@example.com").await;
+    let admin = mesh.admin().await;
     mesh.customer().await;
     let (status, page) = rest
         .call(

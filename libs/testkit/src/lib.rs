@@ -323,6 +323,21 @@ impl TestMesh {
         }
     }
 
+    /// The administrator `root@example.com` (created out of band, as `ironmesh admin create-user`
+    /// does), logged in.
+    pub async fn admin(&self) -> Session {
+        ironmesh_auth::create_user(
+            &self.config,
+            "root@example.com",
+            PASSWORD,
+            "Root",
+            &[ironmesh_auth::domain::Role::Admin],
+        )
+        .await
+        .expect("create the administrator");
+        self.log_in("root@example.com").await
+    }
+
     /// A new customer with a unique email, logged in.
     pub async fn customer(&self) -> Session {
         self.sign_up(&format!(
