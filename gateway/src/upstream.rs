@@ -41,6 +41,26 @@ impl Upstreams {
         Ok(Self { channels })
     }
 
+    /// Our descriptor set, each service routed to its channel.
+    pub fn api(&self) -> Result<crate::Api, super::GatewayError> {
+        let pool = prost_reflect::DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET)
+            .map_err(|e| {
+                super::GatewayError::Routes(format!("cannot read the descriptors: {e}"))
+            })?;
+        let mut api = crate::Api::new(pool.clone());
+        for service in pool.services() {
+            let kind = service
+                .package_name()
+                .strip_prefix("ironmesh.")
+                .and_then(|p| p.strip_suffix(".v1"))
+                .and_then(ServiceKind::from_name);
+            if let Some(kind) = kind {
+                api = api.route(service.full_name(), self.channel(kind));
+            }
+        }
+        Ok(api)
+    }
+
     /// The channel to `kind`.
     pub fn channel(&self, kind: ServiceKind) -> GrpcChannel {
         self.channels

@@ -30,6 +30,15 @@ pub fn http_status(code: Code) -> StatusCode {
 
 /// The error response for `status`.
 pub fn response(pool: &DescriptorPool, status: &tonic::Status, request_id: &str) -> Response {
+    (
+        http_status(status.code()),
+        Json(body(pool, status, request_id)),
+    )
+        .into_response()
+}
+
+/// The `google.rpc.Status` JSON for `status`.
+pub fn body(pool: &DescriptorPool, status: &tonic::Status, request_id: &str) -> serde_json::Value {
     let code = status.code();
     let message = match code {
         Code::Internal | Code::Unknown | Code::DataLoss => {
@@ -38,8 +47,7 @@ pub fn response(pool: &DescriptorPool, status: &tonic::Status, request_id: &str)
         _ => status.message().to_owned(),
     };
     let details = details(pool, status).unwrap_or(serde_json::Value::Array(Vec::new()));
-    let body = serde_json::json!({ "code": code as i32, "message": message, "details": details });
-    (http_status(code), Json(body)).into_response()
+    serde_json::json!({ "code": code as i32, "message": message, "details": details })
 }
 
 /// A JSON error the gateway itself produces (no upstream call).

@@ -8,6 +8,8 @@ use prost_reflect::{
     Value,
 };
 
+use bytes::Bytes;
+
 use super::routes::{BodyTarget, Route};
 
 /// A request the transcoder refuses, with the offending field (→ 400 with a field violation).
@@ -30,16 +32,24 @@ pub fn request(
     route: &Route,
     bindings: &[(String, String)],
     query: Option<&str>,
-    body: &[u8],
+    body: &Bytes,
+    content_type: Option<&str>,
 ) -> Result<DynamicMessage, BadField> {
     let input = route.method.input();
+    let parse = |descriptor: &MessageDescriptor, field: &str| {
+        if route.raw_body {
+            Ok(raw_body(descriptor, body, content_type))
+        } else {
+            parse_json(descriptor, body, field)
+        }
+    };
     let mut message = match &route.body {
-        BodyTarget::All => parse_json(&input, body, "body")?,
+        BodyTarget::All => parse(&input, "body")?,
         BodyTarget::Field(field) => {
             let mut message = DynamicMessage::new(input.clone());
             let descriptor = resolve(&input, field)?;
             let value = match descriptor.kind() {
-                Kind::Message(inner) => Value::Message(parse_json(&inner, body, field)?),
+                Kind::Message(inner) => Value::Message(parse(&inner, field)?),
                 _ => return Err(bad(field, "only message fields can take the body")),
             };
             set_path(&mut message, field, value)?;
@@ -79,6 +89,20 @@ pub fn request(
         }
     }
     Ok(message)
+}
+
+/// A `google.api.HttpBody` holding the body byte for byte, with the request's content type.
+fn raw_body(
+    descriptor: &MessageDescriptor,
+    body: &Bytes,
+    content_type: Option<&str>,
+) -> DynamicMessage {
+    let mut message = DynamicMessage::new(descriptor.clone());
+    if let Some(content_type) = content_type {
+        message.set_field_by_name("content_type", Value::String(content_type.to_owned()));
+    }
+    message.set_field_by_name("data", Value::Bytes(body.clone()));
+    message
 }
 
 fn parse_json(

@@ -1,64 +1,131 @@
 //! REST → gRPC transcoding, driven only by the descriptors: every `google.api.http` rule is a
 //! route; a request becomes the method's input message (body, path variables, query string), goes
-//! upstream through the shared client stack, and the reply (or status) comes back as JSON.
+//! upstream through the shared client stack, and the reply (or status) comes back as JSON — or,
+//! for server-streaming methods, as NDJSON (default) or server-sent events.
 //!
 //! - `template`: path templates.
 //! - `routes`: the route table from the descriptor pool.
 //! - `message`: HTTP request → request message.
 //! - `codec`: the tonic codec for descriptor-typed messages.
 //! - `errors`: status → HTTP status + `google.rpc.Status` JSON.
+//! - `stream`: server-streaming replies as NDJSON or SSE.
 
 mod codec;
 mod errors;
 mod message;
 mod routes;
+mod stream;
 mod template;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ironmesh_interceptors::client::GrpcChannel;
 use ironmesh_interceptors::context::{RequestId, TraceContext};
+use ironmesh_runtime::config::GatewayConfig;
 use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, SerializeOptions, Value};
 use tonic::Code;
+use tonic::metadata::MetadataMap;
 use tracing::Instrument;
 
-pub use routes::RouteTable;
+pub use routes::{BodyTarget, HTTP_BODY, Route, RouteTable};
 
-use crate::upstream::Upstreams;
+use crate::limit::ClientAddress;
 
-/// Request bodies larger than this are refused with 413.
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The longest deadline a REST caller may ask for.
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Headers passed upstream as gRPC metadata (the request id and trace context are set apart).
-const FORWARDED: [&str; 2] = ["authorization", "tracestate"];
+/// What the gateway exposes: descriptors, and for each gRPC service in them the channel that
+/// reaches it. Every service with an HTTP rule must have a channel.
+pub struct Api {
+    pool: DescriptorPool,
+    channels: HashMap<String, GrpcChannel>,
+}
+
+impl Api {
+    /// No services routed yet.
+    pub fn new(pool: DescriptorPool) -> Self {
+        Self {
+            pool,
+            channels: HashMap::new(),
+        }
+    }
+
+    /// Sends calls of `service` (full name, `pkg.Service`) down `channel`.
+    pub fn route(mut self, service: &str, channel: GrpcChannel) -> Self {
+        self.channels.insert(service.to_owned(), channel);
+        self
+    }
+}
 
 /// Everything the REST handler needs.
 pub struct Transcoder {
-    pool: DescriptorPool,
+    /// Ours, for `google.rpc` error details, whatever contract the routes come from.
+    status_pool: DescriptorPool,
     table: RouteTable,
-    upstreams: Upstreams,
+    channels: HashMap<String, GrpcChannel>,
+    forward_request: Vec<HeaderName>,
+    forward_response: Vec<HeaderName>,
+    max_body_bytes: usize,
 }
 
 impl Transcoder {
-    /// Reads the route table from our descriptor set; invalid or conflicting rules are an error.
-    pub fn new(upstreams: Upstreams) -> Result<Self, String> {
-        let pool = DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET)
-            .map_err(|e| format!("cannot read the descriptor set: {e}"))?;
-        let table = RouteTable::from_pool(&pool)?;
+    /// Reads the route table from `api`'s descriptors; invalid or conflicting rules, or a rule
+    /// of a service without a channel, are an error.
+    pub fn new(api: Api, config: &GatewayConfig) -> Result<Self, String> {
+        let table = RouteTable::from_pool(&api.pool)?;
+        for route in table.iter() {
+            let service = route.method.parent_service();
+            if !api.channels.contains_key(service.full_name()) {
+                return Err(format!(
+                    "{}: no upstream serves {}",
+                    route.method.full_name(),
+                    service.full_name()
+                ));
+            }
+        }
+        let names = |list: &[String]| -> Result<Vec<HeaderName>, String> {
+            list.iter()
+                .map(|name| HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string()))
+                .collect()
+        };
         tracing::info!(routes = table.len(), "REST routes ready");
+        let status_pool = DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET)
+            .map_err(|e| format!("cannot read the descriptors: {e}"))?;
         Ok(Self {
-            pool,
+            status_pool,
             table,
-            upstreams,
+            channels: api.channels,
+            forward_request: names(&config.forward_request_headers)?,
+            forward_response: names(&config.forward_response_headers)?,
+            max_body_bytes: config.max_body_bytes,
         })
     }
+
+    /// The route table.
+    pub fn table(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// Finds the route of `request` once, for the metrics layer and the handler both; returns
+    /// its template (a bounded metric label).
+    pub fn match_route(&self, request: &mut Request) -> Option<&str> {
+        let (index, bindings) = self
+            .table
+            .find_index(request.method(), request.uri().path())?;
+        request.extensions_mut().insert(Matched(index, bindings));
+        self.table.get(index).map(|route| route.template.text())
+    }
 }
+
+/// The route a request matched (index into the table) and its path bindings.
+#[derive(Clone)]
+struct Matched(usize, Vec<(String, String)>);
 
 /// The REST entry point for every path: one span and one completion line per request, joined to
 /// the caller's W3C trace (or starting one), whose context goes upstream so the whole call is
@@ -114,18 +181,28 @@ async fn transcode(
     request_id: &RequestId,
     trace: &TraceContext,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let Some((route, bindings)) = transcoder.table.find(&parts.method, parts.uri.path()) else {
+    let (mut parts, body) = request.into_parts();
+    let matched = match parts.extensions.remove::<Matched>() {
+        Some(Matched(index, bindings)) => transcoder.table.get(index).map(|r| (r, bindings)),
+        None => transcoder.table.find(&parts.method, parts.uri.path()),
+    };
+    let Some((route, bindings)) = matched else {
         return errors::local(
             Code::NotFound,
             "no REST route for this method and path",
             None,
         );
     };
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+    let Ok(body) = axum::body::to_bytes(body, transcoder.max_body_bytes).await else {
+        let mut response = errors::local(Code::InvalidArgument, "request body too large", None);
+        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        return response;
     };
-    if !body.is_empty() && !is_json(&parts.headers) {
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !route.raw_body && !body.is_empty() && !content_type.is_some_and(is_json) {
         let mut response = errors::local(
             Code::InvalidArgument,
             "request bodies must be application/json",
@@ -134,7 +211,7 @@ async fn transcode(
         *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         return response;
     }
-    let message = match message::request(route, &bindings, parts.uri.query(), &body) {
+    let message = match message::request(route, &bindings, parts.uri.query(), &body, content_type) {
         Ok(message) => message,
         Err(bad) => {
             return errors::local(
@@ -145,56 +222,115 @@ async fn transcode(
         }
     };
     let mut upstream = tonic::Request::new(message);
-    for name in FORWARDED {
-        if let Some(value) = parts.headers.get(name)
-            && let Ok(value) = value.to_str()
-            && let Ok(value) = value.parse()
-        {
-            upstream.metadata_mut().insert(name, value);
-        }
-    }
-    if let Ok(value) = request_id.as_str().parse() {
-        upstream.metadata_mut().insert("x-request-id", value);
-    }
-    if let Ok(value) = trace.to_header().parse() {
-        upstream.metadata_mut().insert("traceparent", value);
+    forward_request_headers(
+        transcoder,
+        &parts.headers,
+        upstream.metadata_mut(),
+        request_id,
+        trace,
+    );
+    if let Some(ClientAddress(address)) = parts.extensions.get::<ClientAddress>()
+        && let Ok(value) = address.to_string().parse()
+    {
+        upstream.metadata_mut().insert("x-forwarded-for", value);
     }
     if let Some(timeout) = requested_timeout(&parts.headers) {
         upstream.set_timeout(timeout.min(MAX_TIMEOUT));
     }
-    let path = format!(
-        "/{}/{}",
-        route.method.parent_service().full_name(),
-        route.method.name()
-    );
-    let Ok(path) = path.parse() else {
+    let service = route.method.parent_service();
+    let Ok(path) = format!("/{}/{}", service.full_name(), route.method.name()).parse() else {
         return errors::local(Code::Internal, "bad route", None);
     };
-    let mut grpc = tonic::client::Grpc::new(transcoder.upstreams.channel(route.upstream));
+    let Some(channel) = transcoder.channels.get(service.full_name()) else {
+        return errors::local(Code::Internal, "no upstream", None);
+    };
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
     if let Err(status) = grpc.ready().await {
-        return errors::response(&transcoder.pool, &status, request_id.as_str());
+        return errors::response(&transcoder.status_pool, &status, request_id.as_str());
     }
     let codec = codec::DynamicCodec::new(route.method.output());
+    if route.streaming {
+        let format = stream::Format::negotiate(&parts.headers, route.raw_response);
+        return match grpc.server_streaming(upstream, path, codec).await {
+            Ok(reply) => {
+                let (metadata, messages, _) = reply.into_parts();
+                let mut response = stream::response(
+                    format,
+                    messages,
+                    transcoder.status_pool.clone(),
+                    request_id.as_str().to_owned(),
+                );
+                forward_response_headers(transcoder, &metadata, response.headers_mut());
+                response
+            }
+            Err(status) => errors::response(&transcoder.status_pool, &status, request_id.as_str()),
+        };
+    }
     match grpc.unary(upstream, path, codec).await {
         Ok(reply) => {
-            if route.success == StatusCode::NO_CONTENT {
-                return StatusCode::NO_CONTENT.into_response();
-            }
-            let mut response = render(reply.into_inner(), route.response_body.as_deref());
-            if response.status() == StatusCode::OK {
-                *response.status_mut() = route.success;
-            }
+            let (metadata, reply, _) = reply.into_parts();
+            let mut response = if route.success == StatusCode::NO_CONTENT {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                let mut response = render(reply, route.response_body.as_deref());
+                if response.status() == StatusCode::OK {
+                    *response.status_mut() = route.success;
+                }
+                response
+            };
+            forward_response_headers(transcoder, &metadata, response.headers_mut());
             response
         }
-        Err(status) => errors::response(&transcoder.pool, &status, request_id.as_str()),
+        Err(status) => {
+            let mut response =
+                errors::response(&transcoder.status_pool, &status, request_id.as_str());
+            forward_response_headers(transcoder, status.metadata(), response.headers_mut());
+            response
+        }
     }
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
+/// `authorization`, the request id, the trace context (the gateway's span as parent) and the
+/// configured allow-list go upstream as metadata; nothing else does.
+fn forward_request_headers(
+    transcoder: &Transcoder,
+    headers: &HeaderMap,
+    metadata: &mut MetadataMap,
+    request_id: &RequestId,
+    trace: &TraceContext,
+) {
+    let always = [header::AUTHORIZATION, HeaderName::from_static("tracestate")];
+    for name in always.iter().chain(&transcoder.forward_request) {
+        if let Some(value) = headers.get(name)
+            && let Ok(value) = value.to_str()
+            && let Ok(value) = value.parse()
+            && let Ok(key) = tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes())
+        {
+            metadata.insert(key, value);
+        }
+    }
+    if let Ok(value) = request_id.as_str().parse() {
+        metadata.insert("x-request-id", value);
+    }
+    if let Ok(value) = trace.to_header().parse() {
+        metadata.insert("traceparent", value);
+    }
+}
+
+/// Response metadata on the allow-list becomes response headers.
+fn forward_response_headers(transcoder: &Transcoder, metadata: &MetadataMap, out: &mut HeaderMap) {
+    let headers = metadata.as_ref();
+    for name in &transcoder.forward_response {
+        for value in headers.get_all(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
@@ -209,11 +345,34 @@ fn requested_timeout(headers: &HeaderMap) -> Option<Duration> {
         .ok()?
         .parse()
         .ok()?;
-    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(1e6)))
 }
 
-/// The reply as JSON, or just its `response_body` field; a `google.api.HttpBody` field is sent
-/// as raw bytes with its own content type.
+/// A `google.api.HttpBody` as (content type, bytes).
+fn http_body(message: &DynamicMessage) -> (String, bytes::Bytes) {
+    let content_type = match message.get_field_by_name("content_type").as_deref() {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => "application/octet-stream".to_owned(),
+    };
+    let data = match message.get_field_by_name("data").as_deref() {
+        Some(Value::Bytes(b)) => b.clone(),
+        _ => bytes::Bytes::new(),
+    };
+    (content_type, data)
+}
+
+/// The proto3 JSON form of `message` (lowerCamelCase names, 64-bit integers as strings).
+fn to_json(message: &DynamicMessage) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(128);
+    let mut serializer = serde_json::Serializer::new(&mut out);
+    message
+        .serialize_with_options(&mut serializer, &SerializeOptions::new())
+        .ok()?;
+    Some(out)
+}
+
+/// The reply as JSON, or just its `response_body` field; a `google.api.HttpBody` is sent as raw
+/// bytes with its own content type.
 fn render(reply: DynamicMessage, response_body: Option<&str>) -> Response {
     let value = match response_body {
         None => Value::Message(reply),
@@ -222,31 +381,20 @@ fn render(reply: DynamicMessage, response_body: Option<&str>) -> Response {
             None => return errors::local(Code::Internal, "bad response_body", None),
         },
     };
-    if let Value::Message(message) = &value
-        && message.descriptor().full_name() == "google.api.HttpBody"
-    {
-        let text = |name: &str| match message.get_field_by_name(name).as_deref() {
-            Some(Value::String(s)) => s.clone(),
-            _ => String::new(),
-        };
-        let data = match message.get_field_by_name("data").as_deref() {
-            Some(Value::Bytes(b)) => b.clone(),
-            _ => Default::default(),
-        };
-        let content_type = Some(text("content_type"))
-            .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
+    // response_body names a message field in every rule the route table accepts.
+    let Value::Message(message) = value else {
+        return errors::local(Code::Internal, "response encoding failed", None);
+    };
+    if message.descriptor().full_name() == HTTP_BODY {
+        let (content_type, data) = http_body(&message);
         return ([(header::CONTENT_TYPE, content_type)], Body::from(data)).into_response();
     }
-    let json = match &value {
-        Value::Message(message) => message
-            .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new())
-            .ok(),
-        // response_body names a message field in every rule we serve.
-        _ => None,
-    };
-    match json {
-        Some(json) => axum::Json(json).into_response(),
+    match to_json(&message) {
+        Some(json) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from(json),
+        )
+            .into_response(),
         None => errors::local(Code::Internal, "response encoding failed", None),
     }
 }

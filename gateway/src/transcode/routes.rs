@@ -2,7 +2,6 @@
 //! the descriptor set, read at start. Conflicting or invalid rules fail start-up.
 
 use http::Method;
-use ironmesh_runtime::ServiceKind;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
 use super::template::Template;
@@ -21,21 +20,24 @@ pub struct Route {
     pub http_method: Method,
     pub template: Template,
     pub method: MethodDescriptor,
-    pub upstream: ServiceKind,
     pub body: BodyTarget,
     pub response_body: Option<String>,
     /// The HTTP status of a success (`ironmesh.api.v1.http_success_code`, default 200).
     pub success: http::StatusCode,
+    /// The body is a `google.api.HttpBody`: raw bytes of any content type, not JSON.
+    pub raw_body: bool,
+    /// The reply (or its `response_body` field) is a `google.api.HttpBody`: sent as raw bytes.
+    pub raw_response: bool,
+    /// Server streaming: the reply is a stream of messages (NDJSON or SSE over HTTP).
+    pub streaming: bool,
 }
+
+/// The well-known message that carries raw HTTP bodies.
+pub const HTTP_BODY: &str = "google.api.HttpBody";
 
 #[derive(Clone, Debug, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
-}
-
-fn upstream(package: &str) -> Option<ServiceKind> {
-    let name = package.strip_prefix("ironmesh.")?.strip_suffix(".v1")?;
-    ServiceKind::from_name(name)
 }
 
 fn text(rule: &DynamicMessage, field: &str) -> String {
@@ -62,13 +64,6 @@ impl RouteTable {
                 let Value::Message(rule) = options.get_extension(&extension).into_owned() else {
                     continue;
                 };
-                let kind = upstream(service.package_name()).ok_or_else(|| {
-                    format!(
-                        "{}: no upstream serves package {}",
-                        method.full_name(),
-                        service.package_name()
-                    )
-                })?;
                 let mut rules = vec![rule.clone()];
                 if let Some(Value::List(more)) =
                     rule.get_field_by_name("additional_bindings").as_deref()
@@ -92,7 +87,7 @@ impl RouteTable {
                     _ => http::StatusCode::OK,
                 };
                 for rule in rules {
-                    let mut route = route(&method, kind, &rule)?;
+                    let mut route = route(&method, &rule)?;
                     route.success = success;
                     routes.push(route);
                 }
@@ -117,10 +112,31 @@ impl RouteTable {
 
     /// The route for `method` + `path` and its path bindings.
     pub fn find(&self, method: &Method, path: &str) -> Option<(&Route, Vec<(String, String)>)> {
+        self.find_index(method, path)
+            .map(|(index, bindings)| (&self.routes[index], bindings))
+    }
+
+    /// Like [`Self::find`], with the route's index for [`Self::get`].
+    pub fn find_index(
+        &self,
+        method: &Method,
+        path: &str,
+    ) -> Option<(usize, Vec<(String, String)>)> {
         self.routes
             .iter()
-            .filter(|r| r.http_method == method)
-            .find_map(|r| r.template.matches(path).map(|bindings| (r, bindings)))
+            .enumerate()
+            .filter(|(_, r)| r.http_method == method)
+            .find_map(|(i, r)| r.template.matches(path).map(|bindings| (i, bindings)))
+    }
+
+    /// The route at `index` (from [`Self::find_index`]).
+    pub fn get(&self, index: usize) -> Option<&Route> {
+        self.routes.get(index)
+    }
+
+    /// Every route, in descriptor order.
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -132,11 +148,7 @@ impl RouteTable {
     }
 }
 
-fn route(
-    method: &MethodDescriptor,
-    upstream: ServiceKind,
-    rule: &DynamicMessage,
-) -> Result<Route, String> {
+fn route(method: &MethodDescriptor, rule: &DynamicMessage) -> Result<Route, String> {
     let name = method.full_name();
     let mut patterns = Vec::new();
     for (verb, http) in [
@@ -174,20 +186,57 @@ fn route(
             BodyTarget::Field(field.to_owned())
         }
     };
-    let response_body = Some(text(rule, "response_body")).filter(|s| !s.is_empty());
-    if let Some(field) = &response_body {
-        check_field_path(&method.output(), field)
-            .map_err(|e| format!("{name}: response_body {e}"))?;
+    if method.is_client_streaming() {
+        return Err(format!(
+            "{name}: client-streaming methods cannot be bound to HTTP"
+        ));
     }
+    let raw_body = match &body {
+        BodyTarget::None => false,
+        BodyTarget::All => input.full_name() == HTTP_BODY,
+        BodyTarget::Field(field) => {
+            let kind = field_type(&input, field)
+                .ok_or_else(|| format!("{name}: body `{field}` must name a message field"))?;
+            kind == HTTP_BODY
+        }
+    };
+    let response_body = Some(text(rule, "response_body")).filter(|s| !s.is_empty());
+    let raw_response = match &response_body {
+        Some(field) => {
+            check_field_path(&method.output(), field)
+                .map_err(|e| format!("{name}: response_body {e}"))?;
+            let kind = field_type(&method.output(), field).ok_or_else(|| {
+                format!("{name}: response_body `{field}` must name a message field")
+            })?;
+            kind == HTTP_BODY
+        }
+        None => method.output().full_name() == HTTP_BODY,
+    };
     Ok(Route {
         http_method,
         template,
         method: method.clone(),
-        upstream,
         body,
         response_body,
         success: http::StatusCode::OK,
+        raw_body,
+        raw_response,
+        streaming: method.is_server_streaming(),
     })
+}
+
+/// The full name of the message type of the field at `path`, if it is a message.
+fn field_type(message: &prost_reflect::MessageDescriptor, path: &str) -> Option<String> {
+    let mut current = message.clone();
+    let mut found = None;
+    for part in path.split('.') {
+        let field = current.get_field_by_name(part)?;
+        found = field.kind().as_message().cloned();
+        if let Some(inner) = &found {
+            current = inner.clone();
+        }
+    }
+    found.map(|m| m.full_name().to_owned())
 }
 
 fn check_field_path(message: &prost_reflect::MessageDescriptor, path: &str) -> Result<(), String> {

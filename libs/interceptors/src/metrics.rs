@@ -44,6 +44,12 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// Rate-limit decisions made in process because Redis could not be reached.
     pub rate_limit_fallbacks: IntCounterVec,
+    /// REST requests finished, by route template, HTTP method and status.
+    pub http_requests: IntCounterVec,
+    /// REST request durations (to the response head), by route template and HTTP method.
+    pub http_request_seconds: HistogramVec,
+    /// REST requests in progress.
+    pub http_in_flight: IntGaugeVec,
 }
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -86,6 +92,18 @@ impl Metrics {
         .expect("valid metric");
         registry
             .register(Box::new(server_handling_seconds.clone()))
+            .expect("registered once");
+        let http_request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "ironmesh_http_request_duration_seconds",
+                "Time from receiving a REST request to its response head, in seconds.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["service", "route", "method"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(http_request_seconds.clone()))
             .expect("registered once");
 
         Self {
@@ -143,6 +161,17 @@ impl Metrics {
             rate_limit_fallbacks: counter(
                 "ironmesh_http_rate_limit_fallbacks_total",
                 "Rate-limit decisions made in process because Redis was unreachable.",
+                &["service"],
+            ),
+            http_requests: counter(
+                "ironmesh_http_requests_total",
+                "REST requests finished, by route template (unmatched paths are `unmatched`), method and status.",
+                &["service", "route", "method", "status"],
+            ),
+            http_request_seconds,
+            http_in_flight: gauge(
+                "ironmesh_http_in_flight",
+                "REST requests in progress.",
                 &["service"],
             ),
             registry,

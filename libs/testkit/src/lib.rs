@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod otlp;
+pub mod transcoding;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

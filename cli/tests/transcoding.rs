@@ -1,0 +1,444 @@
+//! Every transcoding rule form, error code, streaming format and raw body, through the real
+//! gateway in front of a test service whose contract (`ironmesh.testing.v1`) exists only in the
+//! testkit: the gateway learns its routes from the descriptors, as it learns the real ones.
+
+use ironmesh_testkit::transcoding::{REPLY_HEADER, TestGateway};
+use serde_json::{Value, json};
+
+async fn start() -> TestGateway {
+    TestGateway::start(|config| {
+        config.gateway.forward_response_headers = vec![REPLY_HEADER.to_owned()];
+        config.gateway.rate_limit_per_sec = 10_000;
+        config.gateway.rate_limit_burst = 10_000;
+    })
+    .await
+}
+
+async fn json_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+async fn get(gateway: &TestGateway, path: &str) -> (u16, Value) {
+    json_of(reqwest::get(gateway.url(path)).await.unwrap()).await
+}
+
+async fn send(gateway: &TestGateway, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .request(method.parse().unwrap(), gateway.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    json_of(response).await
+}
+
+fn violation(body: &Value) -> (&str, &str) {
+    let violation = &body["details"][0]["fieldViolations"][0];
+    (
+        violation["field"].as_str().unwrap_or_default(),
+        violation["description"].as_str().unwrap_or_default(),
+    )
+}
+
+/// `{name=projects/*/items/**}`, a nested path field, repeated and nested query parameters,
+/// int64 as strings, enums by name, both JSON names accepted and lowerCamelCase out.
+#[tokio::test]
+async fn paths_and_query_strings_fill_the_request() {
+    let gateway = start().await;
+    let (status, body) = get(
+        &gateway,
+        "/v1/projects/p1/items/a/b%20c?tags=x&tags=y&filter.note=hi%20there&filter.color=COLOR_RED\
+         &big=9007199254740993&color=2&displayName=Dee",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let request = &body["request"];
+    assert_eq!(request["name"], "projects/p1/items/a/b c");
+    assert_eq!(request["tags"], json!(["x", "y"]));
+    assert_eq!(
+        request["filter"],
+        json!({"note": "hi there", "color": "COLOR_RED"})
+    );
+    assert_eq!(request["big"], "9007199254740993", "int64 as a string");
+    assert_eq!(
+        request["color"], "COLOR_BLUE",
+        "enum by number in, name out"
+    );
+    assert_eq!(request["displayName"], "Dee");
+
+    let (status, body) = get(&gateway, "/v1/items/it-1?display_name=Dee").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["request"]["item"]["id"], "it-1", "nested path field");
+    assert_eq!(body["request"]["displayName"], "Dee", "proto name accepted");
+
+    // The rule for a multi-segment variable needs its literal parts.
+    let (status, _) = get(&gateway, "/v1/projects/p1/other/a").await;
+    assert_eq!(status, 404);
+
+    for (query, field) in [
+        ("big=12x", "big"),
+        ("color=COLOR_GREEN", "color"),
+        ("nope=1", "nope"),
+        ("item.id=other", "item.id"),
+    ] {
+        let (status, body) = get(&gateway, &format!("/v1/items/it-1?{query}")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["code"], 3);
+        assert_eq!(violation(&body).0, field, "{query}: {body}");
+    }
+    gateway.shutdown().await;
+}
+
+/// `body: "*"` with a custom verb, `body: "<field>"` with `response_body`, the declared 201 and
+/// 204, well-known types, and unknown fields refused with the field named.
+#[tokio::test]
+async fn bodies_fill_the_request_and_replies_follow_the_rule() {
+    let gateway = start().await;
+    let (status, body) = send(
+        &gateway,
+        "POST",
+        "/v1/items/it-2:echo",
+        json!({
+            "display_name": "snake",
+            "big": "-5",
+            "at": "2026-01-02T03:04:05Z",
+            "ttl": "1.5s",
+            "mask": "item.id,displayName",
+            "nick": "n",
+            "extra": {"k": [1, "two", null, {"deep": true}]},
+            "item": {"count": 7, "tags": ["t"], "inner": {"color": "COLOR_RED"}},
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let request = &body["request"];
+    assert_eq!(
+        request["item"]["id"], "it-2",
+        "path beats nothing in the body"
+    );
+    assert_eq!(request["item"]["count"], "7");
+    assert_eq!(request["item"]["inner"]["color"], "COLOR_RED");
+    assert_eq!(request["displayName"], "snake");
+    assert_eq!(request["big"], "-5");
+    assert_eq!(request["at"], "2026-01-02T03:04:05Z");
+    assert_eq!(request["ttl"], "1.500s");
+    assert_eq!(request["mask"], "item.id,displayName");
+    assert_eq!(request["nick"], "n");
+    assert_eq!(
+        request["extra"],
+        json!({"k": [1.0, "two", null, {"deep": true}]})
+    );
+
+    let (status, body) = send(
+        &gateway,
+        "PATCH",
+        "/v1/items/it-3",
+        json!({"count": "3", "tags": ["a", "b"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["item"],
+        json!({"id": "it-3", "count": "3", "tags": ["a", "b"]}),
+        "response_body: the `request` field is the whole reply"
+    );
+    assert!(body.get("metadata").is_none());
+
+    let (status, body) = send(&gateway, "POST", "/v1/items", json!({"label": "new"})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["request"]["label"], "new");
+
+    let response = reqwest::Client::new()
+        .delete(gateway.url("/v1/items/gone"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    assert!(response.bytes().await.unwrap().is_empty());
+
+    let (status, body) = send(&gateway, "POST", "/v1/items", json!({"lable": "typo"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(violation(&body).0, "body");
+    assert!(violation(&body).1.contains("lable"), "{body}");
+    let (status, body) = send(&gateway, "POST", "/v1/items", json!({"big": "1.5"})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = send(&gateway, "PATCH", "/v1/items/x", json!({"wat": 1})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(violation(&body).0, "item");
+    gateway.shutdown().await;
+}
+
+/// Every gRPC code becomes the HTTP status of grpc-gateway's table, with a google.rpc.Status
+/// body carrying the details; INTERNAL, UNKNOWN and DATA_LOSS never pass upstream text on.
+#[tokio::test]
+async fn every_grpc_code_maps_to_its_http_status() {
+    let gateway = start().await;
+    let table = [
+        (1, 499),
+        (2, 500),
+        (3, 400),
+        (4, 504),
+        (5, 404),
+        (6, 409),
+        (7, 403),
+        (8, 429),
+        (9, 400),
+        (10, 409),
+        (11, 400),
+        (12, 501),
+        (13, 500),
+        (14, 503),
+        (15, 500),
+        (16, 401),
+    ];
+    for (code, http) in table {
+        let (status, body) = send(
+            &gateway,
+            "POST",
+            "/v1/fail",
+            json!({"code": code, "message": "db password is hunter2"}),
+        )
+        .await;
+        assert_eq!(status, http, "code {code}: {body}");
+        assert_eq!(body["code"], code, "{body}");
+        let message = body["message"].as_str().unwrap();
+        if matches!(code, 2 | 13 | 15) {
+            assert!(!message.contains("hunter2"), "{body}");
+            assert!(message.contains("request id"), "{body}");
+        } else {
+            assert_eq!(message, "db password is hunter2");
+        }
+    }
+    let (_, body) = send(&gateway, "POST", "/v1/fail", json!({"code": 3})).await;
+    assert_eq!(
+        body["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.BadRequest"
+    );
+    assert_eq!(violation(&body), ("code", "asked to fail"));
+    let (_, body) = send(&gateway, "POST", "/v1/fail", json!({"code": 8})).await;
+    assert_eq!(
+        body["details"][0],
+        json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"})
+    );
+    gateway.shutdown().await;
+}
+
+/// Reads a streaming body to its end.
+async fn read_all(response: reqwest::Response) -> String {
+    String::from_utf8(response.bytes().await.unwrap().to_vec()).unwrap()
+}
+
+/// Server streaming as NDJSON by default and SSE on request; a failure mid-stream arrives as a
+/// final error object; messages are relayed as they come, not buffered to the end.
+#[tokio::test]
+async fn server_streams_as_ndjson_or_sse_with_a_final_error() {
+    let gateway = start().await;
+    let response = reqwest::get(gateway.url("/v1/count?count=3"))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    assert_eq!(response.headers()[REPLY_HEADER], "echoed");
+    let lines: Vec<Value> = read_all(response)
+        .await
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            json!({"result": {"index": 1}}),
+            json!({"result": {"index": 2}}),
+            json!({"result": {"index": 3}}),
+        ]
+    );
+
+    let text = read_all(
+        reqwest::get(gateway.url("/v1/count?count=2&failCode=14"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[1], json!({"result": {"index": 2}}));
+    assert_eq!(lines[2]["error"]["code"], 14);
+    assert_eq!(lines[2]["error"]["message"], "stream failed on purpose");
+
+    let response = reqwest::Client::new()
+        .get(gateway.url("/v1/count?count=2&fail_code=8"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = read_all(response).await;
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.len(), 3, "{text}");
+    assert_eq!(events[0], "data: {\"index\":1}");
+    assert_eq!(events[1], "data: {\"index\":2}");
+    let error = events[2]
+        .strip_prefix("event: error\ndata: ")
+        .expect("an error event");
+    let error: Value = serde_json::from_str(error).unwrap();
+    assert_eq!(error["code"], 8);
+    assert_eq!(
+        error["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.RetryInfo"
+    );
+
+    // A status before the first message is an ordinary HTTP error.
+    let (status, body) = get(&gateway, "/v1/count?count=-1").await;
+    assert_eq!((status, body["code"].clone()), (400, json!(3)), "{body}");
+
+    // The first message arrives while the service still holds the rest back.
+    let mut response = reqwest::get(gateway.url("/v1/count?count=2&holdAfterFirst=true"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"\n") {
+        let chunk = response.chunk().await.unwrap().expect("the first line");
+        seen.extend_from_slice(&chunk);
+    }
+    assert_eq!(seen, b"{\"result\":{\"index\":1}}\n");
+    gateway.release_stream();
+    let rest = read_all(response).await;
+    assert_eq!(rest, "{\"result\":{\"index\":2}}\n");
+    gateway.shutdown().await;
+}
+
+/// `google.api.HttpBody` requests carry the body byte for byte with its content type (no JSON
+/// parsing, no 415); HttpBody replies come back raw with theirs.
+#[tokio::test]
+async fn raw_bodies_pass_byte_for_byte() {
+    use base64::Engine;
+    let gateway = start().await;
+    let raw: Vec<u8> = vec![b'{', 0, 0x9f, 0x92, 0x96, b'\n', b'}'];
+    let response = reqwest::Client::new()
+        .post(gateway.url("/v1/uploads/report"))
+        .header("content-type", "application/xml; charset=utf-8")
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "report");
+    assert_eq!(body["contentType"], "application/xml; charset=utf-8");
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(body["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(data, raw);
+
+    let response = reqwest::get(gateway.url("/v1/downloads/x%2Fy"))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/csv");
+    assert_eq!(response.text().await.unwrap(), "name\nx/y\n");
+    gateway.shutdown().await;
+}
+
+/// Only the allow-listed request headers reach the service (plus authorization, the request id
+/// and the trace context, joined as a child of the caller's trace), the client address goes
+/// as `x-forwarded-for`, and only allow-listed response metadata comes back as headers.
+#[tokio::test]
+async fn headers_cross_by_allow_list_only() {
+    let gateway = start().await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = reqwest::Client::new()
+        .get(gateway.url("/v1/items/h"))
+        .header("authorization", "Bearer abc")
+        .header("x-request-id", "req-77")
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .header("idempotency-key", "k-1")
+        .header("cookie", "session=secret")
+        .header("x-not-allowed", "no")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[REPLY_HEADER], "echoed");
+    assert!(response.headers().get("x-internal-secret").is_none());
+    assert_eq!(response.headers()["x-request-id"], "req-77");
+    assert_eq!(response.headers()["x-trace-id"], trace);
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, 200, "{body}");
+    let metadata = &body["metadata"];
+    assert_eq!(metadata["authorization"], "Bearer abc");
+    assert_eq!(metadata["x-request-id"], "req-77");
+    assert_eq!(metadata["idempotency-key"], "k-1");
+    assert_eq!(metadata["x-forwarded-for"], "127.0.0.1");
+    let parent = metadata["traceparent"].as_str().unwrap();
+    assert!(parent.starts_with(&format!("00-{trace}-")), "{parent}");
+    assert!(
+        !parent.contains("00f067aa0ba902b7"),
+        "the gateway's own span is the parent"
+    );
+    assert!(metadata.get("cookie").is_none(), "{metadata}");
+    assert!(metadata.get("x-not-allowed").is_none(), "{metadata}");
+    gateway.shutdown().await;
+}
+
+/// `X-Request-Timeout` and `Grpc-Timeout` set the upstream deadline: a slow call answers 504.
+#[tokio::test]
+async fn timeout_headers_set_the_deadline() {
+    let gateway = start().await;
+    for (name, value) in [("x-request-timeout", "0.2"), ("grpc-timeout", "200m")] {
+        let response = reqwest::Client::new()
+            .get(gateway.url("/v1/sleep?millis=30000"))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(response).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (504, json!(4)),
+            "{name}: {body}"
+        );
+    }
+    let (status, _) = get(&gateway, "/v1/sleep?millis=1").await;
+    assert_eq!(status, 200);
+    gateway.shutdown().await;
+}
+
+/// The gateway's RED metrics: requests by route template, method and status.
+#[tokio::test]
+async fn rest_metrics_count_by_route_and_status() {
+    let gateway = start().await;
+    get(&gateway, "/v1/items/m1").await;
+    get(&gateway, "/v1/items/m2").await;
+    get(&gateway, "/v1/no/such/route").await;
+    let metrics = reqwest::get(format!("http://{}/metrics", gateway.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |route: &str, status: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("ironmesh_http_requests_total{")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+    };
+    assert_eq!(
+        line("/v1/items/{item.id}", "200").as_deref(),
+        Some("2"),
+        "{metrics}"
+    );
+    assert_eq!(line("unmatched", "404").as_deref(), Some("1"), "{metrics}");
+    assert!(metrics.contains("ironmesh_http_request_duration_seconds_bucket{"));
+    assert!(metrics.contains("ironmesh_http_in_flight{service=\"gateway\"} 0"));
+    gateway.shutdown().await;
+}
