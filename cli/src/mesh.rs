@@ -80,6 +80,14 @@ pub async fn bind(
     if let Some(listeners) = &gateway {
         config.gateway.http_port = local_addr(&listeners.http).port();
         config.gateway.admin_port = local_addr(&listeners.admin).port();
+        // The in-process gateway calls the services over loopback: let them believe the client
+        // address it relays, or every REST login would count against one address.
+        if config.trusted_forwarders.is_empty() {
+            config.trusted_forwarders = vec![
+                std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::Ipv6Addr::LOCALHOST.into(),
+            ];
+        }
     }
     Ok(BoundMesh {
         config,

@@ -464,3 +464,96 @@ async fn unfinished_headers_are_cut_off() {
     assert_eq!(status, 200);
     assert!(mesh.shutdown().await.is_empty());
 }
+
+/// Behind the gateway, failed logins count against the client's address (relayed as
+/// `x-forwarded-for`, believed from the gateway only), not against the gateway's own: one
+/// client locking itself out leaves everyone else able to log in.
+#[tokio::test]
+async fn login_lockout_is_per_client_address_behind_the_gateway() {
+    let (mesh, rest) = gateway_with(|config| {
+        config.gateway.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        config.lockout.ip_threshold = 3;
+        config.lockout.account_threshold = 100;
+    })
+    .await;
+    let customer = mesh.customer().await;
+    let login = |address: &'static str, email: String, password: &'static str| {
+        let base = rest.base.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{base}/v1/auth/login"))
+                .header("x-forwarded-for", address)
+                .header("content-type", "application/json")
+                .body(json!({"email": email, "password": password}).to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            (status, body)
+        }
+    };
+    for n in 0..3 {
+        let (status, _) = login(
+            "203.0.113.7",
+            format!("nobody{n}@example.com"),
+            "wrong-password-x",
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let (status, body) = login("203.0.113.7", customer.email.clone(), PASSWORD).await;
+    assert_eq!(status, 429, "the failing address is locked: {body}");
+    let (status, body) = login("198.51.100.9", customer.email.clone(), PASSWORD).await;
+    assert_eq!(status, 200, "another client is not: {body}");
+    let token = body["tokens"]["accessToken"].as_str().unwrap().to_owned();
+    let (status, sessions) = rest
+        .call("GET", "/v1/auth/sessions", Some(&token), None)
+        .await;
+    assert_eq!(status, 200, "{sessions}");
+    let addresses: Vec<&str> = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["ipAddress"].as_str())
+        .collect();
+    assert!(addresses.contains(&"198.51.100.9"), "{sessions}");
+    assert!(mesh.shutdown().await.is_empty());
+}
+
+/// A route group has its own budget: exhausting `/v1/auth/` leaves other routes alone, and the
+/// 429 names the group's policy.
+#[tokio::test]
+async fn route_groups_are_limited_separately() {
+    let (mesh, rest) = gateway_with(|config| {
+        config.gateway.route_limits = vec![ironmesh_runtime::config::RouteLimit {
+            name: "jwks".to_owned(),
+            prefix: "/.well-known/".to_owned(),
+            per_sec: 1,
+            burst: 2,
+        }];
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let jwks = format!("{}/.well-known/jwks.json", rest.base);
+    for _ in 0..2 {
+        assert_eq!(
+            client.get(&jwks).send().await.unwrap().status().as_u16(),
+            200
+        );
+    }
+    let refused = client.get(&jwks).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(refused.headers()["ratelimit-policy"], "2;w=2;name=\"jwks\"");
+    let other = client
+        .get(format!("{}/v1/auth/jwks", rest.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status().as_u16(),
+        200,
+        "another group's budget is untouched"
+    );
+    assert!(mesh.shutdown().await.is_empty());
+}

@@ -44,30 +44,6 @@ pub enum Decision {
     Limited { wait: Duration },
 }
 
-/// The client's address: the peer, unless the peer is a trusted proxy — then the right-most
-/// `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left could be
-/// written by anyone).
-pub fn client_address(
-    peer: std::net::IpAddr,
-    headers: &axum::http::HeaderMap,
-    trusted: &[std::net::IpAddr],
-) -> std::net::IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|entry| entry.trim().parse::<std::net::IpAddr>().ok())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .find(|ip| !trusted.contains(ip))
-        .unwrap_or(peer)
-}
-
 /// The client's address as the rate limiter saw it, for the handler (it goes upstream as
 /// `x-forwarded-for`).
 #[derive(Clone, Copy, Debug)]
@@ -257,7 +233,11 @@ pub async fn enforce(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let client = client_address(peer.ip(), request.headers(), &limiter.trusted_proxies);
+    let client = ironmesh_interceptors::forwarded::client_address(
+        peer.ip(),
+        request.headers(),
+        &limiter.trusted_proxies,
+    );
     request.extensions_mut().insert(ClientAddress(client));
     let budget = limiter.budget(request.uri().path()).clone();
     let mut keys = vec![("address", format!("address:{client}"))];
@@ -319,22 +299,6 @@ fn limited(budget: &Budget, wait: Duration) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert("x-forwarded-for", "1.2.3.4, 5.6.7.8".parse().unwrap());
-        let stranger: std::net::IpAddr = "9.9.9.9".parse().unwrap();
-        assert_eq!(client_address(stranger, &headers, &[proxy]), stranger);
-        assert_eq!(
-            client_address(proxy, &headers, &[proxy]),
-            "5.6.7.8".parse::<std::net::IpAddr>().unwrap(),
-            "the right-most untrusted entry"
-        );
-        headers.insert("x-forwarded-for", "garbage".parse().unwrap());
-        assert_eq!(client_address(proxy, &headers, &[proxy]), proxy);
-    }
 
     fn config(per_sec: u32, burst: u32) -> GatewayConfig {
         let mut config = ironmesh_runtime::Config::default().gateway;

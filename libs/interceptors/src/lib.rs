@@ -5,6 +5,7 @@
 //! - [`around`]: the tower boilerplate of a layer written once; most layers are an [`around::Around`].
 //! - [`context`]: the per-call context (request id, W3C trace context, deadline, the caller's
 //!   authorization) that server layers establish and client layers propagate.
+//! - [`forwarded`]: the client's address behind trusted proxies (`x-forwarded-for`).
 //! - [`grpc`]: small gRPC-over-HTTP helpers shared by both sides: reading `grpc-status`, watching
 //!   a response body until its trailers say how the call ended, `grpc-timeout` encoding.
 //! - [`metrics`]: the process-wide Prometheus registry and every metric the layers record.
@@ -23,6 +24,7 @@ pub mod around;
 pub mod auth;
 pub mod client;
 pub mod context;
+pub mod forwarded;
 pub mod grpc;
 pub mod metrics;
 pub mod policy;

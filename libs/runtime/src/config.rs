@@ -295,6 +295,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Address every listener binds to.
     pub bind_host: IpAddr,
+    /// Peers (the gateway's addresses) whose `x-forwarded-for` metadata is believed as the
+    /// caller's address, for per-address limits such as login lockout; from any other peer it
+    /// is ignored. `ironmesh up` with the gateway adds loopback when this is empty.
+    pub trusted_forwarders: Vec<IpAddr>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// How long a drain may take before in-flight calls are cut off.
@@ -336,6 +340,7 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             bind_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            trusted_forwarders: Vec::new(),
             log_level: LogLevel::Info,
             log_format: LogFormat::Auto,
             shutdown_grace_secs: 10,

@@ -15,11 +15,41 @@ use crate::store::{ApiKeyRow, SessionRow, UserRow};
 /// The `AuthService` implementation.
 pub struct AuthApi {
     accounts: Accounts,
+    /// Peers whose `x-forwarded-for` names the client (the gateway).
+    trusted_forwarders: Vec<std::net::IpAddr>,
 }
 
 impl AuthApi {
-    pub fn new(accounts: Accounts) -> Self {
-        Self { accounts }
+    pub fn new(accounts: Accounts, trusted_forwarders: Vec<std::net::IpAddr>) -> Self {
+        Self {
+            accounts,
+            trusted_forwarders,
+        }
+    }
+
+    /// Where the call comes from: the client's address as the gateway relays it (only from a
+    /// trusted forwarder, so nobody else can pick the address their failures count against).
+    fn origin<R>(&self, request: &Request<R>, label: String) -> Origin {
+        let metadata = request.metadata();
+        let text = |key: &str| {
+            metadata
+                .get(key)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(256).collect::<String>())
+        };
+        let client_ip = request.remote_addr().map(|addr| {
+            ironmesh_interceptors::forwarded::client_address(
+                addr.ip(),
+                metadata.as_ref(),
+                &self.trusted_forwarders,
+            )
+            .to_string()
+        });
+        Origin {
+            label: label.chars().take(100).collect(),
+            user_agent: text("user-agent"),
+            client_ip,
+        }
     }
 }
 
@@ -204,21 +234,6 @@ fn session(row: SessionRow, current: Option<&str>) -> pb::Session {
     }
 }
 
-fn origin<R>(request: &Request<R>, label: String) -> Origin {
-    let metadata = request.metadata();
-    let text = |key: &str| {
-        metadata
-            .get(key)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect::<String>())
-    };
-    Origin {
-        label: label.chars().take(100).collect(),
-        user_agent: text("user-agent"),
-        client_ip: request.remote_addr().map(|addr| addr.ip().to_string()),
-    }
-}
-
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn register(
@@ -243,7 +258,7 @@ impl AuthService for AuthApi {
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let body = request.get_ref();
-        let origin = origin(&request, body.session_label.clone());
+        let origin = self.origin(&request, body.session_label.clone());
         answer(&request, async {
             let factor = body.second_factor.as_ref().map(|factor| match factor {
                 pb::login_request::SecondFactor::TotpCode(code) => SecondFactor::Totp(code.clone()),

@@ -54,6 +54,7 @@ pub async fn run(
     let guard = guard(&config).await;
     let limit = config.max_message_bytes;
     let tokens = config.tokens.clone();
+    let trusted_forwarders = config.trusted_forwarders.clone();
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
         let store = store::Store::new(db);
         let ttl = |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
@@ -83,7 +84,7 @@ pub async fn run(
         );
         GrpcService::new(KIND)
             .add_service(limit_sizes!(
-                AuthServiceServer::new(grpc::AuthApi::new(accounts)),
+                AuthServiceServer::new(grpc::AuthApi::new(accounts, trusted_forwarders)),
                 limit
             ))
             .access(&access::table())
