@@ -442,3 +442,68 @@ async fn rest_metrics_count_by_route_and_status() {
     assert!(metrics.contains("ironmesh_http_in_flight{service=\"gateway\"} 0"));
     gateway.shutdown().await;
 }
+
+/// Over TLS the gateway adds HSTS to every response (errors too) and speaks HTTP/1.1 or h2 by
+/// ALPN; over plain HTTP it never sends HSTS.
+#[tokio::test]
+async fn tls_listener_sends_hsts() {
+    use rustls_pki_types::CertificateDer;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let cert_file = dir.path().join("rest.crt");
+    let key_file = dir.path().join("rest.key");
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let gateway = TestGateway::start(|config| {
+        config.gateway.tls_cert_file = Some(cert_file.clone());
+        config.gateway.tls_key_file = Some(key_file.clone());
+    })
+    .await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(cert.der().to_vec()))
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    for path in ["/v1/items/t", "/v1/nowhere"] {
+        let tcp = tokio::net::TcpStream::connect(gateway.rest).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+        tls.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        tls.read_to_string(&mut response).await.unwrap();
+        let head = response
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(
+            head.contains("strict-transport-security: max-age=31536000; includesubdomains"),
+            "{path}: {head}"
+        );
+    }
+    gateway.shutdown().await;
+
+    let plain = start().await;
+    let response = reqwest::get(plain.url("/v1/items/t")).await.unwrap();
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+    plain.shutdown().await;
+}
