@@ -96,7 +96,7 @@ impl RouteTable {
         for (i, a) in routes.iter().enumerate() {
             if let Some(b) = routes[i + 1..]
                 .iter()
-                .find(|b| b.http_method == a.http_method && b.template == a.template)
+                .find(|b| b.http_method == a.http_method && b.template.same_shape(&a.template))
             {
                 return Err(format!(
                     "conflicting HTTP rules: {} {} is bound by {} and {}",
@@ -260,6 +260,83 @@ fn check_field_path(message: &prost_reflect::MessageDescriptor, path: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The route table of one test service whose methods carry `rules` (`(rpc line, option)`).
+    fn table_of(rules: &[(&str, &str)]) -> Result<RouteTable, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let methods: String = rules
+            .iter()
+            .map(|(rpc, rule)| format!("  {rpc} {{ option (google.api.http) = {{{rule}}}; }}\n"))
+            .collect();
+        let source = format!(
+            "syntax = \"proto3\";\npackage t.v1;\nimport \"google/api/annotations.proto\";\n\
+             message Req {{ string id = 1; string name = 2; Inner inner = 3; }}\n\
+             message Inner {{ string id = 1; }}\n\
+             message Resp {{ string id = 1; }}\n\
+             service S {{\n{methods}}}\n"
+        );
+        std::fs::write(dir.path().join("t.proto"), source).unwrap();
+        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+        let mut compiler = protox::Compiler::new([dir.path(), shared.as_path()]).unwrap();
+        compiler.include_imports(true);
+        compiler.open_files(["t.proto"]).unwrap();
+        let pool =
+            DescriptorPool::decode(compiler.encode_file_descriptor_set().as_slice()).unwrap();
+        RouteTable::from_pool(&pool)
+    }
+
+    #[test]
+    fn invalid_or_conflicting_rules_fail_with_a_clear_message() {
+        let ok = table_of(&[
+            ("rpc A(Req) returns (Resp)", r#"get: "/v1/a/{inner.id}""#),
+            (
+                "rpc B(Req) returns (Resp)",
+                r#"post: "/v1/a/{id}" body: "inner""#,
+            ),
+        ]);
+        assert_eq!(ok.map(|t| t.len()), Ok(2));
+        let cases = [
+            (
+                vec![
+                    ("rpc A(Req) returns (Resp)", r#"get: "/v1/x/{id}""#),
+                    ("rpc B(Req) returns (Resp)", r#"get: "/v1/x/{name}""#),
+                ],
+                "conflicting HTTP rules: GET /v1/x/{id} is bound by t.v1.S.A and t.v1.S.B",
+            ),
+            (
+                vec![("rpc A(Req) returns (Resp)", r#"get: "/v1/x/{nope}""#)],
+                "t.v1.S.A: path field `nope` does not exist in t.v1.Req",
+            ),
+            (
+                vec![("rpc A(Req) returns (Resp)", r#"get: "v1/x""#)],
+                "must start with /",
+            ),
+            (
+                vec![("rpc A(Req) returns (Resp)", r#"post: "/v1/x" body: "name""#)],
+                "t.v1.S.A: body `name` must name a message field",
+            ),
+            (
+                vec![(
+                    "rpc A(Req) returns (Resp)",
+                    r#"get: "/v1/x" response_body: "id""#,
+                )],
+                "t.v1.S.A: response_body `id` must name a message field",
+            ),
+            (
+                vec![(
+                    "rpc A(stream Req) returns (Resp)",
+                    r#"post: "/v1/x" body: "*""#,
+                )],
+                "t.v1.S.A: client-streaming methods cannot be bound to HTTP",
+            ),
+        ];
+        for (rules, expected) in cases {
+            let Err(err) = table_of(&rules) else {
+                panic!("accepted, but should fail with {expected:?}");
+            };
+            assert!(err.contains(expected), "{err:?} should say {expected:?}");
+        }
+    }
 
     /// Every rule in our contracts parses, binds existing fields, and none conflict.
     #[test]

@@ -87,6 +87,11 @@ impl Template {
         })
     }
 
+    /// Whether both match exactly the same paths (variable names aside): such rules conflict.
+    pub fn same_shape(&self, other: &Self) -> bool {
+        self.segments == other.segments && self.verb == other.verb
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }
