@@ -56,15 +56,24 @@ pub struct Budget {
     prefix: String,
     interval: Duration,
     burst: u32,
+    /// `RateLimit-Policy`, made once.
+    policy: HeaderValue,
 }
 
 impl Budget {
     fn new(name: &str, prefix: &str, per_sec: u32, burst: u32) -> Self {
+        let interval = Duration::from_secs(1) / per_sec.max(1);
+        let burst = burst.max(1);
+        // IETF httpapi RateLimit-Policy: the burst over the window it refills in, and the name.
+        let window = (interval * burst).as_secs().max(1);
+        let policy = HeaderValue::from_str(&format!("{burst};w={window};name=\"{name}\""))
+            .unwrap_or_else(|_| HeaderValue::from(burst));
         Self {
             name: name.into(),
             prefix: prefix.to_owned(),
-            interval: Duration::from_secs(1) / per_sec.max(1),
-            burst: burst.max(1),
+            interval,
+            burst,
+            policy,
         }
     }
 
@@ -239,21 +248,21 @@ pub async fn enforce(
         &limiter.trusted_proxies,
     );
     request.extensions_mut().insert(ClientAddress(client));
-    let budget = limiter.budget(request.uri().path()).clone();
+    let budget = limiter.budget(request.uri().path());
     let mut keys = vec![("address", format!("address:{client}"))];
     if let Some(credential) = request.headers().get(axum::http::header::AUTHORIZATION) {
         keys.push(("credential", credential_key(credential)));
     }
     let mut remaining = u64::MAX;
     for (kind, key) in keys {
-        match limiter.check(&budget, &key).await {
+        match limiter.check(budget, &key).await {
             Decision::Allowed { remaining: left } => remaining = remaining.min(left),
             Decision::Limited { wait } => {
                 Metrics::global()
                     .rate_limited
                     .with_label_values(&["gateway", kind])
                     .inc();
-                return limited(&budget, wait);
+                return limited(budget, wait);
             }
         }
     }
@@ -261,17 +270,8 @@ pub async fn enforce(
     let headers = response.headers_mut();
     headers.insert("ratelimit-limit", HeaderValue::from(budget.burst()));
     headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
-    if let Ok(policy) = HeaderValue::from_str(&policy(&budget)) {
-        headers.insert("ratelimit-policy", policy);
-    }
+    headers.insert("ratelimit-policy", budget.policy.clone());
     response
-}
-
-/// `RateLimit-Policy` (IETF httpapi draft): the burst over the window it refills in, and the
-/// group's name.
-fn policy(budget: &Budget) -> String {
-    let window = (budget.interval * budget.burst).as_secs().max(1);
-    format!("{};w={window};name=\"{}\"", budget.burst, budget.name)
 }
 
 fn limited(budget: &Budget, wait: Duration) -> Response {
@@ -290,9 +290,7 @@ fn limited(budget: &Budget, wait: Duration) -> Response {
     headers.insert("ratelimit-limit", HeaderValue::from(budget.burst()));
     headers.insert("ratelimit-remaining", HeaderValue::from(0));
     headers.insert("ratelimit-reset", HeaderValue::from(seconds.max(1)));
-    if let Ok(policy) = HeaderValue::from_str(&policy(budget)) {
-        headers.insert("ratelimit-policy", policy);
-    }
+    headers.insert("ratelimit-policy", budget.policy.clone());
     response
 }
 

@@ -65,13 +65,14 @@ pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
             HeaderName::from_static("x-trace-id"),
             header::RETRY_AFTER,
         ]);
-    let openapi = Arc::new(edge.openapi);
+    // Rendered once: the document is fixed for the life of the process.
+    let openapi = bytes::Bytes::from(serde_json::to_vec(&edge.openapi).unwrap_or_default());
     let mut router = Router::new()
         .route(
             "/openapi.json",
             get(move || {
                 let document = openapi.clone();
-                async move { axum::Json(document.as_ref().clone()) }
+                async move { ([(header::CONTENT_TYPE, "application/json")], document) }
             }),
         )
         .fallback(handle)
