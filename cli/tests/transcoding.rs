@@ -507,3 +507,21 @@ async fn tls_listener_sends_hsts() {
     );
     plain.shutdown().await;
 }
+
+/// A path that exists under other methods answers 405 with `Allow` listing exactly those.
+#[tokio::test]
+async fn other_methods_get_405_with_allow() {
+    let gateway = start().await;
+    let response = reqwest::Client::new()
+        .put(gateway.url("/v1/items/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "GET, PATCH, DELETE");
+    let (_, body) = json_of(response).await;
+    assert_eq!(body["code"], 12);
+    let (status, _) = get(&gateway, "/v1/elsewhere").await;
+    assert_eq!(status, 404);
+    gateway.shutdown().await;
+}

@@ -15,7 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod limit;
-// pub mod openapi; (wired once the generator lands)
+pub mod openapi;
 pub mod rest;
 mod serve;
 pub mod transcode;
@@ -108,7 +108,7 @@ async fn serve_api(
 ) -> Result<(), GatewayError> {
     let tls = serve::tls_acceptor(&config.gateway)?;
     let transcoder = Arc::new(Transcoder::new(api, &config.gateway).map_err(GatewayError::Routes)?);
-    let openapi = serde_json::json!({}); // openapi::document(transcoder.table());
+    let openapi = openapi::document(transcoder.table());
     let draining = CancellationToken::new();
     let http_addr = listeners.http.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;

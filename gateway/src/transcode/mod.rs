@@ -187,11 +187,22 @@ async fn transcode(
         None => transcoder.table.find(&parts.method, parts.uri.path()),
     };
     let Some((route, bindings)) = matched else {
-        return errors::local(
-            Code::NotFound,
-            "no REST route for this method and path",
-            None,
-        );
+        let allowed = transcoder.table.allowed_methods(parts.uri.path());
+        if allowed.is_empty() {
+            return errors::local(
+                Code::NotFound,
+                "no REST route for this method and path",
+                None,
+            );
+        }
+        // RFC 9110: the path exists, the method does not; say which ones do.
+        let mut response = errors::local(Code::Unimplemented, "method not allowed", None);
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        let allow: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
+        if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+        return response;
     };
     let Ok(body) = axum::body::to_bytes(body, transcoder.max_body_bytes).await else {
         let mut response = errors::local(Code::InvalidArgument, "request body too large", None);

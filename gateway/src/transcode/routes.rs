@@ -129,6 +129,17 @@ impl RouteTable {
             .find_map(|(i, r)| r.template.matches(path).map(|bindings| (i, bindings)))
     }
 
+    /// The methods bound to paths like `path` (for `405` + `Allow` when another was used).
+    pub fn allowed_methods(&self, path: &str) -> Vec<Method> {
+        let mut methods: Vec<Method> = Vec::new();
+        for route in &self.routes {
+            if !methods.contains(&route.http_method) && route.template.matches(path).is_some() {
+                methods.push(route.http_method.clone());
+            }
+        }
+        methods
+    }
+
     /// The route at `index` (from [`Self::find_index`]).
     pub fn get(&self, index: usize) -> Option<&Route> {
         self.routes.get(index)

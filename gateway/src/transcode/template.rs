@@ -101,6 +101,53 @@ impl Template {
         self.variables.iter().map(|v| v.field.as_str())
     }
 
+    /// The template as an OpenAPI path and its parameters, in order: every variable becomes
+    /// `{field}` whatever its pattern (`/v1/{name=projects/*/items/**}:verb` →
+    /// `/v1/{name}:verb`), and a wildcard bound to no field becomes `{segmentN}` (N counts
+    /// segments from 1).
+    pub fn openapi(&self) -> (String, Vec<PathParameter>) {
+        let mut path = String::new();
+        let mut parameters = Vec::new();
+        let mut index = 0;
+        while index < self.segments.len() {
+            path.push('/');
+            if let Some(variable) = self.variables.iter().find(|v| v.start == index) {
+                let end = variable.end.unwrap_or(self.segments.len());
+                let covered = &self.segments[index..end];
+                path.push_str(&format!("{{{}}}", variable.field));
+                parameters.push(PathParameter {
+                    name: variable.field.clone(),
+                    field: Some(variable.field.clone()),
+                    pattern: (covered != [Segment::Any]).then(|| value_pattern(covered)),
+                });
+                index = end;
+                continue;
+            }
+            match &self.segments[index] {
+                Segment::Literal(literal) => path.push_str(literal),
+                wildcard => {
+                    let name = format!("segment{}", index + 1);
+                    path.push_str(&format!("{{{name}}}"));
+                    parameters.push(PathParameter {
+                        name,
+                        field: None,
+                        pattern: (*wildcard == Segment::Rest)
+                            .then(|| value_pattern(std::slice::from_ref(wildcard))),
+                    });
+                }
+            }
+            index += 1;
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        if let Some(verb) = &self.verb {
+            path.push(':');
+            path.push_str(verb);
+        }
+        (path, parameters)
+    }
+
     /// Matches `path` (percent-decoded per segment); returns `(field, value)` bindings.
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         let body = path.strip_prefix('/')?;
@@ -164,6 +211,41 @@ impl Template {
     }
 }
 
+/// One parameter of [`Template::openapi`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathParameter {
+    /// The name in the OpenAPI path.
+    pub name: String,
+    /// The request field the value binds (a dotted path of proto names), if any.
+    pub field: Option<String>,
+    /// A regular expression for values that are not one plain segment — several segments
+    /// (slashes included) or a fixed literal; `None` for a plain `*`.
+    pub pattern: Option<String>,
+}
+
+/// The regular expression a variable's value matches (after percent-decoding, as bound).
+fn value_pattern(segments: &[Segment]) -> String {
+    let mut pattern = String::from("^");
+    for (i, segment) in segments.iter().enumerate() {
+        let separator = if i == 0 { "" } else { "/" };
+        match segment {
+            Segment::Literal(literal) => {
+                pattern.push_str(separator);
+                pattern.push_str(&literal.replace('.', "\\."));
+            }
+            Segment::Any => {
+                pattern.push_str(separator);
+                pattern.push_str("[^/]+");
+            }
+            // `**` may match no segment at all, separator included.
+            Segment::Rest if i == 0 => pattern.push_str(".*"),
+            Segment::Rest => pattern.push_str("(/.*)?"),
+        }
+    }
+    pattern.push('$');
+    pattern
+}
+
 fn literal_or_wildcard(part: &str) -> Option<Segment> {
     match part {
         "*" => Some(Segment::Any),
@@ -216,6 +298,32 @@ mod tests {
         );
         assert_eq!(bind("/v1/orders", "/v1/orders/extra"), None);
         assert_eq!(bind("/v1/orders/{id}", "/v1/orders/"), None);
+    }
+
+    /// Variables become `{field}` whatever their pattern; patterns survive as regexes.
+    #[test]
+    fn templates_render_as_openapi_paths() {
+        let openapi = |text: &str| Template::parse(text).unwrap().openapi();
+        let (path, parameters) = openapi("/v1/orders/{order_id}:cancel");
+        assert_eq!(path, "/v1/orders/{order_id}:cancel");
+        assert_eq!(parameters.len(), 1);
+        assert_eq!(parameters[0].field.as_deref(), Some("order_id"));
+        assert_eq!(parameters[0].pattern, None);
+        let (path, parameters) = openapi("/v1/{name=projects/*/items/**}:watch");
+        assert_eq!(path, "/v1/{name}:watch");
+        assert_eq!(
+            parameters[0].pattern.as_deref(),
+            Some("^projects/[^/]+/items(/.*)?$")
+        );
+        let (path, parameters) = openapi("/v1/*/things/{thing.id}");
+        assert_eq!(path, "/v1/{segment2}/things/{thing.id}");
+        assert_eq!(parameters[0].name, "segment2");
+        assert_eq!(parameters[0].field, None);
+        assert_eq!(parameters[1].name, "thing.id");
+        assert_eq!(
+            openapi("/.well-known/jwks.json").0,
+            "/.well-known/jwks.json"
+        );
     }
 
     #[test]
