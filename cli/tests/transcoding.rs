@@ -75,6 +75,21 @@ async fn paths_and_query_strings_fill_the_request() {
     assert_eq!(body["request"]["item"]["id"], "it-1", "nested path field");
     assert_eq!(body["request"]["displayName"], "Dee", "proto name accepted");
 
+    // Single-value well-known types from the query string, in their JSON forms.
+    let (status, body) = get(
+        &gateway,
+        "/v1/items/w?at=2026-01-02T03:04:05.5Z&ttl=90s&mask=item.id,label&nick=Nico",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let request = &body["request"];
+    assert_eq!(request["at"], "2026-01-02T03:04:05.500Z");
+    assert_eq!(request["ttl"], "90s");
+    assert_eq!(request["mask"], "item.id,label");
+    assert_eq!(request["nick"], "Nico");
+    let (status, body) = get(&gateway, "/v1/items/w?at=yesterday").await;
+    assert_eq!((status, violation(&body).0), (400, "at"), "{body}");
+
     // The rule for a multi-segment variable needs its literal parts.
     let (status, _) = get(&gateway, "/v1/projects/p1/other/a").await;
     assert_eq!(status, 404);

@@ -107,7 +107,7 @@ async fn serve_api(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let tls = serve::tls_acceptor(&config.gateway)?;
-    let transcoder = Arc::new(Transcoder::new(api, &config.gateway).map_err(GatewayError::Routes)?);
+    let transcoder = Arc::new(Transcoder::new(api, &config).map_err(GatewayError::Routes)?);
     let openapi = openapi::document(transcoder.table());
     let draining = CancellationToken::new();
     let http_addr = listeners.http.local_addr()?;

@@ -640,7 +640,8 @@ impl Schemas {
     }
 
     /// Query parameters: every field the path and body leave unbound, nested message fields as
-    /// dotted paths, down to scalars. Repeated and map fields of messages, and well-known types,
+    /// dotted paths, down to scalars and single-value well-known types (Timestamp, Duration,
+    /// FieldMask, wrappers). Repeated and map fields of messages, and other well-known types,
     /// cannot be given in a query string.
     fn query_parameters(&mut self, route: &Route) -> Vec<Value> {
         let body = match &route.body {
@@ -675,6 +676,38 @@ impl Schemas {
             let proto_path = format!("{proto_prefix}{}", field.name());
             let json_path = format!("{json_prefix}{}", field.json_name());
             if skip(&proto_path) || field.is_map() {
+                continue;
+            }
+            if let Kind::Message(inner) = field.kind()
+                && crate::transcode::is_text_wkt(inner.full_name())
+            {
+                // A single JSON value (date-time, duration, mask, wrapped scalar) as text.
+                let behavior = self.behavior(&field);
+                if behavior.output_only {
+                    continue;
+                }
+                let single = match inner.get_field_by_name("value") {
+                    Some(value) if inner.full_name().ends_with("Value") => {
+                        self.kind(&value.kind(), Side::Text)
+                    }
+                    _ => self
+                        .well_known(&inner, Side::Text)
+                        .unwrap_or_else(|| json!({ "type": "string" })),
+                };
+                let schema = if field.is_list() {
+                    json!({ "type": "array", "items": single })
+                } else {
+                    single
+                };
+                let mut parameter = json!({ "name": json_path, "in": "query", "schema": schema });
+                if behavior.required {
+                    parameter["required"] = json!(true);
+                }
+                if field.is_list() {
+                    parameter["style"] = json!("form");
+                    parameter["explode"] = json!(true);
+                }
+                out.push(parameter);
                 continue;
             }
             if let Kind::Message(inner) = field.kind() {

@@ -204,6 +204,21 @@ fn scalar(field: &FieldDescriptor, path: &str, raw: &str) -> Result<Value, BadFi
                 .map_err(|_| number("base64"))?;
             Value::Bytes(decoded.into())
         }
+        Kind::Message(message) if is_text_wkt(message.full_name()) => {
+            // The proto3 JSON form of these is a string (Timestamp, Duration, FieldMask, string,
+            // bytes and 64-bit wrappers) or a bare number / bool (the other wrappers).
+            let as_string = DynamicMessage::deserialize(
+                message.clone(),
+                serde_json::Value::String(raw.to_owned()),
+            );
+            let parsed = as_string.or_else(|first| match serde_json::from_str(raw) {
+                Ok(value @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                    DynamicMessage::deserialize(message.clone(), value)
+                }
+                _ => Err(first),
+            });
+            Value::Message(parsed.map_err(|e| bad(path, e.to_string()))?)
+        }
         Kind::Message(_) => return Err(bad(path, "cannot be set from a path or query string")),
     })
 }
@@ -252,6 +267,26 @@ fn append_path(message: &mut DynamicMessage, path: &str, value: Value) -> Result
         }
         _ => Err(bad(path, "is not repeated")),
     }
+}
+
+/// Well-known types whose JSON form is a single value, so a path segment or query value can
+/// carry them (as grpc-gateway allows).
+pub fn is_text_wkt(name: &str) -> bool {
+    matches!(
+        name,
+        "google.protobuf.Timestamp"
+            | "google.protobuf.Duration"
+            | "google.protobuf.FieldMask"
+            | "google.protobuf.DoubleValue"
+            | "google.protobuf.FloatValue"
+            | "google.protobuf.Int64Value"
+            | "google.protobuf.UInt64Value"
+            | "google.protobuf.Int32Value"
+            | "google.protobuf.UInt32Value"
+            | "google.protobuf.BoolValue"
+            | "google.protobuf.StringValue"
+            | "google.protobuf.BytesValue"
+    )
 }
 
 /// A form-encoded query component (`+` is a space).

@@ -27,18 +27,16 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ironmesh_interceptors::client::GrpcChannel;
 use ironmesh_interceptors::context::{RequestId, TraceContext};
-use ironmesh_runtime::config::GatewayConfig;
+use ironmesh_runtime::Config;
 use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, SerializeOptions, Value};
 use tonic::Code;
 use tonic::metadata::MetadataMap;
 use tracing::Instrument;
 
+pub use message::is_text_wkt;
 pub use routes::{BodyTarget, HTTP_BODY, Route, RouteTable};
 
 use crate::limit::ClientAddress;
-
-/// The longest deadline a REST caller may ask for.
-const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the gateway exposes: descriptors, and for each gRPC service in them the channel that
 /// reaches it. Every service with an HTTP rule must have a channel.
@@ -72,12 +70,15 @@ pub struct Transcoder {
     forward_request: Vec<HeaderName>,
     forward_response: Vec<HeaderName>,
     max_body_bytes: usize,
+    /// The longest deadline a REST caller may ask for (`max_deadline_ms`, as for gRPC callers).
+    max_timeout: Duration,
 }
 
 impl Transcoder {
     /// Reads the route table from `api`'s descriptors; invalid or conflicting rules, or a rule
     /// of a service without a channel, are an error.
-    pub fn new(api: Api, config: &GatewayConfig) -> Result<Self, String> {
+    pub fn new(api: Api, config: &Config) -> Result<Self, String> {
+        let gateway = &config.gateway;
         let table = RouteTable::from_pool(&api.pool)?;
         for route in table.iter() {
             let service = route.method.parent_service();
@@ -101,9 +102,10 @@ impl Transcoder {
             status_pool,
             table,
             channels: api.channels,
-            forward_request: names(&config.forward_request_headers)?,
-            forward_response: names(&config.forward_response_headers)?,
-            max_body_bytes: config.max_body_bytes,
+            forward_request: names(&gateway.forward_request_headers)?,
+            forward_response: names(&gateway.forward_response_headers)?,
+            max_body_bytes: gateway.max_body_bytes,
+            max_timeout: Duration::from_millis(config.max_deadline_ms),
         })
     }
 
@@ -246,7 +248,7 @@ async fn transcode(
         upstream.metadata_mut().insert("x-forwarded-for", value);
     }
     if let Some(timeout) = requested_timeout(&parts.headers) {
-        upstream.set_timeout(timeout.min(MAX_TIMEOUT));
+        upstream.set_timeout(timeout.min(transcoder.max_timeout));
     }
     let service = route.method.parent_service();
     let Ok(path) = format!("/{}/{}", service.full_name(), route.method.name()).parse() else {
