@@ -16,6 +16,12 @@ use ironmesh_runtime::{Config, ServiceKind};
 
 mod bench;
 
+/// mimalloc rather than glibc's malloc: the REST path allocates per request (headers, JSON,
+/// descriptor-typed messages), and `make bench` showed glibc's malloc/free among its largest
+/// costs. One allocator for every command, so bench baselines and measured paths share it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long `up` waits for every component to report healthy.
 const READY_LIMIT: Duration = Duration::from_secs(30);
 
