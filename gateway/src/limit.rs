@@ -237,7 +237,7 @@ fn credential_key(value: &HeaderValue) -> String {
 /// The axum middleware: checks the address budget, then the credential budget (if any), of the
 /// path's group; the first refusal answers 429 with `Retry-After` and `RateLimit-*`.
 pub async fn enforce(
-    State(limiter): State<Limiter>,
+    State(limiter): State<Arc<Limiter>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     mut request: Request,
     next: Next,

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ironmesh_interceptors::metrics::Metrics;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::limit::Limiter;
 use crate::transcode::{Transcoder, handle};
@@ -79,23 +78,27 @@ pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
         .with_state(transcoder.clone())
         // Innermost of the edge layers: only requests that passed CORS preflight handling count.
         .layer(axum::middleware::from_fn_with_state(
-            edge.limiter,
+            Arc::new(edge.limiter),
             crate::limit::enforce,
         ))
         .layer(cors);
-    // The headers go on every response, 429s and CORS refusals included.
-    for (name, value) in SECURITY_HEADERS {
-        router = router.layer(SetResponseHeaderLayer::overriding(
-            name,
-            HeaderValue::from_static(value),
-        ));
-    }
-    if edge.tls {
-        router = router.layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static(HSTS),
-        ));
-    }
+    // The headers go on every response, 429s and CORS refusals included (one layer for all).
+    let hsts = edge.tls;
+    router = router.layer(axum::middleware::map_response(
+        move |mut response: Response| async move {
+            let headers = response.headers_mut();
+            for (name, value) in SECURITY_HEADERS {
+                headers.insert(name, HeaderValue::from_static(value));
+            }
+            if hsts {
+                headers.insert(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static(HSTS),
+                );
+            }
+            response
+        },
+    ));
     // Outermost: every request is counted, whatever answered it.
     router.layer(axum::middleware::from_fn_with_state(transcoder, record))
 }

@@ -145,17 +145,26 @@ pub async fn handle(State(transcoder): State<Arc<Transcoder>>, request: Request)
         .and_then(|v| v.to_str().ok())
         .and_then(TraceContext::parse);
     let minted = incoming.map_or_else(TraceContext::new_root, |parent| parent.child());
+    // As in the server stack: fields known now are set at creation (a later `record` re-renders
+    // the span's log fields), and OpenTelemetry-only ones only when spans are exported.
     let span = tracing::info_span!(
         "rest",
-        otel.name = %format!("{} {}", request.method(), request.uri().path()),
-        otel.kind = "server",
         service = "gateway",
         http.method = %request.method(),
         http.path = %request.uri().path(),
         request_id = %request_id,
         trace_id = %minted.trace_id_hex(),
         span_id = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
     );
+    if ironmesh_interceptors::server::exporting() {
+        span.record(
+            "otel.name",
+            format!("{} {}", request.method(), request.uri().path()),
+        );
+        span.record("otel.kind", "server");
+    }
     let trace = ironmesh_interceptors::server::join_trace(&span, incoming, minted);
     let mut response = transcode(&transcoder, request, &request_id, &trace)
         .instrument(span.clone())
@@ -250,11 +259,11 @@ async fn transcode(
     if let Some(timeout) = requested_timeout(&parts.headers) {
         upstream.set_timeout(timeout.min(transcoder.max_timeout));
     }
-    let service = route.method.parent_service();
-    let Ok(path) = format!("/{}/{}", service.full_name(), route.method.name()).parse() else {
-        return errors::local(Code::Internal, "bad route", None);
-    };
-    let Some(channel) = transcoder.channels.get(service.full_name()) else {
+    let path = route.grpc_path.clone();
+    let Some(channel) = transcoder
+        .channels
+        .get(route.method.parent_service().full_name())
+    else {
         return errors::local(Code::Internal, "no upstream", None);
     };
     let mut grpc = tonic::client::Grpc::new(channel.clone());

@@ -30,6 +30,8 @@ pub struct Route {
     pub raw_response: bool,
     /// Server streaming: the reply is a stream of messages (NDJSON or SSE over HTTP).
     pub streaming: bool,
+    /// The gRPC path, `/pkg.Service/Method`, made once.
+    pub grpc_path: http::uri::PathAndQuery,
 }
 
 /// The well-known message that carries raw HTTP bodies.
@@ -233,6 +235,9 @@ fn route(method: &MethodDescriptor, rule: &DynamicMessage) -> Result<Route, Stri
         raw_body,
         raw_response,
         streaming: method.is_server_streaming(),
+        grpc_path: format!("/{}/{}", method.parent_service().full_name(), method.name())
+            .parse()
+            .map_err(|e| format!("{name}: {e}"))?,
     })
 }
 

@@ -125,7 +125,9 @@ pub fn set_exporting(on: bool) {
     EXPORTING.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn exporting() -> bool {
+/// Whether spans are exported (see [`set_exporting`]): OpenTelemetry-only span fields are
+/// worth filling only then.
+pub fn exporting() -> bool {
     EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
