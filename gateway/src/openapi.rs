@@ -295,6 +295,8 @@ struct Behavior {
 /// Builds `components/schemas` while the operations refer to it.
 struct Schemas {
     field_behavior: Option<ExtensionDescriptor>,
+    /// `ironmesh.api.v1.field_rules`: what services enforce exactly on string fields.
+    field_rules: Option<ExtensionDescriptor>,
     /// `google.rpc.Status`, the body of every error.
     status: Option<MessageDescriptor>,
     /// Messages responses carry (transitively): their request-side schemas get [`INPUT_SUFFIX`].
@@ -309,6 +311,9 @@ impl Schemas {
         let field_behavior = pool
             .as_ref()
             .and_then(|p| p.get_extension_by_name("google.api.field_behavior"));
+        let field_rules = pool
+            .as_ref()
+            .and_then(|p| p.get_extension_by_name("ironmesh.api.v1.field_rules"));
         // Errors are ours whatever contract the routes come from.
         let status = pool
             .as_ref()
@@ -338,6 +343,7 @@ impl Schemas {
         }
         Self {
             field_behavior,
+            field_rules,
             status,
             in_responses,
             components: Map::new(),
@@ -493,10 +499,15 @@ impl Schemas {
             }
             schema
         } else if field.is_list() {
-            let mut schema = json!({ "type": "array", "items": self.kind(&field.kind(), side) });
+            let mut items = self.kind(&field.kind(), side);
+            let mut schema = json!({ "type": "array" });
             if required {
                 schema["minItems"] = json!(1);
             }
+            if side != Side::Response {
+                self.apply_rules(field, &mut items, Some(&mut schema));
+            }
+            schema["items"] = items;
             schema
         } else {
             match field.kind() {
@@ -506,8 +517,51 @@ impl Schemas {
                     if required && matches!(kind, Kind::String | Kind::Bytes) {
                         schema["minLength"] = json!(1);
                     }
+                    if side != Side::Response {
+                        self.apply_rules(field, &mut schema, None);
+                    }
                     schema
                 }
+            }
+        }
+    }
+
+    /// The field's `ironmesh.api.v1.field_rules` as JSON Schema keywords: on `value` (a string
+    /// schema, or the items of a repeated field) and on `list` (the array schema).
+    fn apply_rules(&self, field: &FieldDescriptor, value: &mut Value, list: Option<&mut Value>) {
+        let Some(extension) = &self.field_rules else {
+            return;
+        };
+        let options = field.options();
+        if !options.has_extension(extension) {
+            return;
+        }
+        let Proto::Message(rules) = &*options.get_extension(extension) else {
+            return;
+        };
+        let number = |name: &str| match rules.get_field_by_name(name).as_deref() {
+            Some(Proto::U32(n)) if *n > 0 => Some(*n),
+            _ => None,
+        };
+        // A string schema may be a type list when `null` is accepted too; the keywords apply to
+        // strings only either way.
+        if let Some(n) = number("min_chars") {
+            value["minLength"] = json!(n);
+        }
+        if let Some(n) = number("max_chars") {
+            value["maxLength"] = json!(n);
+        }
+        if let Some(Proto::String(pattern)) = rules.get_field_by_name("pattern").as_deref()
+            && !pattern.is_empty()
+        {
+            value["pattern"] = json!(pattern);
+        }
+        if let Some(list) = list {
+            if let Some(n) = number("min_items") {
+                list["minItems"] = json!(n);
+            }
+            if let Some(n) = number("max_items") {
+                list["maxItems"] = json!(n);
             }
         }
     }
@@ -1157,6 +1211,21 @@ mod tests {
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["properties"]["email"]["minLength"], 1);
         assert_eq!(schema["properties"]["password"]["writeOnly"], true);
+        // ironmesh.api.v1.field_rules, as auth enforces them.
+        assert_eq!(schema["properties"]["password"]["minLength"], 12);
+        assert_eq!(schema["properties"]["password"]["maxLength"], 128);
+        let keys = operation(&document, "/v1/auth/api-keys", "post");
+        let keys = resolve(
+            &document,
+            &keys["requestBody"]["content"]["application/json"]["schema"],
+        );
+        let scopes = &keys["properties"]["scopes"];
+        assert_eq!(
+            (scopes["minItems"].clone(), scopes["maxItems"].clone()),
+            (json!(1), json!(20))
+        );
+        assert_eq!(scopes["items"]["pattern"], "^[a-z0-9][a-z0-9:._-]*$");
+        assert_eq!(scopes["items"]["maxLength"], 64);
         assert!(register["responses"]["201"].is_object());
         assert!(register["responses"].get("200").is_none());
         let reply = resolve(

@@ -222,6 +222,56 @@ pub fn check_display_name(name: &str) -> Result<String, Violation> {
 mod tests {
     use super::*;
 
+    /// The contract publishes these bounds (`ironmesh.api.v1.field_rules`, which the gateway's
+    /// OpenAPI document shows clients); they must be the ones enforced here.
+    #[test]
+    fn the_contract_states_the_password_bounds_enforced_here() {
+        use prost_reflect::{DescriptorPool, Value};
+        let pool = DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let rules = pool
+            .get_extension_by_name("ironmesh.api.v1.field_rules")
+            .unwrap();
+        let bound = |field: &str, name: &str| -> u32 {
+            let (message, field) = field.rsplit_once('.').unwrap();
+            let field = pool
+                .get_message_by_name(message)
+                .unwrap()
+                .get_field_by_name(field)
+                .unwrap();
+            let options = field.options();
+            let Value::Message(value) = &*options.get_extension(&rules) else {
+                panic!("no rules on {field:?}");
+            };
+            value.get_field_by_name(name).unwrap().as_u32().unwrap()
+        };
+        let chars = |n: usize| u32::try_from(n).unwrap();
+        for field in [
+            "ironmesh.auth.v1.RegisterRequest.password",
+            "ironmesh.auth.v1.ChangePasswordRequest.new_password",
+        ] {
+            assert_eq!(
+                bound(field, "min_chars"),
+                chars(MIN_PASSWORD_CHARS),
+                "{field}"
+            );
+            assert_eq!(
+                bound(field, "max_chars"),
+                chars(MAX_PASSWORD_CHARS),
+                "{field}"
+            );
+        }
+        for field in [
+            "ironmesh.auth.v1.LoginRequest.password",
+            "ironmesh.auth.v1.DeleteMyAccountRequest.password",
+        ] {
+            assert_eq!(
+                bound(field, "max_chars"),
+                chars(MAX_PASSWORD_CHARS),
+                "{field}"
+            );
+        }
+    }
+
     #[test]
     fn emails_are_normalised_and_checked() {
         assert_eq!(

@@ -847,3 +847,53 @@ fn valid_scope(scope: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":._-".contains(&b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::valid_scope;
+
+    /// The contract's published scope rule (`ironmesh.api.v1.field_rules` on
+    /// `CreateApiKeyRequest.scopes`) accepts exactly what [`valid_scope`] accepts.
+    #[test]
+    fn the_contract_states_the_scope_rule_enforced_here() {
+        use prost_reflect::{DescriptorPool, Value};
+        let pool = DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let rules = pool
+            .get_extension_by_name("ironmesh.api.v1.field_rules")
+            .unwrap();
+        let field = pool
+            .get_message_by_name("ironmesh.auth.v1.CreateApiKeyRequest")
+            .unwrap()
+            .get_field_by_name("scopes")
+            .unwrap();
+        let options = field.options();
+        let Value::Message(rules) = &*options.get_extension(&rules) else {
+            panic!("no rules on scopes");
+        };
+        let text = |name: &str| rules.get_field_by_name(name).unwrap().into_owned();
+        let pattern = regex::Regex::new(text("pattern").as_str().unwrap()).unwrap();
+        let max = text("max_chars").as_u32().unwrap() as usize;
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for scope in [
+            "inventory:read",
+            "a",
+            "0",
+            "a.b_c-d:e",
+            long.as_str(),
+            too_long.as_str(),
+            "",
+            "Inventory:read",
+            ":read",
+            "-a",
+            "a b",
+            "a/b",
+            "é",
+        ] {
+            let published = pattern.is_match(scope) && scope.chars().count() <= max;
+            assert_eq!(published, valid_scope(scope), "{scope:?}");
+        }
+        assert_eq!(text("min_items").as_u32(), Some(1));
+        assert_eq!(text("max_items").as_u32(), Some(20));
+    }
+}
