@@ -540,3 +540,28 @@ async fn other_methods_get_405_with_allow() {
     assert_eq!(status, 404);
     gateway.shutdown().await;
 }
+
+/// A chunked body over the limit is refused with 413 as soon as the limit is passed: the
+/// client has not even finished sending (no final chunk ever comes) when the answer arrives.
+#[tokio::test]
+async fn oversized_chunked_bodies_are_refused_before_they_end() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gateway = TestGateway::start(|config| config.gateway.max_body_bytes = 1024).await;
+    let mut tcp = tokio::net::TcpStream::connect(gateway.rest).await.unwrap();
+    let head = "POST /v1/items HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+                transfer-encoding: chunked\r\n\r\n";
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("200\r\n{}\r\n", " ".repeat(0x200));
+    for _ in 0..3 {
+        tcp.write_all(chunk.as_bytes()).await.unwrap();
+    }
+    // 1536 bytes sent, the body still open: the answer must come anyway.
+    let mut response = vec![0; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), tcp.read(&mut response))
+        .await
+        .expect("answered without the rest of the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&response[..read]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    gateway.shutdown().await;
+}
