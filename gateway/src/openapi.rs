@@ -638,15 +638,7 @@ impl Schemas {
                 "properties": { "@type": { "type": "string" } },
                 "required": ["@type"],
             }),
-            "google.protobuf.DoubleValue"
-            | "google.protobuf.FloatValue"
-            | "google.protobuf.Int64Value"
-            | "google.protobuf.UInt64Value"
-            | "google.protobuf.Int32Value"
-            | "google.protobuf.UInt32Value"
-            | "google.protobuf.BoolValue"
-            | "google.protobuf.StringValue"
-            | "google.protobuf.BytesValue" => {
+            name if crate::transcode::is_wrapper(name) => {
                 let value = message.get_field_by_name("value")?;
                 nullable(self.kind(&value.kind(), side))
             }
@@ -741,7 +733,7 @@ impl Schemas {
                     continue;
                 }
                 let single = match inner.get_field_by_name("value") {
-                    Some(value) if inner.full_name().ends_with("Value") => {
+                    Some(value) if crate::transcode::is_wrapper(inner.full_name()) => {
                         self.kind(&value.kind(), Side::Text)
                     }
                     _ => self
@@ -753,15 +745,12 @@ impl Schemas {
                 } else {
                     single
                 };
-                let mut parameter = json!({ "name": json_path, "in": "query", "schema": schema });
-                if behavior.required {
-                    parameter["required"] = json!(true);
-                }
-                if field.is_list() {
-                    parameter["style"] = json!("form");
-                    parameter["explode"] = json!(true);
-                }
-                out.push(parameter);
+                out.push(query_parameter(
+                    &json_path,
+                    schema,
+                    behavior.required,
+                    field.is_list(),
+                ));
                 continue;
             }
             if let Kind::Message(inner) = field.kind() {
@@ -788,19 +777,12 @@ impl Schemas {
                 continue;
             }
             let schema = self.field(&field, Side::Text, behavior.required);
-            let mut parameter = json!({
-                "name": json_path,
-                "in": "query",
-                "schema": schema,
-            });
-            if behavior.required {
-                parameter["required"] = json!(true);
-            }
-            if field.is_list() {
-                parameter["style"] = json!("form");
-                parameter["explode"] = json!(true);
-            }
-            out.push(parameter);
+            out.push(query_parameter(
+                &json_path,
+                schema,
+                behavior.required,
+                field.is_list(),
+            ));
         }
     }
 
@@ -1115,6 +1097,19 @@ fn error_responses() -> Value {
         );
     }
     Value::Object(responses)
+}
+
+/// A query parameter; repeated fields repeat the name (`a=1&a=2`).
+fn query_parameter(name: &str, schema: Value, required: bool, repeated: bool) -> Value {
+    let mut parameter = json!({ "name": name, "in": "query", "schema": schema });
+    if required {
+        parameter["required"] = json!(true);
+    }
+    if repeated {
+        parameter["style"] = json!("form");
+        parameter["explode"] = json!(true);
+    }
+    parameter
 }
 
 #[cfg(test)]

@@ -274,10 +274,15 @@ fn append_path(message: &mut DynamicMessage, path: &str, value: Value) -> Result
 pub fn is_text_wkt(name: &str) -> bool {
     matches!(
         name,
-        "google.protobuf.Timestamp"
-            | "google.protobuf.Duration"
-            | "google.protobuf.FieldMask"
-            | "google.protobuf.DoubleValue"
+        "google.protobuf.Timestamp" | "google.protobuf.Duration" | "google.protobuf.FieldMask"
+    ) || is_wrapper(name)
+}
+
+/// The wrapper types (`google.protobuf.Int32Value` …): JSON is the wrapped value itself.
+pub fn is_wrapper(name: &str) -> bool {
+    matches!(
+        name,
+        "google.protobuf.DoubleValue"
             | "google.protobuf.FloatValue"
             | "google.protobuf.Int64Value"
             | "google.protobuf.UInt64Value"

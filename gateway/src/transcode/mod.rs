@@ -33,7 +33,7 @@ use tonic::Code;
 use tonic::metadata::MetadataMap;
 use tracing::Instrument;
 
-pub use message::is_text_wkt;
+pub use message::{is_text_wkt, is_wrapper};
 pub use routes::{BodyTarget, HTTP_BODY, Route, RouteTable};
 
 use crate::limit::ClientAddress;
