@@ -4,7 +4,7 @@
 use http::Method;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
-use super::template::Template;
+use super::template::{PathParts, Template};
 
 /// Which part of the request message the HTTP body fills.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,18 +124,28 @@ impl RouteTable {
         method: &Method,
         path: &str,
     ) -> Option<(usize, Vec<(String, String)>)> {
+        let parts = PathParts::parse(path)?;
         self.routes
             .iter()
             .enumerate()
             .filter(|(_, r)| r.http_method == method)
-            .find_map(|(i, r)| r.template.matches(path).map(|bindings| (i, bindings)))
+            .find_map(|(i, r)| {
+                r.template
+                    .matches_parts(&parts)
+                    .map(|bindings| (i, bindings))
+            })
     }
 
     /// The methods bound to paths like `path` (for `405` + `Allow` when another was used).
     pub fn allowed_methods(&self, path: &str) -> Vec<Method> {
         let mut methods: Vec<Method> = Vec::new();
+        let Some(parts) = PathParts::parse(path) else {
+            return methods;
+        };
         for route in &self.routes {
-            if !methods.contains(&route.http_method) && route.template.matches(path).is_some() {
+            if !methods.contains(&route.http_method)
+                && route.template.matches_parts(&parts).is_some()
+            {
                 methods.push(route.http_method.clone());
             }
         }

@@ -150,28 +150,15 @@ impl Template {
 
     /// Matches `path` (percent-decoded per segment); returns `(field, value)` bindings.
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let body = path.strip_prefix('/')?;
-        let (body, verb) = match &self.verb {
-            Some(verb) => (
-                body.strip_suffix(verb.as_str())?.strip_suffix(':')?,
-                Some(verb),
-            ),
-            None => (body, None),
-        };
-        if verb.is_none()
-            && body
-                .rsplit('/')
-                .next()
-                .is_some_and(|last| last.contains(':'))
-        {
-            // A custom verb the template does not have.
+        self.matches_parts(&PathParts::parse(path)?)
+    }
+
+    /// [`Self::matches`] on a path split once for every template tried.
+    pub fn matches_parts(&self, path: &PathParts<'_>) -> Option<Vec<(String, String)>> {
+        if self.verb.as_deref() != path.verb {
             return None;
         }
-        let parts: Vec<&str> = if body.is_empty() {
-            Vec::new()
-        } else {
-            body.split('/').collect()
-        };
+        let parts = &path.parts;
         let mut i = 0;
         for (index, segment) in self.segments.iter().enumerate() {
             match segment {
@@ -208,6 +195,35 @@ impl Template {
             bindings.push((variable.field.clone(), value.into_owned()));
         }
         Some(bindings)
+    }
+}
+
+/// A request path split into segments and its custom verb (`/v1/a/b:cancel` → `[v1, a, b]`,
+/// `cancel`), once per request rather than once per template.
+#[derive(Debug)]
+pub struct PathParts<'a> {
+    parts: Vec<&'a str>,
+    verb: Option<&'a str>,
+}
+
+impl<'a> PathParts<'a> {
+    /// `None` unless the path starts with `/`.
+    pub fn parse(path: &'a str) -> Option<Self> {
+        let body = path.strip_prefix('/')?;
+        let mut parts: Vec<&str> = if body.is_empty() {
+            Vec::new()
+        } else {
+            body.split('/').collect()
+        };
+        // The verb follows the last ':' of the last segment.
+        let mut verb = None;
+        if let Some(last) = parts.last_mut()
+            && let Some((segment, tail)) = last.rsplit_once(':')
+        {
+            *last = segment;
+            verb = Some(tail);
+        }
+        Some(Self { parts, verb })
     }
 }
 
