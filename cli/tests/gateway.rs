@@ -308,6 +308,42 @@ async fn security_headers_cors_and_body_limit() {
         allowed.headers()["access-control-allow-origin"],
         "https://app.example.com"
     );
+    let exposed = allowed.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for name in ["x-request-id", "ratelimit-remaining", "etag", "location"] {
+        assert!(exposed.contains(name), "{name} not exposed: {exposed}");
+    }
+    // A preflight for the headers a frontend sends: the forwarded ones are allowed.
+    let preflight = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/auth/register", rest.base),
+        )
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,idempotency-key,traceparent",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let allowed_headers = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for name in [
+        "content-type",
+        "idempotency-key",
+        "traceparent",
+        "authorization",
+    ] {
+        assert!(allowed_headers.contains(name), "{name}: {allowed_headers}");
+    }
+    assert!(!allowed_headers.contains("cookie"), "{allowed_headers}");
     let stranger = client
         .get(format!("{}/.well-known/jwks.json", rest.base))
         .header("origin", "https://evil.example.com")

@@ -37,6 +37,10 @@ pub struct Edge<'a> {
     pub tls: bool,
     /// The OpenAPI document served at `/openapi.json`.
     pub openapi: serde_json::Value,
+    /// Request headers forwarded upstream (CORS must let browsers send them).
+    pub forward_request: Vec<HeaderName>,
+    /// Response headers forwarded from metadata (CORS must let scripts read them).
+    pub forward_response: Vec<HeaderName>,
 }
 
 pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
@@ -54,16 +58,38 @@ pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("x-request-id"),
-        ])
-        .expose_headers([
-            HeaderName::from_static("x-request-id"),
-            HeaderName::from_static("x-trace-id"),
-            header::RETRY_AFTER,
-        ]);
+        // What a browser may send: what the gateway reads or forwards, nothing more.
+        .allow_headers(
+            [
+                "authorization",
+                "content-type",
+                "x-request-id",
+                "x-request-timeout",
+                "grpc-timeout",
+                "traceparent",
+                "tracestate",
+            ]
+            .into_iter()
+            .map(HeaderName::from_static)
+            .chain(edge.forward_request.iter().cloned())
+            .collect::<Vec<_>>(),
+        )
+        // What a browser script may read: ids, rate-limit state, and forwarded metadata.
+        .expose_headers(
+            [
+                "x-request-id",
+                "x-trace-id",
+                "retry-after",
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "ratelimit-reset",
+                "ratelimit-policy",
+            ]
+            .into_iter()
+            .map(HeaderName::from_static)
+            .chain(edge.forward_response.iter().cloned())
+            .collect::<Vec<_>>(),
+        );
     // Rendered once: the document is fixed for the life of the process.
     let openapi = bytes::Bytes::from(serde_json::to_vec(&edge.openapi).unwrap_or_default());
     let mut router = Router::new()

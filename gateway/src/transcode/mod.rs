@@ -114,6 +114,12 @@ impl Transcoder {
         &self.table
     }
 
+    /// The request headers forwarded upstream (beyond those always forwarded) and the response
+    /// metadata returned as headers.
+    pub fn forwarded_headers(&self) -> (&[HeaderName], &[HeaderName]) {
+        (&self.forward_request, &self.forward_response)
+    }
+
     /// Finds the route of `request` once, for the metrics layer and the handler both; returns
     /// its template (a bounded metric label).
     pub fn match_route(&self, request: &mut Request) -> Option<&str> {
