@@ -143,6 +143,14 @@ fn error_frame(
     status: &tonic::Status,
     request_id: &str,
 ) -> Bytes {
+    // The response head said 200 long ago: this line is the only record of how it ended.
+    let code = status.code();
+    let http = errors::http_status(code).as_u16();
+    if http >= 500 {
+        tracing::warn!(service = "gateway", request_id, grpc.code = ?code, "rest stream failed");
+    } else {
+        tracing::info!(service = "gateway", request_id, grpc.code = ?code, "rest stream ended with an error");
+    }
     let body = errors::body(pool, status, request_id);
     let json = serde_json::to_vec(&body).unwrap_or_default();
     format.frame("error", &json)
