@@ -115,8 +115,6 @@ async fn serve_api(
     tracing::info!(service = "gateway", rest = %http_addr, admin = %admin_addr, tls = tls.is_some(), "listening");
 
     let limiter = limit::Limiter::new(&config.gateway, config.redis_url.as_deref()).await;
-    let (forward_request, forward_response) = transcoder.forwarded_headers();
-    let (forward_request, forward_response) = (forward_request.to_vec(), forward_response.to_vec());
     let router = rest::router(
         transcoder,
         rest::Edge {
@@ -124,8 +122,6 @@ async fn serve_api(
             cors_origins: &config.gateway.cors_origins,
             tls: tls.is_some(),
             openapi,
-            forward_request,
-            forward_response,
         },
     );
     let rest = serve::serve(

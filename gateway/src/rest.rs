@@ -37,13 +37,11 @@ pub struct Edge<'a> {
     pub tls: bool,
     /// The OpenAPI document served at `/openapi.json`.
     pub openapi: serde_json::Value,
-    /// Request headers forwarded upstream (CORS must let browsers send them).
-    pub forward_request: Vec<HeaderName>,
-    /// Response headers forwarded from metadata (CORS must let scripts read them).
-    pub forward_response: Vec<HeaderName>,
 }
 
 pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
+    // CORS lets browsers send, and scripts read, what the transcoder forwards.
+    let (forward_request, forward_response) = transcoder.forwarded_headers();
     let origins: Vec<HeaderValue> = edge
         .cors_origins
         .iter()
@@ -71,7 +69,7 @@ pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
             ]
             .into_iter()
             .map(HeaderName::from_static)
-            .chain(edge.forward_request.iter().cloned())
+            .chain(forward_request.iter().cloned())
             .collect::<Vec<_>>(),
         )
         // What a browser script may read: ids, rate-limit state, and forwarded metadata.
@@ -87,7 +85,7 @@ pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
             ]
             .into_iter()
             .map(HeaderName::from_static)
-            .chain(edge.forward_response.iter().cloned())
+            .chain(forward_response.iter().cloned())
             .collect::<Vec<_>>(),
         );
     // Rendered once: the document is fixed for the life of the process.

@@ -428,16 +428,16 @@ async fn timeout_headers_set_the_deadline() {
 #[tokio::test]
 async fn rest_metrics_count_by_route_and_status() {
     let gateway = start().await;
-    get(&gateway, "/v1/items/m1").await;
-    get(&gateway, "/v1/items/m2").await;
-    get(&gateway, "/v1/no/such/route").await;
-    let metrics = reqwest::get(format!("http://{}/metrics", gateway.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let line = |route: &str, status: &str| {
+    let scrape = || async {
+        reqwest::get(format!("http://{}/metrics", gateway.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // The registry is per process: compare counts before and after, not absolute values.
+    let count = |metrics: &str, route: &str, status: &str| -> u64 {
         metrics
             .lines()
             .find(|l| {
@@ -445,16 +445,19 @@ async fn rest_metrics_count_by_route_and_status() {
                     && l.contains(&format!("route=\"{route}\""))
                     && l.contains(&format!("status=\"{status}\""))
             })
-            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+            .map_or(0, |l| l.rsplit(' ').next().unwrap().parse().unwrap())
     };
-    assert_eq!(
-        line("/v1/items/{item.id}", "200").as_deref(),
-        Some("2"),
-        "{metrics}"
-    );
-    assert_eq!(line("unmatched", "404").as_deref(), Some("1"), "{metrics}");
-    assert!(metrics.contains("ironmesh_http_request_duration_seconds_bucket{"));
-    assert!(metrics.contains("ironmesh_http_in_flight{service=\"gateway\"} 0"));
+    let before = scrape().await;
+    get(&gateway, "/v1/items/m1").await;
+    get(&gateway, "/v1/items/m2").await;
+    get(&gateway, "/v1/no/such/route").await;
+    let after = scrape().await;
+    let delta =
+        |route: &str, status: &str| count(&after, route, status) - count(&before, route, status);
+    assert_eq!(delta("/v1/items/{item.id}", "200"), 2, "{after}");
+    assert_eq!(delta("unmatched", "404"), 1, "{after}");
+    assert!(after.contains("ironmesh_http_request_duration_seconds_bucket{"));
+    assert!(after.contains("ironmesh_http_in_flight{service=\"gateway\"} 0"));
     gateway.shutdown().await;
 }
 

@@ -88,7 +88,7 @@ mod token;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -629,17 +629,10 @@ fn mesh_config(dir: &Path) -> Result<Config, String> {
     use base64::Engine as _;
     let mut config = Config {
         data_dir: dir.to_path_buf(),
-        bind_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         shutdown_grace_secs: 5,
         ..Config::default()
-    };
-    for kind in ServiceKind::ALL {
-        let service = config.service_mut(kind);
-        service.grpc_port = 0;
-        service.admin_port = 0;
     }
-    config.gateway.http_port = 0;
-    config.gateway.admin_port = 0;
+    .on_loopback_any_port();
     config.secrets.master_key =
         Some(base64::engine::general_purpose::STANDARD.encode(token::random_bytes(32)?));
     config.lockout.account_threshold = NEVER_LOCKED;

@@ -243,23 +243,28 @@ fn parent<'m>(
     Ok((current, last))
 }
 
-fn set_path(message: &mut DynamicMessage, path: &str, value: Value) -> Result<(), BadField> {
+/// The message holding the last field of `path`, and that field.
+fn target<'m>(
+    message: &'m mut DynamicMessage,
+    path: &str,
+) -> Result<(&'m mut DynamicMessage, FieldDescriptor), BadField> {
     let (target, last) = parent(message, path)?;
     let field = target
         .descriptor()
         .get_field_by_name(&last)
         .ok_or_else(|| bad(path, "no such field"))?;
+    Ok((target, field))
+}
+
+fn set_path(message: &mut DynamicMessage, path: &str, value: Value) -> Result<(), BadField> {
+    let (target, field) = target(message, path)?;
     target
         .try_set_field(&field, value)
         .map_err(|e| bad(path, e.to_string()))
 }
 
 fn append_path(message: &mut DynamicMessage, path: &str, value: Value) -> Result<(), BadField> {
-    let (target, last) = parent(message, path)?;
-    let field = target
-        .descriptor()
-        .get_field_by_name(&last)
-        .ok_or_else(|| bad(path, "no such field"))?;
+    let (target, field) = target(message, path)?;
     match target.get_field_mut(&field) {
         Value::List(items) => {
             items.push(value);

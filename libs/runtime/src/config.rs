@@ -628,6 +628,20 @@ impl Config {
         }
     }
 
+    /// Every listener on 127.0.0.1 and port 0 (any free port), as tests and benchmarks run a
+    /// mesh beside whatever else the machine runs.
+    pub fn on_loopback_any_port(mut self) -> Self {
+        self.bind_host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        for kind in ServiceKind::ALL {
+            let service = self.service_mut(kind);
+            service.grpc_port = 0;
+            service.admin_port = 0;
+        }
+        self.gateway.http_port = 0;
+        self.gateway.admin_port = 0;
+        self
+    }
+
     /// Mutable settings of one service (the CLI and testkit fill in endpoints after binding).
     pub fn service_mut(&mut self, kind: ServiceKind) -> &mut ServiceConfig {
         match kind {

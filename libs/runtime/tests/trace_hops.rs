@@ -7,50 +7,10 @@ use std::time::Duration;
 
 use common::{Last, client, start};
 use ironmesh_interceptors::context::{CallContext, RequestId, TraceContext};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::trace::v1::Span;
-use tokio::sync::mpsc;
+use ironmesh_testkit::otlp::{Span, attribute, receiver};
 use tonic_health::pb::HealthCheckRequest;
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// A real OTLP/gRPC trace receiver: every exported span goes to the test.
-struct Receiver(mpsc::UnboundedSender<Span>);
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        for resource in request.into_inner().resource_spans {
-            for scope in resource.scope_spans {
-                for span in scope.spans {
-                    let _ = self.0.send(span);
-                }
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-fn attribute(span: &Span, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-        .map(|value| match value {
-            Value::StringValue(s) => s.clone(),
-            Value::IntValue(i) => i.to_string(),
-            other => format!("{other:?}"),
-        })
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -62,14 +22,7 @@ fn hex(bytes: &[u8]) -> String {
 /// caller's span), each carrying the same request id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_and_request_id_across_three_hops_reach_the_otlp_receiver() {
-    let (spans_tx, mut spans) = mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let otlp = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(Receiver(spans_tx)))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
+    let (otlp, mut spans) = receiver().await;
     let telemetry = ironmesh_runtime::telemetry::init_with(
         &ironmesh_runtime::Config::default(),
         Some(&format!("http://{otlp}")),

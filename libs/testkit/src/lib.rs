@@ -14,7 +14,7 @@
 pub mod otlp;
 pub mod transcoding;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ironmesh_cli::mesh::{self, Component, ComponentError, Health, RunningMesh};
@@ -364,17 +364,10 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<&str>) -> Co
     let mut config = Config {
         data_dir: data_dir.to_path_buf(),
         database_url: database_url.map(str::to_owned),
-        bind_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         shutdown_grace_secs: 5,
         ..Config::default()
-    };
-    for kind in ServiceKind::ALL {
-        let service = config.service_mut(kind);
-        service.grpc_port = 0;
-        service.admin_port = 0;
     }
-    config.gateway.http_port = 0;
-    config.gateway.admin_port = 0;
+    .on_loopback_any_port();
     // A fresh master key per test (PostgreSQL requires one to be configured).
     use base64::Engine;
     config.secrets.master_key =

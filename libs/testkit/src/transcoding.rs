@@ -245,12 +245,7 @@ impl TestGateway {
             server.await.expect("test service");
         })];
 
-        let mut config = ironmesh_runtime::Config {
-            bind_host: std::net::Ipv4Addr::LOCALHOST.into(),
-            ..Default::default()
-        };
-        config.gateway.http_port = 0;
-        config.gateway.admin_port = 0;
+        let mut config = ironmesh_runtime::Config::default().on_loopback_any_port();
         adjust(&mut config);
         let policy = PolicyTable::from_descriptor_sets(&[DESCRIPTOR_SET]).expect("policy");
         let channel = ClientBuilder::new("gateway", "testing", &format!("http://{grpc}"))
