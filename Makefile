@@ -50,5 +50,5 @@ bench:
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nghttp2-client; \
 	}
-	$(CARGO) build --release --bin ironmesh
-	target/release/ironmesh bench $(BENCH_ARGS)
+	$(CARGO) build --release --bin ironmesh-bench
+	target/release/ironmesh-bench $(BENCH_ARGS)

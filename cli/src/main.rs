@@ -1,5 +1,6 @@
-//! `ironmesh`: run the whole mesh (`up`), one component (`serve`), the migrations (`migrate`),
-//! operator tasks (`admin create-user`, `admin rotate-signing-key`) or the benchmark (`bench`).
+//! `ironmesh`: run the whole mesh (`up`), one component (`serve`), the migrations (`migrate`) or
+//! operator tasks (`admin create-user`, `admin rotate-signing-key`). The benchmark is its own
+//! binary (`ironmesh-bench`, cli/bench), so none of its code ships in this one.
 //!
 //! Exit codes: 0 after a clean drain, 64 for unusable configuration (the message names the key),
 //! 1 for anything else (a busy port, an unreachable database, a component that failed).
@@ -9,12 +10,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use ironmesh_cli::mesh::{self, Health};
+use ironmesh_launcher::mesh::{self, StartError};
 use ironmesh_runtime::process::{self, EXIT_FAILURE, block_on, fail};
 use ironmesh_runtime::storage::Database;
 use ironmesh_runtime::{Config, ServiceKind};
-
-mod bench;
 
 /// mimalloc rather than glibc's malloc: the REST path allocates per request (headers, JSON,
 /// descriptor-typed messages), and `make bench` showed glibc's malloc/free among its largest
@@ -62,12 +61,6 @@ enum Command {
         #[arg(long)]
         service: Option<String>,
     },
-    /// Benchmarks with h2load (needs `h2load`; the stack and gateway suites also `taskset`):
-    /// the shared server stack with and without token verification against a bare tonic server,
-    /// the auth service's login throughput against the argon2 bound and GetMe p99 under a login
-    /// flood, and one RPC through the REST gateway against the same RPC over gRPC; prints the
-    /// figures, ratios and targets.
-    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -108,7 +101,7 @@ fn main() -> ExitCode {
         }
         Command::Serve { component } => match parse_service(&component) {
             Ok(kind) => process::run_process(kind, config, |config, listeners, shutdown| {
-                ironmesh_cli::services::run(kind, config, listeners, shutdown)
+                ironmesh_launcher::services::run(kind, config, listeners, shutdown)
             }),
             Err(code) => code,
         },
@@ -125,7 +118,6 @@ fn main() -> ExitCode {
             let settings = config.clone();
             block_on(&settings, migrate(config, kinds))
         }
-        Command::Bench(args) => bench::run(&args),
     }
 }
 
@@ -146,17 +138,13 @@ async fn up(config: Config) -> ExitCode {
         Ok(bound) => bound,
         Err(err) => return fail(&err),
     };
-    let mut running = bound.start();
     let signal = ironmesh_runtime::signal::shutdown_signal();
     tokio::pin!(signal);
-
-    let health = tokio::select! {
-        health = running.wait_healthy(READY_LIMIT) => health,
-        Some(err) = running.next_exit() => {
-            running.stop().await;
-            return fail(&err);
-        }
-        () = &mut signal => return stop(running).await,
+    let running = match bound.start_healthy(READY_LIMIT, &mut signal).await {
+        Ok(running) => running,
+        // Ctrl-C while starting: everything has drained, which is a clean stop.
+        Err(StartError::Interrupted) => return ExitCode::SUCCESS,
+        Err(err) => return fail(&err),
     };
 
     println!(
@@ -164,29 +152,16 @@ async fn up(config: Config) -> ExitCode {
         "COMPONENT", "LISTEN", "ADMIN"
     );
     for addresses in running.addresses() {
-        let status = health
-            .iter()
-            .find(|(component, _)| *component == addresses.component)
-            .map(|(_, health)| match health {
-                Health::Serving => "SERVING".to_owned(),
-                Health::NotServing(why) => format!("NOT_SERVING ({why})"),
-            })
-            .unwrap_or_default();
         let scheme = match addresses.component {
             mesh::Component::Gateway => "http",
             mesh::Component::Service(_) => "grpc",
         };
         println!(
-            "{:<14} {:<22} {:<22} {status}",
+            "{:<14} {:<22} {:<22} SERVING",
             addresses.component.to_string(),
             format!("{scheme}://{}", addresses.main),
             format!("http://{}", addresses.admin),
         );
-    }
-    if health.iter().any(|(_, h)| *h != Health::Serving) {
-        eprintln!("ironmesh: not every component became healthy; stopping");
-        running.stop().await;
-        return ExitCode::from(EXIT_FAILURE);
     }
     println!(
         "ironmesh ready: {} components in {} ms (Ctrl-C to stop)",
@@ -194,17 +169,7 @@ async fn up(config: Config) -> ExitCode {
         started.elapsed().as_millis()
     );
 
-    tokio::select! {
-        () = &mut signal => stop(running).await,
-        Some(err) = running.next_exit() => {
-            running.stop().await;
-            fail(&err)
-        }
-    }
-}
-
-async fn stop(running: mesh::RunningMesh) -> ExitCode {
-    let errors = running.stop().await;
+    let errors = running.run_until(signal).await;
     if errors.is_empty() {
         tracing::info!("all components stopped");
         ExitCode::SUCCESS
@@ -278,7 +243,7 @@ async fn migrate(config: Config, kinds: Vec<ServiceKind>) -> ExitCode {
         let url = config.database_url(kind);
         let result = async {
             let db = Database::connect(&url, kind.name()).await?;
-            db.migrate(kind.name(), ironmesh_cli::services::migrations(kind))
+            db.migrate(kind.name(), ironmesh_launcher::services::migrations(kind))
                 .await?;
             db.close().await;
             Ok::<_, ironmesh_runtime::storage::StorageError>(db.backend())

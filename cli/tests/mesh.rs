@@ -315,7 +315,7 @@ async fn health_follows_store_readiness() {
     let database = mesh.database().expect("postgres mesh");
     database.set_reachable(false).await;
     assert_eq!(next_status().await, ServingStatus::NotServing as i32);
-    let admin = mesh.admin_addr(ironmesh_cli::mesh::Component::Service(ServiceKind::Orders));
+    let admin = mesh.admin_addr(ironmesh_launcher::mesh::Component::Service(ServiceKind::Orders));
     let readyz = reqwest::get(format!("http://{admin}/readyz"))
         .await
         .unwrap();
@@ -348,7 +348,7 @@ async fn metrics_record_calls_and_pass_promtool() {
             .unwrap_err();
         assert_eq!(status.code(), Code::Unimplemented);
     }
-    let admin = mesh.admin_addr(ironmesh_cli::mesh::Component::Service(ServiceKind::Orders));
+    let admin = mesh.admin_addr(ironmesh_launcher::mesh::Component::Service(ServiceKind::Orders));
     let response = reqwest::get(format!("http://{admin}/metrics"))
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 //! Every service's migrations apply to an empty store on both backends, land in that service's
 //! own file or schema, and are idempotent.
 
-use ironmesh_cli::services::migrations;
+use ironmesh_launcher::services::migrations;
 use ironmesh_runtime::ServiceKind;
 use ironmesh_runtime::storage::Database;
 use ironmesh_testkit::{Backend, TestDatabase, backends};

@@ -2,7 +2,9 @@
 //! gateway in front of a test service whose contract (`ironmesh.testing.v1`) exists only in the
 //! testkit: the gateway learns its routes from the descriptors, as it learns the real ones.
 
-use ironmesh_testkit::transcoding::{REPLY_HEADER, TestGateway};
+mod support;
+
+use support::transcoding::{REPLY_HEADER, TestGateway};
 use serde_json::{Value, json};
 
 async fn start() -> TestGateway {

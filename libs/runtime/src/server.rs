@@ -322,7 +322,7 @@ pub type GrpcLayers = tower::layer::util::Stack<
 
 /// A tonic server builder with everything a service's listener needs — keepalive, optional mTLS,
 /// the message limit and the interceptor stack for `service` — but no routes yet. [`serve`] uses
-/// it, and so does `ironmesh bench`, so what is measured is what runs. `policy` says who may
+/// it, and so does `ironmesh-bench`, so what is measured is what runs. `policy` says who may
 /// call what; `authenticator` verifies credentials (`None`: no authentication layer at all).
 pub fn grpc_server(
     config: &Config,

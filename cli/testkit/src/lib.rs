@@ -8,16 +8,16 @@
 //! - [`Session`] / [`authed`]: sign up and log in through auth, and attach the access token.
 //! - [`otlp`]: a real OTLP/gRPC trace receiver for tests that follow traces across processes.
 //! - [`TestMesh`]: starts any set of services (and optionally the gateway) with
-//!   [`ironmesh_cli::mesh`], everything on `127.0.0.1:0`, and hands back typed clients.
+//!   [`ironmesh_launcher::mesh`], everything on `127.0.0.1:0`, and hands back typed clients.
 #![forbid(unsafe_code)]
 
-pub mod otlp;
-pub mod transcoding;
+/// A real OTLP/gRPC trace receiver (re-exported from `ironmesh-otlp-receiver`).
+pub use ironmesh_otlp_receiver as otlp;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ironmesh_cli::mesh::{self, Component, ComponentError, Health, RunningMesh};
+use ironmesh_launcher::mesh::{self, Component, ComponentError, RunningMesh};
 use ironmesh_proto::ironmesh;
 use ironmesh_runtime::{Config, ServiceKind};
 use sqlx::Connection;
@@ -169,14 +169,10 @@ impl TestMesh {
             .await
             .expect("bind test listeners");
         let config = bound.config().clone();
-        let running = bound.start();
-        for (component, health) in running.wait_healthy(READY_LIMIT).await {
-            assert_eq!(
-                health,
-                Health::Serving,
-                "{component} did not become healthy"
-            );
-        }
+        let running = bound
+            .start_healthy(READY_LIMIT, std::future::pending())
+            .await
+            .unwrap_or_else(|err| panic!("test mesh did not start: {err}"));
         Self {
             running,
             config,

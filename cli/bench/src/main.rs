@@ -1,4 +1,4 @@
-//! `ironmesh bench`: what the shared server stack, token verification, password hashing and the
+//! `ironmesh-bench`: what the shared server stack, token verification, password hashing and the
 //! REST gateway cost, as ratios measured in one run.
 //!
 //! # Suites (`--suite stack|auth|gateway|all`, default all: every suite)
@@ -26,13 +26,13 @@
 //! server CPU time per call is reported too (the least noisy figure), and one verification timed
 //! alone in the bench process.
 //!
-//! Pinning: the servers run in a child process (`ironmesh bench --serve stack`) under
+//! Pinning: the servers run in a child process (`ironmesh-bench --serve stack`) under
 //! `taskset -c <server-cpu>`, on a tokio runtime with one worker thread, so the whole server is on
 //! one core; `h2load` (one thread) runs under `taskset -c <load-cpu>`.
 //!
 //! ## `auth`: logins against the argon2 bound, a cheap RPC during a login flood
-//! The real auth service runs in a child process (`ironmesh bench --serve auth`) through
-//! [`ironmesh_cli::mesh`], on the production runtime, SQLite in a temp dir, every port 0 on
+//! The real auth service runs in a child process (`ironmesh-bench --serve auth`) through
+//! [`ironmesh_launcher::mesh`], on the production runtime, SQLite in a temp dir, every port 0 on
 //! loopback, lockout thresholds raised so the flood is never locked out. It is **not pinned**:
 //! the argon2 bound assumes hashing gets every core. h2load runs unpinned too (one thread each).
 //! The bench registers one user and logs in once over gRPC for an access token.
@@ -50,8 +50,8 @@
 //!   from its handling-time histogram (a bucket bound) is shown beside it.
 //!
 //! ## `gateway`: the same RPC directly over gRPC and through the REST gateway
-//! The whole mesh (every service and the gateway, [`ironmesh_cli::mesh`], SQLite in a temp dir,
-//! every port 0 on loopback) runs in a child process (`ironmesh bench --serve gateway`) on the
+//! The whole mesh (every service and the gateway, [`ironmesh_launcher::mesh`], SQLite in a temp dir,
+//! every port 0 on loopback) runs in a child process (`ironmesh-bench --serve gateway`) on the
 //! production runtime under `taskset -c <server-cpu>` (so one tokio worker), with the gateway's
 //! rate limiter on but at a limit the run never reaches. h2load (one thread) runs under
 //! `taskset -c <load-cpu>`. The RPC is auth's public `GetJwks`: gRPC
@@ -77,7 +77,9 @@
 //! data bytes = requests × the gRPC frame or JSON body size), and auth's handled counters must
 //! show every request of either path OK.
 //!
-//! It is a benchmark, not a test: `make bench` runs it, `make test` never does.
+//! It is a benchmark, not a test: `make bench` runs it, `make test` never does. It is its own
+//! binary crate so that neither its code nor its dependencies (argon2 timing, token minting,
+//! h2load plumbing) ship in the `ironmesh` binary.
 
 mod auth;
 mod gateway;
@@ -93,7 +95,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use ironmesh_cli::mesh::{self, Health, RunningMesh};
+use ironmesh_launcher::mesh::{self, RunningMesh};
 use ironmesh_runtime::{Config, ServiceKind};
 use serde_json::{Value, json};
 use tonic::transport::{Channel, Endpoint};
@@ -144,7 +146,32 @@ pub enum RestProtocol {
     H2c,
 }
 
-/// Options of `ironmesh bench`.
+/// mimalloc, as in the `ironmesh` binary: the bench measures the allocator production runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The command line of `ironmesh-bench`.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "ironmesh-bench",
+    version,
+    about = "Ironmesh benchmarks with h2load (needs `h2load`; the stack and gateway suites also \
+             `taskset`): the shared server stack with and without token verification against a \
+             bare tonic server, the auth service's login throughput against the argon2 bound and \
+             GetMe p99 under a login flood, and one RPC through the REST gateway against the same \
+             RPC over gRPC; prints the figures, ratios and targets."
+)]
+struct Cli {
+    #[command(flatten)]
+    args: BenchArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    run(&cli.args)
+}
+
+/// Options of `ironmesh-bench`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Which measurements to run.
@@ -188,7 +215,7 @@ pub struct BenchArgs {
     /// Print the result as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
-    /// Internal: be a server process (started by `ironmesh bench` itself).
+    /// Internal: be a server process (started by `ironmesh-bench` itself).
     #[arg(long, value_enum, hide = true)]
     serve: Option<Role>,
     /// Internal: the public JWK (`KID:X`) the stack+auth server trusts.
@@ -233,8 +260,8 @@ impl BenchError {
     }
 }
 
-/// Entry point of `ironmesh bench`.
-pub fn run(args: &BenchArgs) -> ExitCode {
+/// Entry point of `ironmesh-bench`.
+fn run(args: &BenchArgs) -> ExitCode {
     match args.serve {
         Some(Role::Stack) => return stack::serve_child(args.serve_jwk.as_deref()),
         Some(Role::Auth) => return auth::serve_child(args.serve_dir.as_deref()),
@@ -252,7 +279,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("ironmesh bench: FAILED: {err}");
+            eprintln!("ironmesh-bench: FAILED: {err}");
             err.exit_code()
         }
     }
@@ -343,7 +370,7 @@ impl Report {
                 continue;
             }
             eprintln!(
-                "ironmesh bench: note: the {name} server process logged {} line(s) above INFO; the first:",
+                "ironmesh-bench: note: the {name} server process logged {} line(s) above INFO; the first:",
                 lines.len()
             );
             for line in lines.iter().take(3) {
@@ -363,7 +390,7 @@ fn is_routine_log_line(line: &str) -> bool {
 /// Prints a progress line on stderr (not with `--json`).
 fn progress(args: &BenchArgs, message: &str) {
     if !args.json {
-        eprintln!("ironmesh bench: {message}");
+        eprintln!("ironmesh-bench: {message}");
     }
 }
 
@@ -427,7 +454,7 @@ fn grpc_failure(rpc: &str, status: &tonic::Status) -> String {
 // ---------------------------------------------------------------------------------------------
 // Processes and files the parent owns.
 
-/// A server child (`[taskset -c CPU] ironmesh bench --serve …`): asked to stop by closing its
+/// A server child (`[taskset -c CPU] ironmesh-bench --serve …`): asked to stop by closing its
 /// stdin when dropped, killed if it has not exited within its stop wait, always reaped.
 struct ServerChild {
     child: Child,
@@ -437,7 +464,7 @@ struct ServerChild {
 }
 
 impl ServerChild {
-    /// Starts the child with `role_args` after `bench`, its stderr (the server log) going to
+    /// Starts the child with `role_args`, its stderr (the server log) going to
     /// `log`, and waits for its READY line.
     fn start<S: AsRef<OsStr>>(
         cpu: Option<usize>,
@@ -458,7 +485,6 @@ impl ServerChild {
             None => Command::new(exe),
         };
         let mut child = command
-            .arg("bench")
             .args(role_args)
             // Measure the stack as configured by default, not with a trace exporter attached.
             .env_remove(ironmesh_runtime::telemetry::OTLP_ENDPOINT_ENV)
@@ -588,7 +614,7 @@ fn announce(line: &str) -> bool {
 }
 
 /// The body of a mesh server child (`--serve auth|gateway --serve-dir DIR`): `services` (and the
-/// gateway, if asked) through [`ironmesh_cli::mesh`] on the production runtime, configured like
+/// gateway, if asked) through [`ironmesh_launcher::mesh`] on the production runtime, configured like
 /// `ironmesh_testkit::test_config` (SQLite in `dir`, every port 0 on loopback, a fresh master
 /// key) with lockout thresholds no flood reaches, then `adjust`. Once every component is
 /// healthy it prints `READY` and what `ready` says; runs until stdin closes, then drains.
@@ -601,19 +627,19 @@ fn serve_mesh(
     ready: impl FnOnce(&RunningMesh) -> Option<String>,
 ) -> ExitCode {
     let Some(dir) = dir else {
-        eprintln!("ironmesh bench --serve {role}: needs --serve-dir DIR");
+        eprintln!("ironmesh-bench --serve {role}: needs --serve-dir DIR");
         return ExitCode::from(2);
     };
     let mut config = match mesh_config(dir) {
         Ok(config) => config,
         Err(err) => {
-            eprintln!("ironmesh bench --serve {role}: {err}");
+            eprintln!("ironmesh-bench --serve {role}: {err}");
             return ExitCode::from(1);
         }
     };
     adjust(&mut config);
     if let Err(err) = config.validate() {
-        eprintln!("ironmesh bench --serve {role}: {err}");
+        eprintln!("ironmesh-bench --serve {role}: {err}");
         return ExitCode::from(2);
     }
     let settings = config.clone();
@@ -651,20 +677,13 @@ async fn run_mesh(
         Ok(bound) => bound,
         Err(err) => return fail(&err),
     };
-    let mut running = bound.start();
-    let health = tokio::select! {
-        health = running.wait_healthy(READY_LIMIT) => health,
-        Some(err) = running.next_exit() => {
-            running.stop().await;
-            return fail(&err);
-        }
+    let running = match bound
+        .start_healthy(READY_LIMIT, std::future::pending())
+        .await
+    {
+        Ok(running) => running,
+        Err(err) => return fail(&err),
     };
-    if let Some((component, health)) = health.iter().find(|(_, h)| *h != Health::Serving) {
-        running.stop().await;
-        return fail(&format_args!(
-            "{component} did not become healthy: {health:?}"
-        ));
-    }
     let Some(words) = ready(&running) else {
         running.stop().await;
         return fail(&"a component the bench needs is not in the mesh");
@@ -673,14 +692,7 @@ async fn run_mesh(
         running.stop().await;
         return ExitCode::from(1);
     }
-    tokio::select! {
-        () = stdin_closed() => {}
-        Some(err) = running.next_exit() => {
-            running.stop().await;
-            return fail(&err);
-        }
-    }
-    let errors = running.stop().await;
+    let errors = running.run_until(stdin_closed()).await;
     match errors.first() {
         None => ExitCode::SUCCESS,
         Some(err) => fail(err),

@@ -6,8 +6,9 @@
 //!    the component and the address.
 //! 2. The config's endpoints are pointed at the addresses actually bound (port 0 becomes the real
 //!    port), unless an endpoint was configured explicitly.
-//! 3. [`BoundMesh::start`] spawns each component with a shared stop token; [`RunningMesh`]
-//!    waits for health and stops everything with one call.
+//! 3. [`BoundMesh::start_healthy`] spawns each component with a shared stop token and waits
+//!    until all are healthy; [`RunningMesh::run_until`] runs them until a stop future resolves
+//!    and drains everything with one call.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -164,6 +165,56 @@ impl BoundMesh {
     }
 }
 
+/// Why a mesh did not come up. The mesh has been stopped (drained) before this is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A component exited while the others were starting.
+    #[error(transparent)]
+    Exited(ComponentError),
+    /// A component was not healthy when the wait ran out.
+    #[error("{component} did not become healthy: {why}")]
+    Unhealthy { component: Component, why: String },
+    /// The interrupt (a signal) arrived before every component was healthy.
+    #[error("interrupted while starting")]
+    Interrupted,
+}
+
+impl BoundMesh {
+    /// The one way to bring a mesh up — `ironmesh up`, the bench's server children and the
+    /// testkit all use it: spawn every component, wait (up to `limit` each) until all are
+    /// healthy, and hand back the running mesh. If a component exits, is not healthy in time or
+    /// `interrupt` resolves first, everything is drained and stopped before the error returns,
+    /// so a failed start never leaves tasks behind.
+    pub async fn start_healthy(
+        self,
+        limit: Duration,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<RunningMesh, StartError> {
+        let mut running = self.start();
+        let wait = running.wait_healthy(limit);
+        tokio::pin!(wait, interrupt);
+        let health = tokio::select! {
+            health = &mut wait => health,
+            Some(err) = running.next_exit() => {
+                running.stop().await;
+                return Err(StartError::Exited(err));
+            }
+            () = &mut interrupt => {
+                running.stop().await;
+                return Err(StartError::Interrupted);
+            }
+        };
+        if let Some((component, Health::NotServing(why))) = health
+            .into_iter()
+            .find(|(_, health)| *health != Health::Serving)
+        {
+            running.stop().await;
+            return Err(StartError::Unhealthy { component, why });
+        }
+        Ok(running)
+    }
+}
+
 /// A component that stopped on its own, or failed while stopping.
 #[derive(Debug, thiserror::Error)]
 #[error("{component}: {message}")]
@@ -242,6 +293,19 @@ impl RunningMesh {
     /// A token that stops the mesh when cancelled (for signal handlers).
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
+    }
+
+    /// Runs until `stop` resolves, then drains everything. A component that exits by itself
+    /// first stops the rest too. Returns every component that failed (empty: a clean drain).
+    pub async fn run_until(mut self, stop: impl Future<Output = ()>) -> Vec<ComponentError> {
+        tokio::pin!(stop);
+        let exited = tokio::select! {
+            () = &mut stop => None,
+            Some(err) = self.next_exit() => Some(err),
+        };
+        let mut errors: Vec<ComponentError> = exited.into_iter().collect();
+        errors.extend(self.stop().await);
+        errors
     }
 
     /// Drains and stops every component; returns the ones that failed.

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ironmesh_cli::mesh::Component;
+use ironmesh_launcher::mesh::Component;
 use ironmesh_proto::ironmesh::auth::v1::GetJwksRequest;
 use ironmesh_proto::ironmesh::auth::v1::auth_service_client::AuthServiceClient;
 use ironmesh_runtime::ServiceKind;
@@ -434,7 +434,7 @@ impl GatewayReport {
         use std::fmt::Write as _;
         let _ = writeln!(
             out,
-            "ironmesh bench · gateway: {GRPC_PATH} direct (gRPC) vs GET {REST_PATH} through the \
+            "ironmesh-bench · gateway: {GRPC_PATH} direct (gRPC) vs GET {REST_PATH} through the \
              gateway (REST over {}) · {} s measured after {} s warm-up",
             self.rest_label(),
             args.duration,
@@ -574,7 +574,7 @@ impl Measured {
 // ---------------------------------------------------------------------------------------------
 // The server child.
 
-/// `ironmesh bench --serve gateway --serve-dir DIR`: every service and the gateway through the
+/// `ironmesh-bench --serve gateway --serve-dir DIR`: every service and the gateway through the
 /// in-process mesh, on the production runtime, until stdin closes. READY: auth's gRPC address,
 /// the gateway's REST address, auth's admin address.
 pub(super) fn serve_child(dir: Option<&Path>) -> ExitCode {

@@ -217,8 +217,6 @@ pub struct TestGateway {
     pub rest: SocketAddr,
     /// The gateway's admin address.
     pub admin: SocketAddr,
-    /// The test service's gRPC address.
-    pub grpc: SocketAddr,
     release: Arc<Notify>,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -268,7 +266,6 @@ impl TestGateway {
         Self {
             rest,
             admin,
-            grpc,
             release,
             stop,
             tasks,

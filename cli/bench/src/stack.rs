@@ -306,7 +306,7 @@ impl StackReport {
         use std::fmt::Write as _;
         let _ = writeln!(
             out,
-            "ironmesh bench · stack: {RPC_PATH} · h2load -c {} -m {} · {} s measured after {} s warm-up",
+            "ironmesh-bench · stack: {RPC_PATH} · h2load -c {} -m {} · {} s measured after {} s warm-up",
             self.clients, self.streams, args.duration, args.warmup
         );
         let _ = writeln!(
@@ -432,11 +432,11 @@ impl Measurement {
 // ---------------------------------------------------------------------------------------------
 // The server child.
 
-/// `ironmesh bench --serve stack --serve-jwk KID:X`: the three servers on one single-worker
+/// `ironmesh-bench --serve stack --serve-jwk KID:X`: the three servers on one single-worker
 /// runtime, until stdin closes.
 pub(super) fn serve_child(jwk: Option<&str>) -> ExitCode {
     let Some(jwk) = jwk.and_then(token::parse_jwk) else {
-        eprintln!("ironmesh bench --serve stack: needs --serve-jwk KID:X");
+        eprintln!("ironmesh-bench --serve stack: needs --serve-jwk KID:X");
         return ExitCode::from(2);
     };
     let config = Config::default();
@@ -447,7 +447,7 @@ pub(super) fn serve_child(jwk: Option<&str>) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("ironmesh bench --serve: cannot start the async runtime: {err}");
+            eprintln!("ironmesh-bench --serve: cannot start the async runtime: {err}");
             return ExitCode::from(1);
         }
     };
@@ -457,7 +457,7 @@ pub(super) fn serve_child(jwk: Option<&str>) -> ExitCode {
         let addrs = match start_servers(&config, jwk).await {
             Ok(addrs) => addrs,
             Err(err) => {
-                eprintln!("ironmesh bench --serve: {err}");
+                eprintln!("ironmesh-bench --serve: {err}");
                 return ExitCode::from(1);
             }
         };
@@ -506,17 +506,17 @@ async fn start_servers(
 
     tokio::spawn(async move {
         if let Err(err) = bare.await {
-            eprintln!("ironmesh bench --serve: bare server failed: {err}");
+            eprintln!("ironmesh-bench --serve: bare server failed: {err}");
         }
     });
     tokio::spawn(async move {
         if let Err(err) = stack.await {
-            eprintln!("ironmesh bench --serve: stack server failed: {err}");
+            eprintln!("ironmesh-bench --serve: stack server failed: {err}");
         }
     });
     tokio::spawn(async move {
         if let Err(err) = stack_auth.await {
-            eprintln!("ironmesh bench --serve: stack+auth server failed: {err}");
+            eprintln!("ironmesh-bench --serve: stack+auth server failed: {err}");
         }
     });
     Ok([bare_addr, stack_addr, auth_addr])

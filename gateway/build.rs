@@ -1,13 +1,14 @@
-//! Compiles the test-only contracts under `proto/` (here, not the repository's) with protox, the
-//! same way `ironmesh-proto` compiles the real ones: the descriptor set keeps custom options, so
-//! the gateway reads test routes exactly as it reads production ones.
+//! Compiles the test-only contract under `tests/proto/` (not the repository's `proto/`) with
+//! protox, the same way `ironmesh-proto` compiles the real ones: the descriptor set keeps custom
+//! options, so the integration tests route it exactly as production routes the real contracts.
+//! Only `tests/support/transcoding.rs` includes the output; the library never does.
 
 use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let own = manifest.join("proto");
-    let shared = manifest.join("../../proto");
+    let own = manifest.join("tests/proto");
+    let shared = manifest.join("../proto");
     let file = own.join("ironmesh/testing/v1/transcoding.proto");
     println!("cargo:rerun-if-changed={}", own.display());
     println!("cargo:rerun-if-changed={}", file.display());

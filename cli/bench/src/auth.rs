@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use ironmesh_cli::mesh::Component;
+use ironmesh_launcher::mesh::Component;
 use ironmesh_proto::ironmesh::auth::v1::auth_service_client::AuthServiceClient;
 use ironmesh_proto::ironmesh::auth::v1::{GetMeRequest, LoginRequest, RegisterRequest};
 use ironmesh_runtime::ServiceKind;
@@ -657,7 +657,7 @@ impl AuthReport {
         let ms = |secs: f64| secs * 1e3;
         let _ = writeln!(
             out,
-            "ironmesh bench · auth: the real auth service (SQLite, temp dir) · {} s measured after {} s warm-up",
+            "ironmesh-bench · auth: the real auth service (SQLite, temp dir) · {} s measured after {} s warm-up",
             args.duration, args.warmup
         );
         let _ = writeln!(
@@ -840,7 +840,7 @@ impl HashTiming {
 // ---------------------------------------------------------------------------------------------
 // The server child.
 
-/// `ironmesh bench --serve auth --serve-dir DIR`: auth through the in-process mesh, on the
+/// `ironmesh-bench --serve auth --serve-dir DIR`: auth through the in-process mesh, on the
 /// production runtime, until stdin closes; then it drains. READY: gRPC and admin address.
 pub(super) fn serve_child(dir: Option<&Path>) -> ExitCode {
     super::serve_mesh(
