@@ -75,6 +75,58 @@ macro_rules! list_services {
     }};
 }
 
+/// Asks reflection (`$version` = `v1` or `v1alpha`) for the file defining `$symbol`; returns
+/// the number of encoded files it sent (0 when it answered with an error).
+macro_rules! file_containing {
+    ($version:ident, $mesh:expr, $kind:expr, $symbol:expr) => {{
+        use tonic_reflection::pb::$version::ServerReflectionRequest;
+        use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+
+        let mut client = ServerReflectionClient::new($mesh.channel($kind).await);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol($symbol.to_owned())),
+        };
+        let mut responses = client
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .expect("reflection call")
+            .into_inner();
+        let response = tokio::time::timeout(LIMIT, responses.next())
+            .await
+            .expect("reflection answered in time")
+            .expect("one response")
+            .expect("reflection ok");
+        match response.message_response {
+            Some(MessageResponse::FileDescriptorResponse(files)) => files.file_descriptor_proto.len(),
+            _ => 0,
+        }
+    }};
+}
+
+/// Every service reflection lists also resolves to its descriptor, over both versions — what
+/// `buf curl --list-methods` and grpcurl `describe` do next. (The v1alpha reflection service
+/// used to be listed without a descriptor, so listing its methods failed.)
+#[tokio::test]
+async fn every_listed_service_resolves_to_a_descriptor_over_v1alpha_and_v1() {
+    let mesh = TestMesh::start(Backend::Sqlite, &[ServiceKind::Orders, ServiceKind::Auth]).await;
+    for kind in [ServiceKind::Orders, ServiceKind::Auth] {
+        for name in list_services!(v1, mesh, kind) {
+            assert!(
+                file_containing!(v1, mesh, kind, name) > 0,
+                "{kind}: v1 has no descriptor for {name}"
+            );
+            assert!(
+                file_containing!(v1alpha, mesh, kind, name) > 0,
+                "{kind}: v1alpha has no descriptor for {name}"
+            );
+        }
+    }
+    assert!(mesh.shutdown().await.is_empty());
+}
+
 /// Reflection on each service's port lists exactly that service's API plus health and both
 /// reflection versions — through v1alpha (what grpcurl 1.8.6 speaks) and v1 alike — and no other
 /// service's API.
@@ -128,6 +180,45 @@ async fn health_is_serving_per_service_name_and_not_found_for_unknown_names() {
         }
         assert!(mesh.shutdown().await.is_empty(), "{backend:?} clean stop");
     }
+}
+
+/// Watch on a name the process does not serve answers as the health protocol says: one
+/// SERVICE_UNKNOWN message and the stream stays open (NOT_FOUND is Check's answer only); the
+/// drain ends it like any other watch.
+#[tokio::test]
+async fn watch_of_an_unknown_name_sends_service_unknown_and_stays_open() {
+    let mesh = TestMesh::start(Backend::Sqlite, &[ServiceKind::Orders]).await;
+    let mut health = mesh.health(ServiceKind::Orders).await;
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "ironmesh.nope.v1.NopeService".to_owned(),
+        })
+        .await
+        .expect("watch of an unknown name is not refused")
+        .into_inner();
+    let first = tokio::time::timeout(LIMIT, watch.next())
+        .await
+        .expect("first status in time")
+        .expect("a status")
+        .expect("ok");
+    assert_eq!(first.status, ServingStatus::ServiceUnknown as i32);
+    // Nothing more arrives and the stream does not end while the process runs (a bounded look).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), watch.next())
+            .await
+            .is_err(),
+        "the stream stays open with nothing further to say"
+    );
+    let stopping = tokio::spawn(mesh.shutdown());
+    let ended = tokio::time::timeout(LIMIT, watch.next())
+        .await
+        .expect("the drain ends the stream in time");
+    assert!(ended.is_none(), "ended without another message: {ended:?}");
+    let errors = tokio::time::timeout(LIMIT, stopping)
+        .await
+        .expect("shutdown finished within the limit")
+        .expect("shutdown task");
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 /// When a drain starts, a Watch stream that saw SERVING receives NOT_SERVING and then ends, so

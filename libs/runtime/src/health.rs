@@ -4,14 +4,20 @@
 //! the grace period ran out. [`DrainAwareHealth`] delegates `Check` and `Watch` to tonic-health and
 //! ends a `Watch` stream right after it has delivered `NOT_SERVING` during a drain: watchers
 //! (Kubernetes, load balancers) see the change, then the stream completes and the drain proceeds.
+//!
+//! A `Watch` of a name this process does not serve is answered as the health protocol says:
+//! one `SERVICE_UNKNOWN` message and the stream stays open (tonic-health fails it with
+//! `NOT_FOUND`, which is `Check`'s answer, not `Watch`'s). Names are fixed at start, so it never
+//! becomes known; the stream ends when the drain begins, like every other.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health as HealthApi, HealthServer};
@@ -120,9 +126,16 @@ impl HealthApi for DrainAwareHealth {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let inner = self.inner.watch(request).await?.into_inner();
+        let state = match self.inner.watch(request).await {
+            Ok(response) => WatchState::Known(response.into_inner()),
+            Err(status) if status.code() == tonic::Code::NotFound => WatchState::Unknown {
+                sent: false,
+                drained: Box::pin(self.draining.clone().cancelled_owned()),
+            },
+            Err(status) => return Err(status),
+        };
         Ok(Response::new(DrainAwareWatch {
-            inner,
+            state,
             draining: self.draining.clone(),
             finished: false,
         }))
@@ -131,26 +144,56 @@ impl HealthApi for DrainAwareHealth {
 
 /// A Watch stream that completes after delivering NOT_SERVING once a drain has begun.
 pub struct DrainAwareWatch {
-    inner: tonic_health::server::WatchStream,
+    state: WatchState,
     draining: CancellationToken,
     finished: bool,
+}
+
+enum WatchState {
+    /// A served name: tonic-health's stream of changes.
+    Known(tonic_health::server::WatchStream),
+    /// A name this process does not serve: SERVICE_UNKNOWN once, then open until the drain.
+    Unknown {
+        sent: bool,
+        drained: Pin<Box<WaitForCancellationFutureOwned>>,
+    },
 }
 
 impl Stream for DrainAwareWatch {
     type Item = Result<HealthCheckResponse, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        use tonic_health::pb::health_check_response::ServingStatus as Wire;
         if self.finished {
             return Poll::Ready(None);
         }
-        let item = Pin::new(&mut self.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(response))) = &item {
-            let not_serving = response.status
-                == tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
-            if not_serving && self.draining.is_cancelled() {
-                self.finished = true;
+        let this = &mut *self;
+        match &mut this.state {
+            WatchState::Known(inner) => {
+                let item = Pin::new(inner).poll_next(cx);
+                if let Poll::Ready(Some(Ok(response))) = &item {
+                    let not_serving = response.status == Wire::NotServing as i32;
+                    if not_serving && this.draining.is_cancelled() {
+                        this.finished = true;
+                    }
+                }
+                item
+            }
+            WatchState::Unknown { sent, drained } => {
+                if !*sent {
+                    *sent = true;
+                    return Poll::Ready(Some(Ok(HealthCheckResponse {
+                        status: Wire::ServiceUnknown as i32,
+                    })));
+                }
+                match drained.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.finished = true;
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
             }
         }
-        item
     }
 }

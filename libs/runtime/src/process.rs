@@ -10,8 +10,10 @@ use std::process::ExitCode;
 use crate::config::{CONFIG_FILE_ENV, Config, ServiceKind};
 use crate::server::{Listeners, RunError};
 
-/// `EX_CONFIG`-style exit status for an unusable configuration (sysexits `EX_USAGE`, 64).
-pub const EXIT_CONFIG: u8 = 64;
+/// Exit status for an unusable configuration: sysexits' `EX_USAGE` (64, "the command was used
+/// incorrectly"), as linkerd2-proxy exits for bad config. Not `EX_CONFIG` (78), which the
+/// README and operators' scripts do not expect.
+pub const EXIT_USAGE: u8 = 64;
 /// Any other start-up or run failure (a busy port, an unreachable database).
 pub const EXIT_FAILURE: u8 = 1;
 
@@ -25,7 +27,7 @@ pub fn load_config(file: Option<&Path>) -> Result<Config, ExitCode> {
     let file = file.or(from_env.as_deref());
     Config::load(file).map_err(|err| {
         eprintln!("ironmesh: {err}");
-        ExitCode::from(EXIT_CONFIG)
+        ExitCode::from(EXIT_USAGE)
     })
 }
 

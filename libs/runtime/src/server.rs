@@ -345,16 +345,25 @@ pub fn grpc_server(
         max_deadline: config.max_deadline(),
     });
     Ok(builder
-        // Outermost: reject oversized messages before any other work is done for them.
+        // Outermost, so every request body is wrapped before anything else sees it. It rejects
+        // nothing here: the wrapped body fails with RESOURCE_EXHAUSTED when tonic reads an
+        // oversized message's length prefix, which happens inside the handler, after every
+        // layer below has run — but before that message's payload is buffered.
         .layer(MessageLimitLayer::new(config.max_message_bytes))
         // The shared interceptor stack (request id, trace, metrics, load shed, deadline, …).
         .layer(stack))
 }
 
 fn reflection_builder<'a>(names: &[&str]) -> tonic_reflection::server::Builder<'a> {
+    // Both reflection versions are listed by both servers, so both descriptor sets are
+    // registered explicitly: tonic-reflection on its own adds only the version it builds, and
+    // `buf curl --list-methods` then fails to resolve the other listed name.
     let mut builder = tonic_reflection::server::Builder::configure()
+        .include_reflection_service(false)
         .register_encoded_file_descriptor_set(ironmesh_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET);
     for name in names {
         builder = builder.with_service_name(*name);
     }
