@@ -137,6 +137,9 @@ impl TestDatabase {
 /// How long [`TestMesh::start`] waits for every component to report healthy.
 const READY_LIMIT: Duration = Duration::from_secs(20);
 
+/// The most any one RPC on a testkit channel may take.
+pub const CALL_LIMIT: Duration = Duration::from_secs(30);
+
 /// Services (and maybe the gateway) running in this test process.
 pub struct TestMesh {
     running: RunningMesh,
@@ -215,10 +218,14 @@ impl TestMesh {
             .main
     }
 
-    /// A connected channel to `kind`.
+    /// A connected channel to `kind`. Every call on it is bounded by [`CALL_LIMIT`] (until the
+    /// response head; streams' items are bounded by the tests that read them), so a hung server
+    /// fails a test instead of stalling the suite.
     pub async fn channel(&self, kind: ServiceKind) -> Channel {
         Endpoint::from_shared(format!("http://{}", self.grpc_addr(kind)))
             .expect("valid endpoint")
+            .connect_timeout(CALL_LIMIT)
+            .timeout(CALL_LIMIT)
             .connect()
             .await
             .unwrap_or_else(|e| panic!("connect to {kind}: {e}"))
