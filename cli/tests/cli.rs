@@ -128,6 +128,7 @@ async fn up_serves_every_component_and_exits_zero_on_sigterm() {
             if component != "gateway" {
                 let channel = tonic::transport::Endpoint::from_shared(format!("http://{listen}"))
                     .unwrap()
+                    .timeout(std::time::Duration::from_secs(10))
                     .connect()
                     .await
                     .unwrap_or_else(|e| panic!("{component}: {e}"));
