@@ -83,7 +83,7 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match process::load_config(cli.config.as_deref()) {
+    let mut config = match process::load_config(cli.config.as_deref(), &[]) {
         Ok(config) => config,
         Err(code) => return code,
     };

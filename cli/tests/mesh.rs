@@ -100,7 +100,9 @@ macro_rules! file_containing {
             .expect("one response")
             .expect("reflection ok");
         match response.message_response {
-            Some(MessageResponse::FileDescriptorResponse(files)) => files.file_descriptor_proto.len(),
+            Some(MessageResponse::FileDescriptorResponse(files)) => {
+                files.file_descriptor_proto.len()
+            }
             _ => 0,
         }
     }};
@@ -410,7 +412,9 @@ async fn health_follows_store_readiness() {
     let database = mesh.database().expect("postgres mesh");
     database.set_reachable(false).await;
     assert_eq!(next_status().await, ServingStatus::NotServing as i32);
-    let admin = mesh.admin_addr(ironmesh_launcher::mesh::Component::Service(ServiceKind::Orders));
+    let admin = mesh.admin_addr(ironmesh_launcher::mesh::Component::Service(
+        ServiceKind::Orders,
+    ));
     let readyz = reqwest::get(format!("http://{admin}/readyz"))
         .await
         .unwrap();
@@ -431,7 +435,9 @@ async fn metrics_record_calls_and_pass_promtool() {
         &[ServiceKind::Auth, ServiceKind::Orders, ServiceKind::Audit],
     )
     .await;
-    let admin = mesh.admin_addr(ironmesh_launcher::mesh::Component::Service(ServiceKind::Orders));
+    let admin = mesh.admin_addr(ironmesh_launcher::mesh::Component::Service(
+        ServiceKind::Orders,
+    ));
     let scrape = || async {
         let response = reqwest::get(format!("http://{admin}/metrics"))
             .await

@@ -4,8 +4,8 @@
 
 mod support;
 
-use support::transcoding::{REPLY_HEADER, TestGateway};
 use serde_json::{Value, json};
+use support::transcoding::{REPLY_HEADER, TestGateway};
 
 async fn start() -> TestGateway {
     TestGateway::start(|config| {

@@ -20,15 +20,22 @@ pub const EXIT_FAILURE: u8 = 1;
 /// The shutdown future handed to a service's `run`.
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Loads config from `file` (or `$IRONMESH_CONFIG`) and the environment; on error prints it and
-/// returns the exit code to use.
-pub fn load_config(file: Option<&Path>) -> Result<Config, ExitCode> {
-    let from_env = std::env::var_os(CONFIG_FILE_ENV).map(std::path::PathBuf::from);
-    let file = file.or(from_env.as_deref());
-    Config::load(file).map_err(|err| {
+/// Loads config from `file` (or `$IRONMESH_CONFIG`) and the environment, refusing top-level
+/// keys that are neither the runtime's nor in `sections` (the keys of every section the process
+/// reads); on error prints it and returns the exit code to use.
+pub fn load_config(file: Option<&Path>, sections: &[&str]) -> Result<Config, ExitCode> {
+    let usage = |err: crate::config::ConfigError| {
         eprintln!("ironmesh: {err}");
         ExitCode::from(EXIT_USAGE)
-    })
+    };
+    let config = load_file_and_env(file).map_err(usage)?;
+    config.check_sections(sections).map_err(usage)?;
+    Ok(config)
+}
+
+fn load_file_and_env(file: Option<&Path>) -> Result<Config, crate::config::ConfigError> {
+    let from_env = std::env::var_os(CONFIG_FILE_ENV).map(std::path::PathBuf::from);
+    Config::load(file.or(from_env.as_deref()))
 }
 
 /// Runs `main` to completion on a multi-threaded runtime, with logging (and trace export, if
@@ -55,15 +62,28 @@ where
 }
 
 /// `main` of a service's own binary: config from `$IRONMESH_CONFIG` and the environment, then
-/// [`run_process`].
-pub fn service_main<F, Fut>(kind: ServiceKind, run: F) -> ExitCode
+/// [`run_process`]. `sections` are the keys of the sections this service reads; it validates
+/// them itself when it starts. Other top-level keys may belong to components this binary does
+/// not contain (one file configures the whole mesh), so they are named in a note, not refused —
+/// the `ironmesh` binary, which knows every owner, refuses them.
+pub fn service_main<F, Fut>(kind: ServiceKind, sections: &[&str], run: F) -> ExitCode
 where
     F: FnOnce(Config, Listeners, Shutdown) -> Fut,
     Fut: Future<Output = Result<(), RunError>>,
 {
-    match load_config(None) {
-        Ok(config) => run_process(kind, config, run),
-        Err(code) => code,
+    match load_file_and_env(None) {
+        Ok(config) => {
+            for key in config.unknown_sections(sections) {
+                eprintln!(
+                    "ironmesh-{kind}: note: ignoring `{key}`, which this process does not read"
+                );
+            }
+            run_process(kind, config, run)
+        }
+        Err(err) => {
+            eprintln!("ironmesh: {err}");
+            ExitCode::from(EXIT_USAGE)
+        }
     }
 }
 

@@ -3,5 +3,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ironmesh_runtime::process::service_main(ironmesh_notification::KIND, ironmesh_notification::run)
+    ironmesh_runtime::process::service_main(
+        ironmesh_notification::KIND,
+        &[],
+        ironmesh_notification::run,
+    )
 }

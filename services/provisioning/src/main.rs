@@ -3,5 +3,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ironmesh_runtime::process::service_main(ironmesh_provisioning::KIND, ironmesh_provisioning::run)
+    ironmesh_runtime::process::service_main(
+        ironmesh_provisioning::KIND,
+        &[],
+        ironmesh_provisioning::run,
+    )
 }

@@ -3,7 +3,20 @@
 //! `orders.grpc_port`). Everything is validated once at start; the first bad value becomes a
 //! [`ConfigError`] that names the key both ways, so an operator can find it in either source.
 
-use std::fmt;
+//!
+//! # Layout
+//! - [`kinds`]: the six services, log settings, one service's listeners, mTLS files.
+//! - [`tokens`]: access-token settings every verifier shares.
+//! - [`sections`]: tables owned by crates above the runtime, typed by their owners.
+//! - [`error`]: [`ConfigError`] and the key-naming helpers.
+
+mod error;
+mod kinds;
+mod sections;
+#[cfg(test)]
+mod tests;
+mod tokens;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,193 +25,17 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use error::from_figment;
+pub use error::{ConfigError, check_url, decode_master_key, env_name};
+pub use kinds::{LogFormat, LogLevel, ServiceConfig, ServiceKind, TlsConfig};
+pub use sections::{Section, Sections};
+pub use tokens::TokenConfig;
+
 /// Environment prefix for every configuration key.
 pub const ENV_PREFIX: &str = "IRONMESH_";
 
 /// Environment variable naming the optional TOML file.
 pub const CONFIG_FILE_ENV: &str = "IRONMESH_CONFIG";
-
-/// The six services. Their names are used for ports, database files/schemas and log fields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ServiceKind {
-    Auth,
-    Orders,
-    Inventory,
-    Provisioning,
-    Notification,
-    Audit,
-}
-
-impl ServiceKind {
-    /// Every service, in port order.
-    pub const ALL: [ServiceKind; 6] = [
-        ServiceKind::Auth,
-        ServiceKind::Orders,
-        ServiceKind::Inventory,
-        ServiceKind::Provisioning,
-        ServiceKind::Notification,
-        ServiceKind::Audit,
-    ];
-
-    /// Lower-case name: `orders`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ServiceKind::Auth => "auth",
-            ServiceKind::Orders => "orders",
-            ServiceKind::Inventory => "inventory",
-            ServiceKind::Provisioning => "provisioning",
-            ServiceKind::Notification => "notification",
-            ServiceKind::Audit => "audit",
-        }
-    }
-
-    /// Parses a lower-case name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.name() == name)
-    }
-
-    const fn index(self) -> u16 {
-        match self {
-            ServiceKind::Auth => 1,
-            ServiceKind::Orders => 2,
-            ServiceKind::Inventory => 3,
-            ServiceKind::Provisioning => 4,
-            ServiceKind::Notification => 5,
-            ServiceKind::Audit => 6,
-        }
-    }
-
-    /// gRPC port from DESIGN.md §7 (50051…50056).
-    pub const fn default_grpc_port(self) -> u16 {
-        50050 + self.index()
-    }
-
-    /// Admin HTTP port from DESIGN.md §7 (9101…9106).
-    pub const fn default_admin_port(self) -> u16 {
-        9100 + self.index()
-    }
-}
-
-impl fmt::Display for ServiceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Log verbosity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl LogLevel {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-}
-
-/// Log encoding. `auto` is JSON unless stderr is a terminal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Auto,
-    Json,
-    Pretty,
-}
-
-/// Ports, storage and reachability of one service.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceConfig {
-    /// gRPC listener port (0 = any free port).
-    pub grpc_port: u16,
-    /// Admin HTTP listener port (0 = any free port).
-    pub admin_port: u16,
-    /// Overrides the process-wide `database_url` for this service.
-    pub database_url: Option<String>,
-    /// How other processes reach this service, e.g. `http://orders:50052`. Defaults to the local
-    /// gRPC listener.
-    pub endpoint: Option<String>,
-}
-
-impl ServiceConfig {
-    fn defaults(kind: ServiceKind) -> Self {
-        Self {
-            grpc_port: kind.default_grpc_port(),
-            admin_port: kind.default_admin_port(),
-            database_url: None,
-            endpoint: None,
-        }
-    }
-}
-
-/// mTLS files (PEM). Servers present `cert_file` and require client certificates signed by
-/// `ca_file`; clients present the same certificate and verify servers against `ca_file`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    pub ca_file: Option<PathBuf>,
-}
-
-impl TlsConfig {
-    /// True when mTLS is configured.
-    pub fn enabled(&self) -> bool {
-        self.cert_file.is_some()
-    }
-}
-
-/// Access and refresh tokens.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    /// `iss` of access tokens.
-    pub issuer: String,
-    /// `aud` of access tokens.
-    pub audience: String,
-    /// Access token lifetime.
-    pub access_ttl_secs: u64,
-    /// Refresh token lifetime (each rotation starts a new one).
-    pub refresh_ttl_secs: u64,
-    /// A new signing key is made when the active one is older than this.
-    pub key_rotation_secs: u64,
-    /// Least time between two JWKS fetches caused by unknown key ids.
-    pub jwks_refresh_secs: u64,
-    /// A refresh token presented again within this many milliseconds of its rotation is taken
-    /// for a concurrent duplicate (that request fails, nothing is revoked); later, for a replay
-    /// (its whole session is revoked).
-    pub refresh_race_window_ms: u64,
-    /// How long a service trusts auth's answer about an API key (a revoked key keeps working
-    /// at most this long).
-    pub api_key_cache_ms: u64,
-}
-
-impl Default for TokenConfig {
-    fn default() -> Self {
-        Self {
-            issuer: "ironmesh".to_owned(),
-            audience: "ironmesh".to_owned(),
-            access_ttl_secs: 15 * 60,
-            refresh_ttl_secs: 30 * 24 * 3600,
-            key_rotation_secs: 7 * 24 * 3600,
-            jwks_refresh_secs: 5,
-            refresh_race_window_ms: 2_000,
-            api_key_cache_ms: 10_000,
-        }
-    }
-}
 
 /// Secrets at rest are sealed with AES-256-GCM under `master_key` (base64, 32 bytes). Unset:
 /// with SQLite a key is generated once into `data_dir/master.key` (0600); with PostgreSQL it is
@@ -284,8 +121,11 @@ pub struct RouteLimit {
 }
 
 /// Everything a process needs to start. See the README's config reference.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Unknown keys are not refused by serde here (`deny_unknown_fields` cannot be combined with the
+/// flattened [`Sections`]): every top-level key that is not a field lands in `sections`, and
+/// [`Config::check_sections`] refuses the ones no owner claims.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// Directory for SQLite files (one per service) when no PostgreSQL URL is set.
     pub data_dir: PathBuf,
@@ -328,6 +168,9 @@ pub struct Config {
     pub notification: ServiceConfig,
     pub audit: ServiceConfig,
     pub gateway: GatewayConfig,
+    /// Tables owned by crates above the runtime, raw until their owner reads them.
+    #[serde(flatten)]
+    pub sections: Sections,
 }
 
 /// 4 MiB, the gRPC default, made explicit.
@@ -388,34 +231,15 @@ impl Default for Config {
                 tls_cert_file: None,
                 tls_key_file: None,
             },
+            sections: Sections::new(),
         }
     }
-}
-
-/// A configuration value that cannot be used. `key` is the dotted TOML key.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {} ({}): {message}", env_name(.key), .key)]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// `orders.grpc_port` → `IRONMESH_ORDERS__GRPC_PORT`.
-pub fn env_name(key: &str) -> String {
-    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
 }
 
 impl Config {
-    /// Loads defaults, then `file` (if given), then the process environment.
+    /// Loads defaults, then `file` (if given), then the process environment, and validates the
+    /// runtime's own keys. Sections are left raw: their owners validate them
+    /// ([`Config::section`]) and the composer refuses unclaimed ones ([`Config::check_sections`]).
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         // IRONMESH_CONFIG names the file itself (read by the CLI), so it is not a key.
         Self::load_from(
@@ -435,7 +259,10 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let config: Config = figment.merge(env).extract().map_err(from_figment)?;
+        let config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(|err| from_figment(err, None))?;
         config.validate()?;
         Ok(config)
     }
@@ -491,25 +318,7 @@ impl Config {
                 "must be at least 1 and at most max_deadline_ms",
             ));
         }
-        let tokens = &self.tokens;
-        if !(60..=24 * 3600).contains(&tokens.access_ttl_secs) {
-            return Err(ConfigError::new(
-                "tokens.access_ttl_secs",
-                "must be between 60 and 86400",
-            ));
-        }
-        if tokens.refresh_ttl_secs < tokens.access_ttl_secs {
-            return Err(ConfigError::new(
-                "tokens.refresh_ttl_secs",
-                "must be at least tokens.access_ttl_secs",
-            ));
-        }
-        if tokens.key_rotation_secs < tokens.access_ttl_secs {
-            return Err(ConfigError::new(
-                "tokens.key_rotation_secs",
-                "must be at least tokens.access_ttl_secs",
-            ));
-        }
+        self.tokens.validate()?;
         if let Some(key) = &self.secrets.master_key
             && decode_master_key(key).is_none()
         {
@@ -691,180 +500,5 @@ impl Config {
 
     pub fn health_poll(&self) -> Duration {
         Duration::from_secs(self.health_poll_secs)
-    }
-}
-
-/// The 32-byte master key from its base64 form.
-pub fn decode_master_key(text: &str) -> Option<[u8; 32]> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .ok()?;
-    bytes.try_into().ok()
-}
-
-fn check_url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
-    // sqlite URLs may be relative paths (`sqlite://data/x.db`), which `url` reads as a host; the
-    // scheme is what matters here, the driver checks the rest when it connects.
-    let scheme = match url::Url::parse(value) {
-        Ok(url) => url.scheme().to_owned(),
-        Err(err) => return Err(ConfigError::new(key, format!("not a URL ({err})"))),
-    };
-    if schemes.contains(&scheme.as_str()) {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            key,
-            format!(
-                "unsupported scheme `{scheme}`, expected one of: {}",
-                schemes.join(", ")
-            ),
-        ))
-    }
-}
-
-fn from_figment(err: figment::Error) -> ConfigError {
-    let key = if err.path.is_empty() {
-        // serde reports unknown fields without a path; the field is in the message.
-        match &err.kind {
-            figment::error::Kind::UnknownField(field, _) => field.clone(),
-            _ => "config".to_owned(),
-        }
-    } else {
-        err.path.join(".")
-    };
-    // The figment message can quote the offending value; values here are ports, names and URLs,
-    // but a URL may hold a password, so only the kind of problem is kept.
-    let message = match &err.kind {
-        figment::error::Kind::InvalidType(actual, expected) => {
-            format!("expected {expected}, found {actual}")
-        }
-        figment::error::Kind::InvalidValue(_, expected) => format!("expected {expected}"),
-        figment::error::Kind::UnknownVariant(_, expected) => {
-            format!("expected one of: {}", expected.join(", "))
-        }
-        figment::error::Kind::UnknownField(field, _) => format!("unknown key `{field}`"),
-        other => other.to_string(),
-    };
-    ConfigError::new(key, message)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // figment's Jail fixes the closure's error type; its size is not ours to choose.
-    #[allow(clippy::result_large_err)]
-    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        // Jail serialises environment changes across tests and restores them afterwards.
-        let mut result = None;
-        figment::Jail::expect_with(|jail| {
-            jail.clear_env();
-            for (key, value) in pairs {
-                jail.set_env(key, value);
-            }
-            result = Some(Config::load(None));
-            Ok(())
-        });
-        result.expect("the jail ran")
-    }
-
-    #[test]
-    fn defaults_follow_the_port_table() {
-        let config = load(&[]).unwrap();
-        assert_eq!(config.orders.grpc_port, 50052);
-        assert_eq!(config.audit.admin_port, 9106);
-        assert_eq!(config.gateway.http_port, 8080);
-        assert_eq!(
-            config.endpoint(ServiceKind::Inventory),
-            "http://127.0.0.1:50053"
-        );
-        assert!(
-            config
-                .database_url(ServiceKind::Auth)
-                .ends_with("data/auth.db")
-        );
-    }
-
-    #[test]
-    fn nested_env_keys_override_defaults() {
-        let config = load(&[
-            ("IRONMESH_ORDERS__GRPC_PORT", "6000"),
-            ("IRONMESH_LOG_LEVEL", "debug"),
-        ])
-        .unwrap();
-        assert_eq!(config.orders.grpc_port, 6000);
-        assert_eq!(config.log_level, LogLevel::Debug);
-    }
-
-    #[test]
-    fn gateway_lists_come_from_the_environment() {
-        let config = load(&[
-            (
-                "IRONMESH_GATEWAY__ROUTE_LIMITS",
-                r#"[{name="login",prefix="/v1/auth/login",per_sec=2,burst=5}]"#,
-            ),
-            (
-                "IRONMESH_GATEWAY__FORWARD_RESPONSE_HEADERS",
-                "[etag,x-page]",
-            ),
-            ("IRONMESH_TRUSTED_FORWARDERS", "[10.0.0.5]"),
-        ])
-        .unwrap();
-        assert_eq!(
-            config.gateway.route_limits,
-            vec![RouteLimit {
-                name: "login".to_owned(),
-                prefix: "/v1/auth/login".to_owned(),
-                per_sec: 2,
-                burst: 5,
-            }]
-        );
-        assert_eq!(config.gateway.forward_response_headers, ["etag", "x-page"]);
-        assert_eq!(
-            config.trusted_forwarders,
-            vec!["10.0.0.5".parse::<IpAddr>().unwrap()]
-        );
-        let err = load(&[(
-            "IRONMESH_GATEWAY__FORWARD_REQUEST_HEADERS",
-            "[grpc-timeout]",
-        )])
-        .unwrap_err();
-        assert_eq!(err.key, "gateway.forward_request_headers");
-        let err = load(&[(
-            "IRONMESH_GATEWAY__ROUTE_LIMITS",
-            r#"[{name="x",prefix="/x",per_sec=0,burst=1}]"#,
-        )])
-        .unwrap_err();
-        assert_eq!(err.key, "gateway.route_limits");
-    }
-
-    #[test]
-    fn bad_port_names_the_key() {
-        let err = load(&[("IRONMESH_ORDERS__GRPC_PORT", "70000")]).unwrap_err();
-        assert_eq!(err.key, "orders.grpc_port");
-        assert!(
-            err.to_string().contains("IRONMESH_ORDERS__GRPC_PORT"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn unknown_log_level_names_the_key() {
-        let err = load(&[("IRONMESH_LOG_LEVEL", "loud")]).unwrap_err();
-        assert_eq!(err.key, "log_level");
-    }
-
-    #[test]
-    fn bad_database_url_names_the_key_without_echoing_it() {
-        let err = load(&[("IRONMESH_DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
-        assert_eq!(err.key, "database_url");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-    }
-
-    #[test]
-    fn unknown_key_is_rejected() {
-        let err = load(&[("IRONMESH_ORDRES__GRPC_PORT", "1")]).unwrap_err();
-        assert!(err.to_string().contains("ordres"), "{err}");
     }
 }
