@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not baked in with `env!`: a build-script binary is reused by every
+    // checkout sharing a target directory (worktrees), and a baked path would compile another
+    // checkout's contracts.
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let root = manifest.join("../../proto");
     let mut files = Vec::new();
     collect_protos(&root.join("ironmesh"), &mut files)?;
     // google/rpc is not imported by our contracts but services use its error details.

@@ -2,12 +2,15 @@
 //!
 //! # Layout
 //! - [`ironmesh`]: one module per package, `ironmesh::<service>::v1`, each with its messages, a
-//!   `<name>_service_client` and a `<name>_service_server` module (tonic).
+//!   `<name>_service_client` and a `<name>_service_server` module (tonic), and
+//!   `ironmesh::api::v1`, the messages of our method and field options (`Access`, `FieldRules`) to
+//!   decode their values into.
 //! - [`google`]: our minimal copies of `google.api` (HTTP annotations, field behaviour, HttpBody)
 //!   and `google.rpc` (Status, error details such as `BadRequest`).
-//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of everything above (and of
-//!   `ironmesh.api.v1`'s method options, which have no Rust types: the gateway reads them by name), for gRPC reflection and
-//!   the REST gateway's transcoder.
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of everything above, options included, for
+//!   gRPC reflection, the REST gateway's transcoder and the policy table. The option *extensions*
+//!   (`ironmesh.api.v1.access`, `google.api.http`…) have no Rust accessors: they are read from
+//!   these descriptors by name.
 //!
 //! Nothing here is written by hand except this file: the code comes from `build.rs` (protox +
 //! tonic-prost-build, no system protoc).
@@ -19,6 +22,11 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/ironmesh_descriptor.bin"));
 
 pub mod ironmesh {
+    pub mod api {
+        pub mod v1 {
+            tonic::include_proto!("ironmesh.api.v1");
+        }
+    }
     pub mod auth {
         pub mod v1 {
             tonic::include_proto!("ironmesh.auth.v1");

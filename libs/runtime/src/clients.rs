@@ -13,6 +13,9 @@ pub enum ClientSetupError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// Retries are decided by the policy table, which the contracts could not build.
+    #[error(transparent)]
+    Policy(#[from] ironmesh_interceptors::policy::PolicyError),
 }
 
 /// A channel from `caller` to `upstream`, ready for a generated client:
@@ -24,7 +27,7 @@ pub fn channel(
     upstream: ServiceKind,
 ) -> Result<GrpcChannel, ClientSetupError> {
     let mut builder = ClientBuilder::new(caller, upstream.name(), &config.endpoint(upstream))
-        .policy(crate::policy().clone());
+        .policy(crate::try_policy()?.clone());
     if let Some(tls) = crate::tls::client_config(&config.tls)? {
         builder = builder.tls(tls);
     }

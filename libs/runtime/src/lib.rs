@@ -18,7 +18,8 @@
 //! - [`auth`]: local verification of access tokens against auth's JWKS (fetched over gRPC).
 //! - [`tls`]: mTLS server and client settings from the configured PEM files.
 //! - [`clients`]: the shared client builder pointed at a configured service.
-//! - [`policy`]: the process's per-method policy table, read from every descriptor we serve.
+//! - [`try_policy`] / [`policy`]: the process's per-method policy table (idempotency, access),
+//!   read from every descriptor we serve; a method without an access option fails start-up.
 //! - [`status`]: the shared constructors for gRPC statuses every service returns.
 #![forbid(unsafe_code)]
 
@@ -38,7 +39,7 @@ pub mod tls;
 
 use std::sync::LazyLock;
 
-use ironmesh_interceptors::policy::PolicyTable;
+use ironmesh_interceptors::policy::{PolicyError, PolicyTable};
 
 pub use config::{Config, ServiceKind};
 pub use server::{GrpcService, Listeners, RunError, run_service, serve};
@@ -56,20 +57,35 @@ macro_rules! limit_sizes {
     }};
 }
 
-static POLICY: LazyLock<PolicyTable> = LazyLock::new(|| {
-    PolicyTable::from_descriptor_sets(&[
-        ironmesh_proto::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-    ])
-    .expect("the compiled descriptor sets decode")
-});
+/// The descriptor sets every process serves or calls: our contracts plus health and reflection.
+const DESCRIPTOR_SETS: [&[u8]; 4] = [
+    ironmesh_proto::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+];
 
-/// Every method this build knows — our contracts plus health and reflection — with idempotency
-/// from the proto options. Built once per process.
+/// Built once per process; the error is kept so every caller reports the same one.
+static POLICY: LazyLock<Result<PolicyTable, PolicyError>> =
+    LazyLock::new(|| PolicyTable::from_descriptor_sets(&DESCRIPTOR_SETS));
+
+/// Every method this build knows, with idempotency and access from the proto options — or why
+/// the contracts cannot be enforced (a method without an access option, named). [`serve`] and
+/// [`clients::channel`] call this first, so such a build refuses to start with that error.
+pub fn try_policy() -> Result<&'static PolicyTable, PolicyError> {
+    POLICY.as_ref().map_err(Clone::clone)
+}
+
+/// [`try_policy`] for tests and tools, which have no start-up to fail.
+///
+/// # Panics
+/// When the compiled contracts leave a method without an access option; the tests of this crate
+/// prove the shipped ones do not.
 pub fn policy() -> &'static PolicyTable {
-    &POLICY
+    match try_policy() {
+        Ok(table) => table,
+        Err(error) => panic!("the compiled contracts cannot be enforced: {error}"),
+    }
 }
 
 /// A service's [`storage::MigrationSet`] from its `migrations/{sqlite,postgres}/` files, one line
@@ -97,4 +113,21 @@ macro_rules! migrations {
             }),+],
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// The descriptors this build serves make a table, so no process fails to start on them and
+    /// [`super::policy`] never panics.
+    #[test]
+    fn the_shipped_contracts_make_a_policy_table() {
+        let table = super::try_policy().expect("every method states its access");
+        assert!(
+            table.get("/ironmesh.auth.v1.AuthService/Login").is_some()
+                && table.get("/grpc.health.v1.Health/Check").is_some()
+                && table
+                    .get("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+                    .is_some()
+        );
+    }
 }

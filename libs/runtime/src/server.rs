@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use ironmesh_interceptors::auth::Authenticator;
-use ironmesh_interceptors::policy::{Access, PolicyTable};
+use ironmesh_interceptors::policy::{PolicyError, PolicyTable};
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
@@ -49,7 +49,6 @@ pub struct GrpcService {
     kind: ServiceKind,
     routes: Routes,
     names: Vec<&'static str>,
-    access: Vec<(&'static str, Access)>,
     authenticator: Option<Arc<dyn Authenticator>>,
 }
 
@@ -59,16 +58,8 @@ impl GrpcService {
             kind,
             routes: Routes::default(),
             names: Vec::new(),
-            access: Vec::new(),
             authenticator: None,
         }
-    }
-
-    /// Declares who may call each method (`/pkg.Service/Method`); methods not listed need an
-    /// authenticated caller.
-    pub fn access(mut self, table: &[(&'static str, Access)]) -> Self {
-        self.access.extend(table.iter().cloned());
-        self
     }
 
     /// Verifies credentials with `authenticator` instead of auth's JWKS over gRPC (auth itself
@@ -130,6 +121,8 @@ pub async fn run_service(
     // Every log line of this service, including its background tasks, carries its name.
     let span = tracing::info_span!("service", service = %kind);
     async move {
+        // Before the database is touched: contracts that cannot be enforced never start.
+        crate::try_policy().map_err(ServeError::from)?;
         let db = Database::connect(&config.database_url(kind), kind.name()).await?;
         db.migrate(kind.name(), migrations).await?;
         let service = build(db.clone());
@@ -203,6 +196,9 @@ impl Listeners {
 /// Why [`serve`] stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The contracts cannot be enforced (a method without an access option): never serve them.
+    #[error("refusing to start: {0}")]
+    Policy(#[from] PolicyError),
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
@@ -224,6 +220,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let kind = service.kind;
+    // First: a contract whose access cannot be read must not serve anything, not even health.
+    let policy = crate::try_policy()?.clone();
     let grpc_addr = listeners.grpc.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
 
@@ -270,11 +268,6 @@ pub async fn serve(
     };
 
     let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
-    let mut policy = crate::policy().clone();
-    for (path, access) in &service.access {
-        let idempotent = policy.is_idempotent(path);
-        policy = policy.with(path, idempotent, access.clone());
-    }
     let authenticator = match service.authenticator.clone() {
         Some(authenticator) => authenticator,
         None => crate::auth::remote_authenticator(config, kind.name())?,

@@ -12,10 +12,8 @@
 //! - `service`: the operations (register, login, refresh, sessions, …) over store, hasher, keys.
 //! - `store`: the schema per backend ([`MIGRATIONS`]) and every query.
 //! - `grpc`: the tonic adapter; errors → status in one place.
-//! - `access`: who may call each RPC.
 #![forbid(unsafe_code)]
 
-mod access;
 pub mod domain;
 mod grpc;
 mod keys;
@@ -87,7 +85,6 @@ pub async fn run(
                 AuthServiceServer::new(grpc::AuthApi::new(accounts, trusted_forwarders)),
                 limit
             ))
-            .access(&access::table())
             .authenticator(authenticator)
     })
     .await

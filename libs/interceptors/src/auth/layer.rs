@@ -1,5 +1,15 @@
 //! The authentication/authorization layer (see the module docs of [`crate::auth`]).
 //!
+//! What each method requires comes from the policy table, i.e. from the contract's
+//! `option (ironmesh.api.v1.access)`: public methods pass without credentials; every other one
+//! needs a valid credential (UNAUTHENTICATED otherwise) whose principal satisfies one of the
+//! method's levels, and — for an API key — holds one of its scopes when it lists any
+//! (PERMISSION_DENIED otherwise):
+//! - authenticated: any principal;
+//! - operator: the `operator` or `admin` role; admin: the `admin` role;
+//! - internal: service principals only. None exist yet (service identities come with issue 10),
+//!   so today internal methods refuse every credential, which is what they must do to end users.
+//!
 //! Authentication is asynchronous (a JWKS refresh may be needed), so unlike most layers this one
 //! cannot call the inner service synchronously; it follows tower's pattern of taking the service
 //! that was made ready and leaving a clone in its place.
@@ -10,8 +20,9 @@ use std::task::{Context, Poll};
 use tonic::Status;
 use tower::{Layer, Service};
 
-use super::{Authenticator, Principal};
-use crate::policy::{Access, PolicyTable};
+use super::api_key::API_KEY_PREFIX;
+use super::{Authenticator, Principal, ROLE_ADMIN, ROLE_OPERATOR};
+use crate::policy::{Access, Level, PolicyTable};
 use crate::{BoxError, BoxFuture, Request, Response};
 
 /// Credentials longer than this are rejected before any parsing.
@@ -66,12 +77,31 @@ fn bearer(request: &Request) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !credential.is_empty()).then_some(credential.trim())
 }
 
-/// Whether `principal` may call a method with `access`.
-fn permitted(access: &Access, principal: &Principal) -> bool {
+/// Whether `principal` (an API key's when `api_key`) may call a method with `access`.
+fn permitted(access: &Access, principal: &Principal, api_key: bool) -> bool {
     match access {
         Access::Public | Access::Authenticated => true,
-        Access::AnyRole(roles) => roles.iter().any(|role| principal.has_role(role)),
-        Access::Scope(scope) => principal.has_scope(scope),
+        Access::Require { levels, scopes } => {
+            let level = levels.iter().any(|level| satisfies(*level, principal));
+            // Keys act through their scopes, never their owner's roles, and tokens through their
+            // roles: so scopes narrow which keys pass, and a token is judged by its level alone.
+            let scoped = !api_key
+                || scopes.is_empty()
+                || scopes.iter().any(|scope| principal.has_scope(scope));
+            level && scoped
+        }
+    }
+}
+
+/// Whether `principal` meets `level` (see the module docs).
+fn satisfies(level: Level, principal: &Principal) -> bool {
+    match level {
+        Level::Authenticated => true,
+        Level::Operator => principal.has_role(ROLE_OPERATOR) || principal.has_role(ROLE_ADMIN),
+        Level::Admin => principal.has_role(ROLE_ADMIN),
+        // No credential authenticates a service yet (issue 10): refusing every principal is the
+        // only reading of "service principals only" that cannot admit an end user.
+        Level::Internal => false,
     }
 }
 
@@ -103,6 +133,8 @@ where
         let Some(credential) = bearer(&request).map(str::to_owned) else {
             return Box::pin(async { Err(unauthenticated()) });
         };
+        // The same test that routes the credential to the API-key verifier (`Credentials`).
+        let api_key = credential.starts_with(API_KEY_PREFIX);
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let authenticator = self.authenticator.clone();
@@ -114,7 +146,7 @@ where
                     return Err(unauthenticated());
                 }
             };
-            if !permitted(&access, &principal) {
+            if !permitted(&access, &principal, api_key) {
                 return Err(
                     Box::new(Status::permission_denied("not allowed to call this method"))
                         as BoxError,
@@ -124,5 +156,194 @@ where
             request.extensions_mut().insert(principal);
             inner.call(request).await.map_err(Into::into)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each access level enforced, with the real contracts' table and a fake authenticator.
+
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::time::Duration;
+
+    use tonic::Code;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::auth::AuthFailure;
+
+    /// Credentials by name: `customer`, `operator`, `admin` (access tokens with that role) and
+    /// `imk_orders_read` / `imk_other` (API keys with those scopes and no roles).
+    struct Named;
+
+    impl Authenticator for Named {
+        fn authenticate<'a>(
+            &'a self,
+            credential: &'a str,
+        ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthFailure>> + Send + 'a>> {
+            let principal = |roles: &[&str], scopes: &[&str]| Principal {
+                subject: credential.into(),
+                session: None,
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            };
+            let answer = match credential {
+                "customer" => Ok(principal(&["customer"], &[])),
+                "operator" => Ok(principal(&[ROLE_OPERATOR], &[])),
+                "admin" => Ok(principal(&[ROLE_ADMIN], &[])),
+                "imk_orders_read" => Ok(principal(&[], &["orders:read"])),
+                "imk_other" => Ok(principal(&[], &["inventory:write"])),
+                _ => Err(AuthFailure::Rejected("unknown test credential")),
+            };
+            Box::pin(async move { answer })
+        }
+    }
+
+    fn contracts() -> PolicyTable {
+        PolicyTable::from_descriptor_sets(&[ironmesh_proto::FILE_DESCRIPTOR_SET])
+            .expect("the contracts state access")
+    }
+
+    /// The code `credential` (none: no `authorization`) gets calling `path` through the layer
+    /// with `policy`; OK when the call reached the inner service.
+    async fn code(policy: &PolicyTable, path: &str, credential: Option<&str>) -> Code {
+        let inner = tower::service_fn(|_: Request| async {
+            Ok::<_, BoxError>(Response::new(tonic::body::Body::empty()))
+        });
+        let service = AuthLayer::new(policy.clone(), Arc::new(Named)).layer(inner);
+        let mut request = http::Request::builder().uri(format!("http://test{path}"));
+        if let Some(credential) = credential {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {credential}"));
+        }
+        let request = request
+            .body(tonic::body::Body::empty())
+            .expect("a valid request");
+        let outcome = tokio::time::timeout(Duration::from_secs(5), service.oneshot(request))
+            .await
+            .expect("the layer answers at once");
+        match outcome {
+            Ok(_) => Code::Ok,
+            Err(error) => error
+                .downcast_ref::<Status>()
+                .map(Status::code)
+                .unwrap_or_else(|| panic!("not a status: {error}")),
+        }
+    }
+
+    const FULFILL: &str = "/ironmesh.orders.v1.OrdersService/FulfillOrder";
+    const LIST_USERS: &str = "/ironmesh.auth.v1.AuthService/ListUsers";
+    const RESERVE: &str = "/ironmesh.inventory.v1.InventoryService/Reserve";
+    const DELIVER: &str = "/ironmesh.events.v1.EventSinkService/Deliver";
+    const SEND: &str = "/ironmesh.notification.v1.NotificationService/Send";
+    const GET_ME: &str = "/ironmesh.auth.v1.AuthService/GetMe";
+    const LOGIN: &str = "/ironmesh.auth.v1.AuthService/Login";
+
+    /// Public methods need nothing; authenticated ones any valid credential, tokens and keys.
+    #[tokio::test]
+    async fn public_and_authenticated() {
+        let policy = contracts();
+        assert_eq!(code(&policy, LOGIN, None).await, Code::Ok);
+        assert_eq!(code(&policy, LOGIN, Some("forged")).await, Code::Ok);
+        assert_eq!(code(&policy, GET_ME, None).await, Code::Unauthenticated);
+        assert_eq!(
+            code(&policy, GET_ME, Some("forged")).await,
+            Code::Unauthenticated
+        );
+        for who in ["customer", "operator", "admin", "imk_orders_read"] {
+            assert_eq!(code(&policy, GET_ME, Some(who)).await, Code::Ok, "{who}");
+        }
+    }
+
+    /// Operator methods: refused to a customer and to API keys (no roles), allowed to operators
+    /// and admins; without a credential the answer stays UNAUTHENTICATED.
+    #[tokio::test]
+    async fn operator_methods_need_the_operator_or_admin_role() {
+        let policy = contracts();
+        assert_eq!(code(&policy, FULFILL, None).await, Code::Unauthenticated);
+        for refused in ["customer", "imk_orders_read"] {
+            assert_eq!(
+                code(&policy, FULFILL, Some(refused)).await,
+                Code::PermissionDenied,
+                "{refused}"
+            );
+        }
+        for allowed in ["operator", "admin"] {
+            assert_eq!(
+                code(&policy, FULFILL, Some(allowed)).await,
+                Code::Ok,
+                "{allowed}"
+            );
+        }
+    }
+
+    /// Admin methods: only the admin role; an operator is refused.
+    #[tokio::test]
+    async fn admin_methods_need_the_admin_role() {
+        let policy = contracts();
+        for refused in ["customer", "operator", "imk_orders_read"] {
+            assert_eq!(
+                code(&policy, LIST_USERS, Some(refused)).await,
+                Code::PermissionDenied,
+                "{refused}"
+            );
+        }
+        assert_eq!(code(&policy, LIST_USERS, Some("admin")).await, Code::Ok);
+    }
+
+    /// Internal methods refuse every end-user credential, admins included (no service
+    /// principals exist yet); "operator or internal" admits operators.
+    #[tokio::test]
+    async fn internal_methods_refuse_end_users() {
+        let policy = contracts();
+        for path in [RESERVE, DELIVER] {
+            assert_eq!(
+                code(&policy, path, None).await,
+                Code::Unauthenticated,
+                "{path}"
+            );
+            for who in ["customer", "operator", "admin", "imk_orders_read"] {
+                assert_eq!(
+                    code(&policy, path, Some(who)).await,
+                    Code::PermissionDenied,
+                    "{who} on {path}"
+                );
+            }
+        }
+        assert_eq!(
+            code(&policy, SEND, Some("customer")).await,
+            Code::PermissionDenied
+        );
+        assert_eq!(code(&policy, SEND, Some("operator")).await, Code::Ok);
+    }
+
+    /// Scopes narrow API keys only: a key needs one of the listed scopes, an access token is
+    /// judged by its level alone.
+    #[tokio::test]
+    async fn scopes_narrow_api_keys() {
+        let path = "/ironmesh.orders.v1.OrdersService/ListOrders";
+        let policy = contracts().with(
+            path,
+            true,
+            Access::Require {
+                levels: vec![Level::Authenticated],
+                scopes: vec!["orders:read".to_owned(), "orders:write".to_owned()],
+            },
+        );
+        assert_eq!(code(&policy, path, Some("imk_orders_read")).await, Code::Ok);
+        assert_eq!(
+            code(&policy, path, Some("imk_other")).await,
+            Code::PermissionDenied
+        );
+        assert_eq!(code(&policy, path, Some("customer")).await, Code::Ok);
+        // Without scopes listed, any key passes an authenticated level.
+        assert_eq!(code(&contracts(), path, Some("imk_other")).await, Code::Ok);
+    }
+
+    /// Methods the table does not know pass on (to be answered UNIMPLEMENTED by the router).
+    #[tokio::test]
+    async fn unknown_methods_pass_on() {
+        let policy = contracts();
+        assert_eq!(code(&policy, "/x.Unknown/Method", None).await, Code::Ok);
     }
 }

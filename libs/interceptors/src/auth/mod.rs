@@ -6,9 +6,10 @@
 //!   verifies Ed25519 JWTs locally against a cached JWKS.
 //! - [`api_key::ApiKeyAuthenticator`]: API keys, checked with auth and cached briefly;
 //!   [`api_key::Credentials`] picks the right verifier for a credential.
-//! - [`AuthLayer`]: enforces each method's [`crate::policy::Access`]: public methods pass,
-//!   everything else needs a valid credential (UNAUTHENTICATED, generic message, otherwise) and
-//!   the role or scope it names (PERMISSION_DENIED otherwise).
+//! - [`AuthLayer`]: enforces each method's [`crate::policy::Access`] as the contract states it:
+//!   public methods pass, everything else needs a valid credential (UNAUTHENTICATED, generic
+//!   message, otherwise) that meets one of the method's levels and, for API keys, scopes
+//!   (PERMISSION_DENIED otherwise).
 
 pub mod api_key;
 pub mod jwt;
@@ -19,6 +20,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use layer::{AuthLayer, AuthService};
+
+/// The role that admits a caller to operator methods (besides [`ROLE_ADMIN`]), spelled as auth
+/// writes roles into access tokens' `roles` claim.
+pub const ROLE_OPERATOR: &str = "operator";
+/// The role that admits a caller to admin (and operator) methods.
+pub const ROLE_ADMIN: &str = "admin";
 
 /// The authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
