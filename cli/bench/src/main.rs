@@ -80,71 +80,56 @@
 //! It is a benchmark, not a test: `make bench` runs it, `make test` never does. It is its own
 //! binary crate so that neither its code nor its dependencies (argon2 timing, token minting,
 //! h2load plumbing) ship in the `ironmesh` binary.
+//!
+//! # Layout
+//! - `main` (this file): the command line, and one run: the suites asked for, then the report.
+//! - [`args`]: the options ([`BenchArgs`]) and what they choose ([`Suite`], [`Role`],
+//!   [`RestProtocol`]).
+//! - [`error`]: [`BenchError`], why a run produced no trustworthy result, and its exit code.
+//! - [`report`]: [`Report`], the suites' results as a table or one JSON object, and the number
+//!   and verdict formatting the suites share.
+//! - The suites, each a directory: `mod.rs` measures, `checks.rs` holds the calls and counter
+//!   checks that prove the figures honest, `report.rs` prints them:
+//!   - [`stack`]: bare vs the server stack vs the stack with token verification;
+//!     `stack/server.rs` is its server child (the three servers);
+//!   - [`auth`]: logins against the argon2 bound, GetMe during a login flood; `auth/argon2.rs`
+//!     times the hashing the bound is made of;
+//!   - [`gateway`]: one RPC directly over gRPC and through the REST gateway.
+//! - What the suites share:
+//!   - [`h2load`]: driving h2load, reading its summary and per-request log;
+//!   - [`figures`]: one run's figures ([`figures::Run`]), with the server CPU it took;
+//!   - [`scrape`]: the server's admin `/metrics` read (handled counters, handling-time buckets);
+//!   - [`calls`]: the runtime, channel and error text of the check calls around every run;
+//!   - [`frame`]: request bodies as gRPC frames in files, for h2load;
+//!   - [`child`]: the parent's handle on a server child (start, READY, CPU time, stop);
+//!   - [`serve`]: the child's side (announce READY, stop when stdin closes, the in-process mesh
+//!     the auth and gateway suites serve from);
+//!   - [`token`]: the bench's signing key, minted tokens and the authenticator that checks them;
+//!   - [`workdir`]: the scratch directory of one run.
+#![forbid(unsafe_code)]
 
+mod args;
 mod auth;
+mod calls;
+mod child;
+mod error;
+mod figures;
+mod frame;
 mod gateway;
 mod h2load;
+mod report;
+mod scrape;
+mod serve;
 mod stack;
 mod token;
+mod workdir;
 
-use std::ffi::OsStr;
-use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
 
-use ironmesh_launcher::mesh::{self, RunningMesh};
-use ironmesh_runtime::{Config, ServiceKind};
-use serde_json::{Value, json};
-use tonic::transport::{Channel, Endpoint};
-
-/// The first line a server child prints once it listens.
-const READY_PREFIX: &str = "READY";
-/// How long a single check call may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Which measurements to run.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Suite {
-    /// Bare vs server stack vs server stack with token verification.
-    Stack,
-    /// Login throughput vs the argon2 bound; GetMe p99 during a login flood.
-    Auth,
-    /// One RPC directly over gRPC vs through the REST gateway.
-    Gateway,
-    /// Every suite.
-    All,
-}
-
-impl Suite {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Stack => "stack",
-            Self::Auth => "auth",
-            Self::Gateway => "gateway",
-            Self::All => "all",
-        }
-    }
-}
-
-/// What a server child is (internal).
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Stack,
-    Auth,
-    Gateway,
-}
-
-/// How the gateway suite speaks REST.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RestProtocol {
-    /// HTTP/1.1 (h2load `--h1`), one request at a time per connection, as REST clients do.
-    H1,
-    /// HTTP/2 without TLS (prior knowledge), multiplexed like the gRPC run.
-    H2c,
-}
+use args::{BenchArgs, Role, Suite};
+use error::BenchError;
+use report::Report;
+use workdir::WorkDir;
 
 /// mimalloc, as in the `ironmesh` binary: the bench measures the allocator production runs.
 #[global_allocator]
@@ -169,95 +154,6 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = <Cli as clap::Parser>::parse();
     run(&cli.args)
-}
-
-/// Options of `ironmesh-bench`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct BenchArgs {
-    /// Which measurements to run.
-    #[arg(long, value_enum, default_value_t = Suite::All)]
-    suite: Suite,
-    /// Seconds of measured load per run.
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    duration: u64,
-    /// Seconds of unmeasured load before each measurement (0: none).
-    #[arg(long, value_name = "SECS", default_value_t = 2)]
-    warmup: u64,
-    /// Stack and gateway suites: HTTP/2 connections h2load opens (`-c`).
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    clients: u32,
-    /// Stack and gateway suites: concurrent streams per connection (`-m`).
-    #[arg(long, value_name = "M", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    streams: u32,
-    /// Stack and gateway suites: the CPU the server process is pinned to.
-    #[arg(long, value_name = "CPU", default_value_t = 0)]
-    server_cpu: usize,
-    /// Stack and gateway suites: the CPU h2load is pinned to.
-    #[arg(long, value_name = "CPU", default_value_t = 1)]
-    load_cpu: usize,
-    /// Gateway suite: how REST is spoken (h1: `-c N×M -m 1`, the same requests in flight as
-    /// the gRPC run; h2c: `-c N -m M` like it).
-    #[arg(long, value_enum, default_value_t = RestProtocol::H1)]
-    gateway_rest: RestProtocol,
-    /// Auth suite: concurrent Login calls of the flood (h2load `-c`, one stream each; default
-    /// 2 × available cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    login_clients: Option<u32>,
-    /// Auth suite: h2load connections of the GetMe probe.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    probe_clients: u32,
-    /// Auth suite: GetMe requests per second per probe connection (h2load `--rps`).
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    probe_rps: u32,
-    /// Auth suite: argon2id hashes timed for the bound.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
-    hashes: u32,
-    /// Print the result as one JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Internal: be a server process (started by `ironmesh-bench` itself).
-    #[arg(long, value_enum, hide = true)]
-    serve: Option<Role>,
-    /// Internal: the public JWK (`KID:X`) the stack+auth server trusts.
-    #[arg(long, hide = true)]
-    serve_jwk: Option<String>,
-    /// Internal: the auth or gateway server's data directory.
-    #[arg(long, hide = true)]
-    serve_dir: Option<PathBuf>,
-}
-
-/// Why the bench could not produce a trustworthy result.
-#[derive(Debug, thiserror::Error)]
-enum BenchError {
-    #[error("`{tool}` is not on PATH; install it with `apt-get install -y {package}`")]
-    MissingTool {
-        tool: &'static str,
-        package: &'static str,
-    },
-    #[error("{0}")]
-    Usage(String),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl BenchError {
-    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
-        let what = what.into();
-        move |source| Self::Io { what, source }
-    }
-
-    fn exit_code(&self) -> ExitCode {
-        match self {
-            Self::MissingTool { .. } | Self::Usage(_) => ExitCode::from(2),
-            Self::Io { .. } | Self::Failed(_) => ExitCode::from(1),
-        }
-    }
 }
 
 /// Entry point of `ironmesh-bench`.
@@ -285,15 +181,6 @@ fn run(args: &BenchArgs) -> ExitCode {
     }
 }
 
-/// Everything one run measured.
-#[derive(Debug)]
-struct Report {
-    args: BenchArgs,
-    stack: Option<stack::StackReport>,
-    auth: Option<auth::AuthReport>,
-    gateway: Option<gateway::GatewayReport>,
-}
-
 fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
     require_tool("h2load", "nghttp2-client")?;
     let workdir = WorkDir::create()?;
@@ -315,102 +202,6 @@ fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
     })
 }
 
-impl Report {
-    fn table(&self) -> String {
-        let mut out = String::new();
-        if let Some(stack) = &self.stack {
-            stack.table(&self.args, &mut out);
-        }
-        if let Some(auth) = &self.auth {
-            if !out.is_empty() {
-                let _ = writeln!(out);
-            }
-            auth.table(&self.args, &mut out);
-        }
-        if let Some(gateway) = &self.gateway {
-            if !out.is_empty() {
-                let _ = writeln!(out);
-            }
-            gateway.table(&self.args, &mut out);
-        }
-        out
-    }
-
-    fn json(&self) -> Value {
-        json!({
-            "suite": self.args.suite.name(),
-            "params": {
-                "duration_secs": self.args.duration,
-                "warmup_secs": self.args.warmup,
-            },
-            "stack": self.stack.as_ref().map(stack::StackReport::json),
-            "auth": self.auth.as_ref().map(auth::AuthReport::json),
-            "gateway": self.gateway.as_ref().map(gateway::GatewayReport::json),
-        })
-    }
-
-    /// The servers' logs are not part of the result, but warnings in them deserve a look: says
-    /// so on stderr with the first few.
-    fn note_server_logs(&self) {
-        let logs = [
-            ("stack", self.stack.as_ref().map(|s| s.server_log.as_str())),
-            ("auth", self.auth.as_ref().map(|a| a.server_log.as_str())),
-            (
-                "gateway",
-                self.gateway.as_ref().map(|g| g.server_log.as_str()),
-            ),
-        ];
-        for (name, log) in logs {
-            let lines: Vec<&str> = log
-                .unwrap_or_default()
-                .lines()
-                .filter(|line| !is_routine_log_line(line))
-                .collect();
-            if lines.is_empty() {
-                continue;
-            }
-            eprintln!(
-                "ironmesh-bench: note: the {name} server process logged {} line(s) above INFO; the first:",
-                lines.len()
-            );
-            for line in lines.iter().take(3) {
-                eprintln!("  {line}");
-            }
-        }
-    }
-}
-
-/// A JSON log line at INFO or below (start-up, drain): not worth a note.
-fn is_routine_log_line(line: &str) -> bool {
-    ["INFO", "DEBUG", "TRACE"]
-        .iter()
-        .any(|level| line.contains(&format!("\"level\":\"{level}\"")))
-}
-
-/// Prints a progress line on stderr (not with `--json`).
-fn progress(args: &BenchArgs, message: &str) {
-    if !args.json {
-        eprintln!("ironmesh-bench: {message}");
-    }
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "MET" } else { "MISSED" }
-}
-
-/// A JSON number with four decimals (`null` for NaN/infinity, which JSON cannot carry).
-fn num(value: f64) -> Value {
-    if value.is_finite() {
-        json!((value * 1e4).round() / 1e4)
-    } else {
-        Value::Null
-    }
-}
-
-fn opt_num(value: Option<f64>) -> Value {
-    value.map_or(Value::Null, num)
-}
-
 /// Fails with install instructions unless `tool` is an executable file on PATH.
 fn require_tool(tool: &'static str, package: &'static str) -> Result<(), BenchError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -421,323 +212,22 @@ fn require_tool(tool: &'static str, package: &'static str) -> Result<(), BenchEr
     }
 }
 
-/// The runtime of a suite's check calls. Each suite drops its own before stopping its server:
-/// that closes the connections of those calls, so the server's drain has nothing to wait for.
-fn calls_runtime() -> Result<tokio::runtime::Runtime, BenchError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(BenchError::io("cannot start the async runtime"))
+/// What the pinned suites (stack, gateway) need: `taskset`, and the server and h2load on
+/// different CPUs.
+fn require_pinning(args: &BenchArgs) -> Result<(), BenchError> {
+    require_tool("taskset", "util-linux")?;
+    if args.server_cpu == args.load_cpu {
+        return Err(BenchError::Usage(format!(
+            "--server-cpu and --load-cpu must differ (both are {})",
+            args.server_cpu
+        )));
+    }
+    Ok(())
 }
 
-/// A channel to `addr` with the check-call timeouts.
-async fn connect(addr: SocketAddr) -> Result<Channel, String> {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|err| format!("bad address: {err}"))?
-        .timeout(CALL_TIMEOUT)
-        .connect_timeout(CALL_TIMEOUT)
-        .connect()
-        .await
-        .map_err(|err| format!("cannot connect: {err}"))
-}
-
-/// `rpc ended with grpc-status N (Code): message`.
-fn grpc_failure(rpc: &str, status: &tonic::Status) -> String {
-    format!(
-        "{rpc} ended with grpc-status {} ({:?}): {}",
-        status.code() as i32,
-        status.code(),
-        status.message()
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes and files the parent owns.
-
-/// A server child (`[taskset -c CPU] ironmesh-bench --serve …`): asked to stop by closing its
-/// stdin when dropped, killed if it has not exited within its stop wait, always reaped.
-struct ServerChild {
-    child: Child,
-    /// The words after `READY` on its first line.
-    ready: Vec<String>,
-    stop_wait: Duration,
-}
-
-impl ServerChild {
-    /// Starts the child with `role_args`, its stderr (the server log) going to
-    /// `log`, and waits for its READY line.
-    fn start<S: AsRef<OsStr>>(
-        cpu: Option<usize>,
-        role_args: &[S],
-        log: &Path,
-        stop_wait: Duration,
-    ) -> Result<Self, BenchError> {
-        let log_file = std::fs::File::create(log)
-            .map_err(BenchError::io(format!("cannot create {}", log.display())))?;
-        let exe = std::env::current_exe()
-            .map_err(BenchError::io("cannot find the ironmesh executable"))?;
-        let mut command = match cpu {
-            Some(cpu) => {
-                let mut command = Command::new("taskset");
-                command.arg("-c").arg(cpu.to_string()).arg(exe);
-                command
-            }
-            None => Command::new(exe),
-        };
-        let mut child = command
-            .args(role_args)
-            // Measure the stack as configured by default, not with a trace exporter attached.
-            .env_remove(ironmesh_runtime::telemetry::OTLP_ENDPOINT_ENV)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .map_err(BenchError::io("cannot start the server process"))?;
-        let stdout = child.stdout.take();
-        // From here on, dropping `guard` stops the child.
-        let mut guard = Self {
-            child,
-            ready: Vec::new(),
-            stop_wait,
-        };
-        let mut line = String::new();
-        if let Some(stdout) = stdout {
-            BufReader::new(stdout)
-                .read_line(&mut line)
-                .map_err(BenchError::io("cannot read from the server process"))?;
-        }
-        match parse_ready(&line) {
-            Some(words) => guard.ready = words,
-            None => {
-                drop(guard);
-                return Err(BenchError::Failed(format!(
-                    "the server process did not start (it said {:?}); its log:\n{}",
-                    line.trim(),
-                    std::fs::read_to_string(log).unwrap_or_default()
-                )));
-            }
-        }
-        Ok(guard)
-    }
-
-    /// The first `N` READY words as socket addresses.
-    fn ready_addrs<const N: usize>(&self) -> Result<[SocketAddr; N], BenchError> {
-        let bad = || {
-            BenchError::Failed(format!(
-                "the server process announced {:?}, not {N} addresses",
-                self.ready
-            ))
-        };
-        let mut out = [SocketAddr::from(([127, 0, 0, 1], 0)); N];
-        for (slot, word) in out.iter_mut().zip(&self.ready) {
-            *slot = word.parse().map_err(|_| bad())?;
-        }
-        if self.ready.len() < N {
-            return Err(bad());
-        }
-        Ok(out)
-    }
-
-    /// CPU time the server process has used so far (sum over its threads), from /proc.
-    fn cpu_time(&self) -> Option<Duration> {
-        let tasks = format!("/proc/{}/task", self.child.id());
-        let mut total_ns: u64 = 0;
-        for entry in std::fs::read_dir(tasks).ok()? {
-            // A thread that ended between the listing and the read is simply not counted.
-            let Ok(stat) = std::fs::read_to_string(entry.ok()?.path().join("schedstat")) else {
-                continue;
-            };
-            total_ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-        }
-        Some(Duration::from_nanos(total_ns))
-    }
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        // Closing stdin asks it to stop (and drain); kill makes sure.
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + self.stop_wait;
-        while Instant::now() < deadline {
-            match self.child.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `READY <word>…` → the words.
-fn parse_ready(line: &str) -> Option<Vec<String>> {
-    let mut words = line.split_whitespace();
-    if words.next()? != READY_PREFIX {
-        return None;
-    }
-    let rest: Vec<String> = words.map(str::to_owned).collect();
-    (!rest.is_empty()).then_some(rest)
-}
-
-/// A private scratch directory (request bodies, h2load logs, the auth store), removed when
-/// dropped.
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn create() -> Result<Self, BenchError> {
-        let path = std::env::temp_dir().join(format!("ironmesh-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&path)
-            .map_err(BenchError::io(format!("cannot create {}", path.display())))?;
-        Ok(Self(path))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shared by the server children.
-
-/// Prints the READY line on stdout; false if the parent is gone.
-fn announce(line: &str) -> bool {
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "{line}")
-        .and_then(|()| stdout.flush())
-        .is_ok()
-}
-
-/// The body of a mesh server child (`--serve auth|gateway --serve-dir DIR`): `services` (and the
-/// gateway, if asked) through [`ironmesh_launcher::mesh`] on the production runtime, configured like
-/// `ironmesh_testkit::test_config` (SQLite in `dir`, every port 0 on loopback, a fresh master
-/// key) with lockout thresholds no flood reaches, then `adjust`. Once every component is
-/// healthy it prints `READY` and what `ready` says; runs until stdin closes, then drains.
-fn serve_mesh(
-    role: &str,
-    dir: Option<&Path>,
-    adjust: impl FnOnce(&mut Config),
-    services: &[ServiceKind],
-    gateway: bool,
-    ready: impl FnOnce(&RunningMesh) -> Option<String>,
-) -> ExitCode {
-    let Some(dir) = dir else {
-        eprintln!("ironmesh-bench --serve {role}: needs --serve-dir DIR");
-        return ExitCode::from(2);
-    };
-    let mut config = match mesh_config(dir) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("ironmesh-bench --serve {role}: {err}");
-            return ExitCode::from(1);
-        }
-    };
-    adjust(&mut config);
-    if let Err(err) = config.validate() {
-        eprintln!("ironmesh-bench --serve {role}: {err}");
-        return ExitCode::from(2);
-    }
-    let settings = config.clone();
-    ironmesh_runtime::process::block_on(&settings, run_mesh(config, services, gateway, ready))
-}
-
-/// Lockout thresholds high enough that no flood reaches them.
-const NEVER_LOCKED: u32 = 1_000_000_000;
-/// How long a mesh child waits for its components to report healthy.
-const READY_LIMIT: Duration = Duration::from_secs(30);
-
-fn mesh_config(dir: &Path) -> Result<Config, String> {
-    use base64::Engine as _;
-    let mut config = Config {
-        data_dir: dir.to_path_buf(),
-        shutdown_grace_secs: 5,
-        ..Config::default()
-    }
-    .on_loopback_any_port();
-    config.secrets.master_key =
-        Some(base64::engine::general_purpose::STANDARD.encode(token::random_bytes(32)?));
-    config.lockout.account_threshold = NEVER_LOCKED;
-    config.lockout.ip_threshold = NEVER_LOCKED;
-    Ok(config)
-}
-
-async fn run_mesh(
-    config: Config,
-    services: &[ServiceKind],
-    gateway: bool,
-    ready: impl FnOnce(&RunningMesh) -> Option<String>,
-) -> ExitCode {
-    use ironmesh_runtime::process::fail;
-    let bound = match mesh::bind(config, services, gateway).await {
-        Ok(bound) => bound,
-        Err(err) => return fail(&err),
-    };
-    let running = match bound
-        .start_healthy(READY_LIMIT, std::future::pending())
-        .await
-    {
-        Ok(running) => running,
-        Err(err) => return fail(&err),
-    };
-    let Some(words) = ready(&running) else {
-        running.stop().await;
-        return fail(&"a component the bench needs is not in the mesh");
-    };
-    if !announce(&format!("{READY_PREFIX} {words}")) {
-        running.stop().await;
-        return ExitCode::from(1);
-    }
-    let errors = running.run_until(stdin_closed()).await;
-    match errors.first() {
-        None => ExitCode::SUCCESS,
-        Some(err) => fail(err),
-    }
-}
-
-/// Resolves when the parent closes our stdin (or dies): the signal to stop.
-async fn stdin_closed() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin();
-        let mut buf = [0u8; 64];
-        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-        let _ = tx.send(());
-    });
-    let _ = rx.await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ready_lines() {
-        assert_eq!(
-            parse_ready("READY 127.0.0.1:1 127.0.0.1:2\n"),
-            Some(vec!["127.0.0.1:1".to_owned(), "127.0.0.1:2".to_owned()])
-        );
-        assert_eq!(parse_ready("READY\n"), None);
-        assert_eq!(parse_ready("oops"), None);
-    }
-
-    #[test]
-    fn json_numbers() {
-        assert_eq!(num(1.234_567), json!(1.2346));
-        assert_eq!(num(f64::NAN), Value::Null);
-        assert_eq!(opt_num(None), Value::Null);
-    }
-
-    #[test]
-    fn routine_log_lines() {
-        assert!(is_routine_log_line(
-            r#"{"level":"INFO","message":"listening"}"#
-        ));
-        assert!(!is_routine_log_line(r#"{"level":"WARN","message":"x"}"#));
-        assert!(!is_routine_log_line("thread 'main' panicked"));
+/// Prints a progress line on stderr (not with `--json`).
+fn progress(args: &BenchArgs, message: &str) {
+    if !args.json {
+        eprintln!("ironmesh-bench: {message}");
     }
 }

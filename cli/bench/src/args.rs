@@ -1,0 +1,100 @@
+//! The options of `ironmesh-bench` and what they choose: the suites, a server child's role, how
+//! the gateway suite speaks REST.
+
+use std::path::PathBuf;
+
+/// Which measurements to run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    /// Bare vs server stack vs server stack with token verification.
+    Stack,
+    /// Login throughput vs the argon2 bound; GetMe p99 during a login flood.
+    Auth,
+    /// One RPC directly over gRPC vs through the REST gateway.
+    Gateway,
+    /// Every suite.
+    All,
+}
+
+impl Suite {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stack => "stack",
+            Self::Auth => "auth",
+            Self::Gateway => "gateway",
+            Self::All => "all",
+        }
+    }
+}
+
+/// What a server child is (internal).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Stack,
+    Auth,
+    Gateway,
+}
+
+/// How the gateway suite speaks REST.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestProtocol {
+    /// HTTP/1.1 (h2load `--h1`), one request at a time per connection, as REST clients do.
+    H1,
+    /// HTTP/2 without TLS (prior knowledge), multiplexed like the gRPC run.
+    H2c,
+}
+
+/// Options of `ironmesh-bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Which measurements to run.
+    #[arg(long, value_enum, default_value_t = Suite::All)]
+    pub suite: Suite,
+    /// Seconds of measured load per run.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration: u64,
+    /// Seconds of unmeasured load before each measurement (0: none).
+    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    pub warmup: u64,
+    /// Stack and gateway suites: HTTP/2 connections h2load opens (`-c`).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub clients: u32,
+    /// Stack and gateway suites: concurrent streams per connection (`-m`).
+    #[arg(long, value_name = "M", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub streams: u32,
+    /// Stack and gateway suites: the CPU the server process is pinned to.
+    #[arg(long, value_name = "CPU", default_value_t = 0)]
+    pub server_cpu: usize,
+    /// Stack and gateway suites: the CPU h2load is pinned to.
+    #[arg(long, value_name = "CPU", default_value_t = 1)]
+    pub load_cpu: usize,
+    /// Gateway suite: how REST is spoken (h1: `-c N×M -m 1`, the same requests in flight as
+    /// the gRPC run; h2c: `-c N -m M` like it).
+    #[arg(long, value_enum, default_value_t = RestProtocol::H1)]
+    pub gateway_rest: RestProtocol,
+    /// Auth suite: concurrent Login calls of the flood (h2load `-c`, one stream each; default
+    /// 2 × available cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_clients: Option<u32>,
+    /// Auth suite: h2load connections of the GetMe probe.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub probe_clients: u32,
+    /// Auth suite: GetMe requests per second per probe connection (h2load `--rps`).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub probe_rps: u32,
+    /// Auth suite: argon2id hashes timed for the bound.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hashes: u32,
+    /// Print the result as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Internal: be a server process (started by `ironmesh-bench` itself).
+    #[arg(long, value_enum, hide = true)]
+    pub serve: Option<Role>,
+    /// Internal: the public JWK (`KID:X`) the stack+auth server trusts.
+    #[arg(long, hide = true)]
+    pub serve_jwk: Option<String>,
+    /// Internal: the auth or gateway server's data directory.
+    #[arg(long, hide = true)]
+    pub serve_dir: Option<PathBuf>,
+}
