@@ -336,8 +336,21 @@ mod tests {
             Code::PermissionDenied
         );
         assert_eq!(code(&policy, path, Some("customer")).await, Code::Ok);
+        // The contract names `orders:read` for it: a key without it is refused.
+        assert_eq!(
+            code(&contracts(), path, Some("imk_other")).await,
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            code(&contracts(), path, Some("imk_orders_read")).await,
+            Code::Ok
+        );
         // Without scopes listed, any key passes an authenticated level.
-        assert_eq!(code(&contracts(), path, Some("imk_other")).await, Code::Ok);
+        let unscoped = "/ironmesh.auth.v1.AuthService/GetMe";
+        assert_eq!(
+            code(&contracts(), unscoped, Some("imk_other")).await,
+            Code::Ok
+        );
     }
 
     /// Methods the table does not know pass on (to be answered UNIMPLEMENTED by the router).

@@ -33,6 +33,13 @@ fn require(levels: &[Level]) -> Access {
     }
 }
 
+fn scoped(levels: &[Level], scope: &str) -> Access {
+    Access::Require {
+        levels: levels.to_vec(),
+        scopes: vec![scope.to_owned()],
+    }
+}
+
 /// A file `ironmesh/example/v1/example.proto` with one service and one method without options,
 /// after `imports` (whole files, e.g. our options.proto).
 fn unannotated_set(imports: Vec<FileDescriptorProto>) -> Vec<u8> {
@@ -151,11 +158,15 @@ fn known_methods_have_the_contracts_access() {
     );
     assert_eq!(
         access(&table, "/ironmesh.orders.v1.OrdersService/CancelOrder"),
-        Access::Authenticated
+        scoped(&[Level::Authenticated], "orders:write")
+    );
+    assert_eq!(
+        access(&table, "/ironmesh.orders.v1.OrdersService/GetOrder"),
+        scoped(&[Level::Authenticated], "orders:read")
     );
     assert_eq!(
         access(&table, "/ironmesh.orders.v1.OrdersService/FulfillOrder"),
-        require(&[Level::Operator])
+        scoped(&[Level::Operator], "orders:write")
     );
     assert_eq!(
         access(&table, "/ironmesh.inventory.v1.InventoryService/GetProduct"),
@@ -167,7 +178,7 @@ fn known_methods_have_the_contracts_access() {
     );
     assert_eq!(
         access(&table, "/ironmesh.notification.v1.NotificationService/Send"),
-        require(&[Level::Operator, Level::Internal])
+        scoped(&[Level::Operator, Level::Internal], "notification:write")
     );
     assert_eq!(
         access(&table, "/ironmesh.events.v1.EventSinkService/Deliver"),
@@ -184,6 +195,53 @@ fn known_methods_have_the_contracts_access() {
         access(&table, "/grpc.health.v1.Health/Check"),
         Access::Public
     );
+}
+
+/// API keys are limited to their scopes (auth.proto: "requests are limited to these"): every
+/// method of the domain services that an end user may call names the one scope it needs,
+/// `<service>:read` for methods without side effects and `<service>:write` for the rest.
+/// Auth's own methods name none (keys are judged by their owner's roles there, and the ones
+/// that manage credentials refuse API keys themselves).
+#[test]
+fn user_callable_domain_methods_name_their_api_key_scope() {
+    let table = real();
+    let pool = DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET).expect("decodes");
+    let mut scoped_methods = 0;
+    for service in pool.services() {
+        let name = service
+            .package_name()
+            .split('.')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        for method in service.methods() {
+            let path = format!("/{}/{}", service.full_name(), method.name());
+            let policy = table.get(&path).expect("in the table");
+            let user_callable = match &policy.access {
+                Access::Public => false,
+                Access::Authenticated => true,
+                Access::Require { levels, .. } => levels.iter().any(|l| *l != Level::Internal),
+            };
+            let scopes = match &policy.access {
+                Access::Require { scopes, .. } => scopes.clone(),
+                _ => Vec::new(),
+            };
+            if name == "auth" || !user_callable {
+                assert!(scopes.is_empty(), "{path} names scopes: {scopes:?}");
+                continue;
+            }
+            let no_side_effects = method
+                .method_descriptor_proto()
+                .options
+                .as_ref()
+                .and_then(|o| o.idempotency_level)
+                == Some(IdempotencyLevel::NoSideEffects as i32);
+            let verb = if no_side_effects { "read" } else { "write" };
+            assert_eq!(scopes, vec![format!("{name}:{verb}")], "{path}");
+            scoped_methods += 1;
+        }
+    }
+    assert_eq!(scoped_methods, 37);
 }
 
 /// Idempotency is still read from the same descriptors.
