@@ -20,6 +20,7 @@
 //! - [`clients`]: the shared client builder pointed at a configured service.
 //! - [`policy`]: the process's per-method policy table, read from every descriptor we serve.
 //! - [`status`]: the shared constructors for gRPC statuses every service returns.
+//! - [`stub`]: [`stub_service!`], the whole `run` of a service that only answers `UNIMPLEMENTED` yet.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -33,6 +34,7 @@ pub mod server;
 pub mod signal;
 pub mod status;
 pub mod storage;
+pub mod stub;
 pub mod telemetry;
 pub mod tls;
 
