@@ -27,7 +27,6 @@ mod tokens;
 mod totp;
 
 use std::future::Future;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,8 +35,9 @@ use ironmesh_interceptors::auth::api_key::ApiKeyLookup;
 use ironmesh_interceptors::auth::jwt::{KeySource, PublicJwk};
 use ironmesh_interceptors::auth::{AuthFailure, Principal};
 use ironmesh_proto::ironmesh::auth::v1::auth_service_server::AuthServiceServer;
-use ironmesh_runtime::config::{TokenConfig, decode_master_key};
+use ironmesh_runtime::config::TokenConfig;
 use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
+use ironmesh_sealing::Keyring;
 
 pub use store::MIGRATIONS;
 
@@ -50,7 +50,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    let master_key = master_key(&config).map_err(RunError::Setup)?;
+    let sealing = sealing(&config).map_err(RunError::Setup)?;
     let guard = guard(&config).await;
     let limit = config.max_message_bytes;
     let tokens = config.tokens.clone();
@@ -58,8 +58,7 @@ pub async fn run(
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
         let store = store::Store::new(db);
         let ttl = |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
-        let keys = Arc::new(key_ring(&tokens, store.clone(), &master_key));
-        let sealer = keys::Sealer::new(&master_key);
+        let keys = Arc::new(key_ring(&tokens, store.clone(), sealing.clone()));
         let accounts = service::Accounts::new(
             store,
             password::Hasher::default(),
@@ -74,7 +73,7 @@ pub async fn run(
                 ),
             },
             guard,
-            sealer,
+            sealing,
         );
         // Auth checks credentials against its own keys and store, not over gRPC to itself.
         let authenticator = ironmesh_runtime::auth::credentials(
@@ -96,9 +95,9 @@ pub async fn run(
 /// Makes a new signing key now and retires the current ones (they stay published until their
 /// tokens expire) — `ironmesh admin rotate-signing-key`. Returns the new key id.
 pub async fn rotate_signing_key(config: &Config) -> Result<String, String> {
-    let master_key = master_key(config)?;
+    let sealing = sealing(config)?;
     let db = open(config).await?;
-    let ring = key_ring(&config.tokens, store::Store::new(db.clone()), &master_key);
+    let ring = key_ring(&config.tokens, store::Store::new(db.clone()), sealing);
     let key = ring
         .rotate(chrono::Utc::now())
         .await
@@ -167,10 +166,10 @@ async fn open(config: &Config) -> Result<ironmesh_runtime::Database, String> {
 
 /// The key ring for `tokens`' rotation period; a retired key stays published for one access
 /// token lifetime plus the verifiers' leeway.
-fn key_ring(tokens: &TokenConfig, store: store::Store, master_key: &[u8; 32]) -> keys::KeyRing {
+fn key_ring(tokens: &TokenConfig, store: store::Store, sealing: Keyring) -> keys::KeyRing {
     keys::KeyRing::new(
         store,
-        keys::Sealer::new(master_key),
+        sealing,
         Duration::from_secs(tokens.key_rotation_secs),
         Duration::from_secs(tokens.access_ttl_secs)
             + Duration::from_secs(ironmesh_interceptors::auth::jwt::LEEWAY_SECS),
@@ -245,39 +244,21 @@ impl KeySource for LocalJwks {
     }
 }
 
-/// The master key sealing secrets at rest: configured, or — for a SQLite (single-node) setup —
-/// generated once into `data_dir/master.key` with owner-only permissions.
-fn master_key(config: &Config) -> Result<[u8; 32], String> {
-    if let Some(text) = &config.secrets.master_key {
-        return decode_master_key(text).ok_or_else(|| "secrets.master_key is invalid".to_owned());
-    }
-    if !config.database_url(KIND).starts_with("sqlite:") {
-        return Err(
-            "secrets.master_key (IRONMESH_SECRETS__MASTER_KEY) is required with PostgreSQL: every replica must share it"
-                .to_owned(),
-        );
-    }
-    let path = config.data_dir.join("master.key");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return decode_master_key(&text)
-            .ok_or_else(|| format!("{} does not hold a valid master key", path.display()));
-    }
-    let mut key = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
-        .map_err(|_| "no randomness for the master key".to_owned())?;
-    use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(encoded.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a master key for secrets at rest");
-    Ok(key)
+/// The keyring sealing secrets at rest, holding the master key: configured, or — for a SQLite
+/// (single-node) setup — generated once into `data_dir/master.key` with owner-only permissions.
+/// It also opens the values auth sealed before sealed values named their key (see
+/// `ironmesh_sealing::envelope`); new values are always written as envelopes.
+fn sealing(config: &Config) -> Result<Keyring, String> {
+    use ironmesh_sealing::MasterKeyError;
+    let file = config
+        .database_url(KIND)
+        .starts_with("sqlite:")
+        .then(|| config.data_dir.join("master.key"));
+    let key = ironmesh_sealing::load_master_key(config.secrets.master_key.as_deref(), file.as_deref())
+        .map_err(|err| match err {
+            MasterKeyError::Invalid => "secrets.master_key is invalid".to_owned(),
+            MasterKeyError::Required => "secrets.master_key (IRONMESH_SECRETS__MASTER_KEY) is required with PostgreSQL: every replica must share it".to_owned(),
+            other => other.to_string(),
+        })?;
+    Ok(Keyring::new(ironmesh_sealing::Key::derived(&key)).accept_legacy())
 }

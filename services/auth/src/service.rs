@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 use crate::domain::{
     AuthError, Email, Role, Violation, check_display_name, check_login_password, check_new_password,
 };
-use crate::keys::{KeyRing, PublicKey, Sealer};
+use crate::keys::{KeyRing, PublicKey};
 use crate::password::{Hasher, Verdict};
 use crate::totp;
 use ironmesh_interceptors::auth::api_key::API_KEY_PREFIX;
+use ironmesh_sealing::Keyring;
 use subtle::ConstantTimeEq;
 
 use crate::store::{
@@ -58,7 +59,7 @@ pub struct Accounts {
     keys: Arc<KeyRing>,
     settings: TokenSettings,
     guard: Guard,
-    sealer: Sealer,
+    sealer: Keyring,
 }
 
 /// The second factor a login presents.
@@ -106,7 +107,7 @@ impl Accounts {
         keys: Arc<KeyRing>,
         settings: TokenSettings,
         guard: Guard,
-        sealer: Sealer,
+        sealer: Keyring,
     ) -> Self {
         Self {
             store,
@@ -530,7 +531,7 @@ impl Accounts {
                     .totp(&user.id)
                     .await?
                     .ok_or(AuthError::InvalidCredentials)?;
-                let secret = self.sealer.open(&sealed)?;
+                let secret = self.sealer.open(&sealed).map_err(AuthError::internal)?;
                 let step = totp::matching_step(&secret, &code, unix_seconds(now))?
                     .ok_or(AuthError::InvalidCredentials)?;
                 // A code is accepted once; a replay inside its window fails.
@@ -568,7 +569,11 @@ impl Accounts {
         let now = Utc::now();
         if !self
             .store
-            .start_totp(user_id, &self.sealer.seal(&secret)?, now)
+            .start_totp(
+                user_id,
+                &self.sealer.seal(&secret).map_err(AuthError::internal)?,
+                now,
+            )
             .await?
         {
             return Err(AuthError::TotpAlreadyEnabled);
@@ -596,7 +601,7 @@ impl Accounts {
         if !fresh {
             return Err(AuthError::TotpNotPending);
         }
-        let secret = self.sealer.open(&sealed)?;
+        let secret = self.sealer.open(&sealed).map_err(AuthError::internal)?;
         let Some(step) = totp::matching_step(&secret, code, unix_seconds(now))? else {
             return Err(AuthError::Invalid(vec![Violation {
                 field: "totp_code",
