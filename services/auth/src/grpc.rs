@@ -8,9 +8,8 @@ use ironmesh_proto::ironmesh::auth::v1::{self as pb, auth_service_server::AuthSe
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::{AuthError, Role};
+use crate::domain::{ApiKey, AuthError, Role, Session, User};
 use crate::service::{Accounts, Origin, SecondFactor, Tokens};
-use crate::store::{ApiKeyRow, SessionRow, UserRow};
 
 /// The `AuthService` implementation.
 pub struct AuthApi {
@@ -103,9 +102,11 @@ fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
                 details,
             )
         }
-        AuthError::Internal(detail) => {
+        AuthError::Internal(fault) => {
+            // The caller learns only that it was internal and which request to quote; the
+            // fault and its whole source chain go to the log under the same id.
             let id = request_id.map(|id| id.to_string()).unwrap_or_default();
-            tracing::error!(request_id = %id, error = %detail, "internal error");
+            tracing::error!(request_id = %id, error = %crate::error_chain(&fault), "internal error");
             Status::internal(format!("internal error (request id {id})"))
         }
     }
@@ -141,15 +142,10 @@ fn user_session<R>(request: &Request<R>) -> Result<Principal, AuthError> {
 
 fn time(field: &'static str, at: &prost_types::Timestamp) -> Result<DateTime<Utc>, AuthError> {
     DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(u32::MAX))
-        .ok_or_else(|| {
-            AuthError::Invalid(vec![crate::domain::Violation {
-                field,
-                description: "not a valid time".to_owned(),
-            }])
-        })
+        .ok_or_else(|| AuthError::invalid(field, "not a valid time"))
 }
 
-fn api_key(row: ApiKeyRow) -> pb::ApiKey {
+fn api_key(row: ApiKey) -> pb::ApiKey {
     pb::ApiKey {
         api_key_id: row.id,
         user_id: row.user_id,
@@ -185,14 +181,11 @@ fn role_filter(value: i32) -> Result<Option<Role>, AuthError> {
         Ok(pb::Role::Customer) => Ok(Some(Role::Customer)),
         Ok(pb::Role::Operator) => Ok(Some(Role::Operator)),
         Ok(pb::Role::Admin) => Ok(Some(Role::Admin)),
-        Err(_) => Err(AuthError::Invalid(vec![crate::domain::Violation {
-            field: "role",
-            description: "unknown role".to_owned(),
-        }])),
+        Err(_) => Err(AuthError::invalid("role", "unknown role")),
     }
 }
 
-fn user(row: UserRow) -> pb::User {
+fn user(row: User) -> pb::User {
     pb::User {
         user_id: row.id,
         email: row.email,
@@ -221,7 +214,7 @@ fn tokens(tokens: Tokens) -> pb::TokenPair {
     }
 }
 
-fn session(row: SessionRow, current: Option<&str>) -> pb::Session {
+fn session(row: Session, current: Option<&str>) -> pb::Session {
     pb::Session {
         current: current == Some(row.id.as_str()),
         session_id: row.id,
@@ -580,10 +573,7 @@ impl AuthService for AuthApi {
             let mut roles = Vec::with_capacity(body.roles.len());
             for value in &body.roles {
                 roles.push(role_filter(*value)?.ok_or_else(|| {
-                    AuthError::Invalid(vec![crate::domain::Violation {
-                        field: "roles",
-                        description: "ROLE_UNSPECIFIED is not a role".to_owned(),
-                    }])
+                    AuthError::invalid("roles", "ROLE_UNSPECIFIED is not a role")
                 })?);
             }
             let row = self

@@ -11,14 +11,15 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use ironmesh_runtime::config::TokenConfig;
 use ironmesh_sealing::Keyring;
 use jsonwebtoken::EncodingKey;
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use tokio::sync::Mutex;
 
-use crate::domain::AuthError;
-use crate::store::{SigningKeyRow, Store};
+use crate::domain::{AuthError, Fault, Sealed, SigningKey};
+use crate::store::Store;
 
 /// One public key of the JWKS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,24 +37,36 @@ pub struct ActiveKey {
 }
 
 /// Keeps the signing keys: creates, rotates, retires, publishes.
-pub struct KeyRing {
+pub struct SigningKeys {
     store: Store,
-    sealer: Keyring,
+    sealing: Keyring,
     rotation: Duration,
     /// How long a retired key stays published: the access-token lifetime plus leeway.
     overlap: Duration,
     active: Mutex<Option<ActiveKey>>,
 }
 
-impl KeyRing {
-    pub fn new(store: Store, sealer: Keyring, rotation: Duration, overlap: Duration) -> Self {
+impl SigningKeys {
+    pub fn new(store: Store, sealing: Keyring, rotation: Duration, overlap: Duration) -> Self {
         Self {
             store,
-            sealer,
+            sealing,
             rotation,
             overlap,
             active: Mutex::new(None),
         }
+    }
+
+    /// The signing keys for `tokens`' rotation period; a retired key stays published for one
+    /// access-token lifetime plus the verifiers' leeway.
+    pub fn configured(tokens: &TokenConfig, store: Store, sealing: Keyring) -> Self {
+        Self::new(
+            store,
+            sealing,
+            Duration::from_secs(tokens.key_rotation_secs),
+            Duration::from_secs(tokens.access_ttl_secs)
+                + Duration::from_secs(ironmesh_interceptors::auth::jwt::LEEWAY_SECS),
+        )
     }
 
     /// The key to sign with now: the newest stored key (another replica or `ironmesh admin
@@ -78,18 +91,13 @@ impl KeyRing {
     /// Makes a new signing key and retires the others.
     pub async fn rotate(&self, now: DateTime<Utc>) -> Result<ActiveKey, AuthError> {
         let random = SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&random)
-            .map_err(|_| AuthError::internal("key generation failed"))?;
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-            .map_err(|_| AuthError::internal("generated key rejected"))?;
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&random).map_err(|_| Fault::KeyGeneration)?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| Fault::KeyGeneration)?;
         let kid = format!("k{}", uuid::Uuid::now_v7().simple());
-        let row = SigningKeyRow {
+        let row = SigningKey {
             kid: kid.clone(),
             public_key: pair.public_key().as_ref().to_vec(),
-            private_key_enc: self
-                .sealer
-                .seal(pkcs8.as_ref())
-                .map_err(AuthError::internal)?,
+            sealed_private_key: Sealed::new(self.sealing.seal(pkcs8.as_ref())?),
             created_at: now,
         };
         self.store
@@ -99,11 +107,8 @@ impl KeyRing {
         self.load(&row)
     }
 
-    fn load(&self, row: &SigningKeyRow) -> Result<ActiveKey, AuthError> {
-        let pkcs8 = self
-            .sealer
-            .open(&row.private_key_enc)
-            .map_err(AuthError::internal)?;
+    fn load(&self, row: &SigningKey) -> Result<ActiveKey, AuthError> {
+        let pkcs8 = self.sealing.open(row.sealed_private_key.expose())?;
         Ok(ActiveKey {
             kid: row.kid.clone(),
             encoding: EncodingKey::from_ed_der(&pkcs8),

@@ -1,17 +1,25 @@
-//! Accounts, passwords, tokens (EdDSA JWT + JWKS), refresh sessions — and, in the next
-//! increments, API keys, TOTP and GDPR export/delete.
+//! Accounts, passwords, tokens (EdDSA JWT + JWKS), refresh sessions, API keys, TOTP and GDPR
+//! export/delete — and the template the other services copy.
 //!
 //! # Layout
-//! - [`run`]: open the store, migrate, load the master key, serve `AuthService` until shutdown.
-//! - `domain`: roles, email and password rules, [`domain::AuthError`] (no proto, no SQL).
+//! - [`run`]: load the master key, open and migrate the store, serve `AuthService` until
+//!   shutdown.
+//! - [`operator`]: `ironmesh admin create-user` / `rotate-signing-key` and the master key, with
+//!   [`operator::OperatorError`].
+//! - [`domain`]: users, sessions, API keys, signing keys, TOTP state, the refresh-rotation rules,
+//!   input rules, redacted secret types, [`domain::AuthError`] (no proto, no SQL).
+//! - `service/`: the operations over store, hasher, keys and lockout, one file per feature
+//!   (`sessions`, `admin`, `api_keys`, `totp`, `gdpr`).
+//! - `store/`: the schema per backend ([`MIGRATIONS`]) and every query, one file per feature;
+//!   returns domain types, errors typed as `StoreError`.
+//! - `grpc`: the tonic adapter: proto ⇄ domain with plain functions, errors → status in one
+//!   function.
 //! - `password`: argon2id hashing on a bounded blocking pool.
-//! - `keys`: Ed25519 signing keys sealed at rest, rotation, the JWKS.
-//! - [`throttle`]: brute-force lockout counters, in Redis when configured, else in process.
-//! - `totp`: the TOTP second factor and recovery codes.
-//! - `tokens`: access tokens (JWT) and opaque refresh tokens.
-//! - `service`: the operations (register, login, refresh, sessions, …) over store, hasher, keys.
-//! - `store`: the schema per backend ([`MIGRATIONS`]) and every query.
-//! - `grpc`: the tonic adapter; errors → status in one place.
+//! - `keys`: Ed25519 signing keys sealed at rest (through `ironmesh-sealing`), rotation, the JWKS.
+//! - [`throttle`]: the brute-force [`throttle::Lockout`] of logins over counters in Redis when
+//!   configured, else in process.
+//! - `totp`: the TOTP codes and recovery codes.
+//! - `tokens`: access tokens (JWT), opaque refresh tokens, API-key secrets and their hashes.
 //! - `access`: who may call each RPC.
 #![forbid(unsafe_code)]
 
@@ -19,6 +27,7 @@ mod access;
 pub mod domain;
 mod grpc;
 mod keys;
+pub mod operator;
 mod password;
 mod service;
 mod store;
@@ -35,10 +44,9 @@ use ironmesh_interceptors::auth::api_key::ApiKeyLookup;
 use ironmesh_interceptors::auth::jwt::{KeySource, PublicJwk};
 use ironmesh_interceptors::auth::{AuthFailure, Principal};
 use ironmesh_proto::ironmesh::auth::v1::auth_service_server::AuthServiceServer;
-use ironmesh_runtime::config::TokenConfig;
 use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
-use ironmesh_sealing::Keyring;
 
+pub use operator::{create_user, rotate_signing_key};
 pub use store::MIGRATIONS;
 
 /// Which service this crate is.
@@ -50,15 +58,19 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    let sealing = sealing(&config).map_err(RunError::Setup)?;
-    let guard = guard(&config).await;
+    let sealing = operator::sealing(&config).map_err(|err| RunError::Setup(err.to_string()))?;
+    let lockout = lockout(&config).await;
     let limit = config.max_message_bytes;
     let tokens = config.tokens.clone();
     let trusted_forwarders = config.trusted_forwarders.clone();
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
         let store = store::Store::new(db);
         let ttl = |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
-        let keys = Arc::new(key_ring(&tokens, store.clone(), sealing.clone()));
+        let keys = Arc::new(keys::SigningKeys::configured(
+            &tokens,
+            store.clone(),
+            sealing.clone(),
+        ));
         let accounts = service::Accounts::new(
             store,
             password::Hasher::default(),
@@ -72,7 +84,7 @@ pub async fn run(
                     i64::try_from(tokens.refresh_race_window_ms).unwrap_or(i64::MAX),
                 ),
             },
-            guard,
+            lockout,
             sealing,
         );
         // Auth checks credentials against its own keys and store, not over gRPC to itself.
@@ -92,93 +104,9 @@ pub async fn run(
     .await
 }
 
-/// Makes a new signing key now and retires the current ones (they stay published until their
-/// tokens expire) — `ironmesh admin rotate-signing-key`. Returns the new key id.
-pub async fn rotate_signing_key(config: &Config) -> Result<String, String> {
-    let sealing = sealing(config)?;
-    let db = open(config).await?;
-    let ring = key_ring(&config.tokens, store::Store::new(db.clone()), sealing);
-    let key = ring
-        .rotate(chrono::Utc::now())
-        .await
-        .map_err(|e| e.to_string())?;
-    db.close().await;
-    Ok(key.kid)
-}
-
-/// Creates an account with `roles` directly in the store — how the first administrator comes to
-/// exist (`ironmesh admin create-user`). The password policy applies. Returns the user id.
-pub async fn create_user(
-    config: &Config,
-    email: &str,
-    password: &str,
-    display_name: &str,
-    roles: &[domain::Role],
-) -> Result<String, String> {
-    let mut problems = Vec::new();
-    let email = domain::Email::parse(email)
-        .map_err(|v| problems.push(v))
-        .ok();
-    let name = domain::check_display_name(display_name)
-        .map_err(|v| problems.push(v))
-        .ok();
-    if let Err(v) = domain::check_new_password("password", password) {
-        problems.push(v);
-    }
-    if roles.is_empty() {
-        problems.push(domain::Violation {
-            field: "roles",
-            description: "at least one role is required".to_owned(),
-        });
-    }
-    if !problems.is_empty() {
-        let text: Vec<String> = problems
-            .iter()
-            .map(|v| format!("{}: {}", v.field, v.description))
-            .collect();
-        return Err(text.join("; "));
-    }
-    let (email, name) = (email.expect("checked"), name.expect("checked"));
-    let db = open(config).await?;
-    let hash = password::Hasher::default()
-        .hash(password)
-        .await
-        .map_err(|e| e.to_string())?;
-    let id = uuid::Uuid::now_v7().to_string();
-    let result = store::Store::new(db.clone())
-        .insert_user(&id, email.as_str(), &hash, &name, roles, chrono::Utc::now())
-        .await;
-    db.close().await;
-    result.map_err(|e| e.to_string())?;
-    Ok(id)
-}
-
-/// Opens and migrates auth's store for an operator command.
-async fn open(config: &Config) -> Result<ironmesh_runtime::Database, String> {
-    let db = ironmesh_runtime::Database::connect(&config.database_url(KIND), KIND.name())
-        .await
-        .map_err(|e| e.to_string())?;
-    db.migrate(KIND.name(), &MIGRATIONS)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(db)
-}
-
-/// The key ring for `tokens`' rotation period; a retired key stays published for one access
-/// token lifetime plus the verifiers' leeway.
-fn key_ring(tokens: &TokenConfig, store: store::Store, sealing: Keyring) -> keys::KeyRing {
-    keys::KeyRing::new(
-        store,
-        sealing,
-        Duration::from_secs(tokens.key_rotation_secs),
-        Duration::from_secs(tokens.access_ttl_secs)
-            + Duration::from_secs(ironmesh_interceptors::auth::jwt::LEEWAY_SECS),
-    )
-}
-
 /// Brute-force protection as configured: counters in Redis when `redis_url` is set (falling back
 /// to this process if Redis cannot be reached at start), in this process otherwise.
-async fn guard(config: &Config) -> service::Guard {
+async fn lockout(config: &Config) -> throttle::Lockout {
     let lockout = &config.lockout;
     let policy = |threshold| throttle::Policy {
         threshold,
@@ -196,7 +124,7 @@ async fn guard(config: &Config) -> service::Guard {
         },
         None => throttle::Throttle::in_memory(),
     };
-    service::Guard {
+    throttle::Lockout {
         throttle,
         account: policy(lockout.account_threshold),
         address: policy(lockout.ip_threshold),
@@ -228,7 +156,7 @@ impl ApiKeyLookup for LocalApiKeys {
 }
 
 /// The JWKS straight from auth's own key ring.
-struct LocalJwks(Arc<keys::KeyRing>);
+struct LocalJwks(Arc<keys::SigningKeys>);
 
 impl KeySource for LocalJwks {
     fn fetch(
@@ -244,21 +172,14 @@ impl KeySource for LocalJwks {
     }
 }
 
-/// The keyring sealing secrets at rest, holding the master key: configured, or — for a SQLite
-/// (single-node) setup — generated once into `data_dir/master.key` with owner-only permissions.
-/// It also opens the values auth sealed before sealed values named their key (see
-/// `ironmesh_sealing::envelope`); new values are always written as envelopes.
-fn sealing(config: &Config) -> Result<Keyring, String> {
-    use ironmesh_sealing::MasterKeyError;
-    let file = config
-        .database_url(KIND)
-        .starts_with("sqlite:")
-        .then(|| config.data_dir.join("master.key"));
-    let key = ironmesh_sealing::load_master_key(config.secrets.master_key.as_deref(), file.as_deref())
-        .map_err(|err| match err {
-            MasterKeyError::Invalid => "secrets.master_key is invalid".to_owned(),
-            MasterKeyError::Required => "secrets.master_key (IRONMESH_SECRETS__MASTER_KEY) is required with PostgreSQL: every replica must share it".to_owned(),
-            other => other.to_string(),
-        })?;
-    Ok(Keyring::new(ironmesh_sealing::Key::derived(&key)).accept_legacy())
+/// `err: source: source…` on one line, for logs and operator messages.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(err) = source {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        source = err.source();
+    }
+    text
 }
