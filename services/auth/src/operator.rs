@@ -67,16 +67,24 @@ pub async fn rotate_signing_key(config: &Config) -> Result<String, OperatorError
     Ok(key?.kid)
 }
 
+/// An account [`create_user`] made.
+#[derive(Clone, Debug)]
+pub struct CreatedUser {
+    pub id: String,
+    /// The email as stored (normalised by the domain's rule), to show the operator.
+    pub email: String,
+}
+
 /// Creates an account with `roles` directly in the store — how the first administrator comes to
 /// exist (`ironmesh admin create-user`). The RPCs' rules apply (the domain's email parsing and
-/// password policy). Returns the user id.
+/// password policy).
 pub async fn create_user(
     config: &Config,
     email: &str,
     password: &str,
     display_name: &str,
     roles: &[Role],
-) -> Result<String, OperatorError> {
+) -> Result<CreatedUser, OperatorError> {
     let mut problems = Vec::new();
     let email = domain::Email::parse(email)
         .map_err(|v| problems.push(v))
@@ -101,7 +109,10 @@ pub async fn create_user(
             .insert_user(&id, email.as_str(), &hash, &name, roles, chrono::Utc::now())
             .await?;
         if inserted {
-            Ok(id)
+            Ok(CreatedUser {
+                id,
+                email: email.as_str().to_owned(),
+            })
         } else {
             Err(OperatorError::EmailTaken)
         }
@@ -132,4 +143,66 @@ async fn open(config: &Config) -> Result<Database, StorageError> {
     let db = Database::connect(&config.database_url(KIND), KIND.name()).await?;
     db.migrate(KIND.name(), &MIGRATIONS).await?;
     Ok(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    use base64::Engine;
+
+    use super::*;
+
+    fn config(master_key: [u8; 32], data_dir: &std::path::Path) -> Config {
+        let mut config = Config {
+            data_dir: data_dir.to_owned(),
+            ..Config::default()
+        };
+        config.secrets.master_key =
+            Some(base64::engine::general_purpose::STANDARD.encode(master_key));
+        config
+    }
+
+    /// Signing keys and TOTP secrets stored before envelopes existed are `nonce || ciphertext`
+    /// under the master key with no associated data (the old `keys::Sealer`); auth's keyring
+    /// still opens them, and seals anything new as an envelope naming the master key's id.
+    #[test]
+    fn values_sealed_before_envelopes_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = [0x5A; 32];
+        let nonce = [7u8; 12];
+        let mut legacy = nonce.to_vec();
+        legacy.extend(
+            Aes256Gcm::new(&master.into())
+                .encrypt(Nonce::from_slice(&nonce), b"pkcs8 bytes".as_slice())
+                .unwrap(),
+        );
+        let keyring = sealing(&config(master, dir.path())).unwrap();
+        assert_eq!(keyring.open(&legacy).unwrap(), b"pkcs8 bytes");
+
+        let sealed = keyring.seal(b"new").unwrap();
+        let envelope = ironmesh_sealing::envelope::parse(&sealed).expect("an envelope");
+        assert_eq!(envelope.key_id, Key::derived(&master).id());
+
+        let other = sealing(&config([0x11; 32], dir.path())).unwrap();
+        assert!(
+            other.open(&legacy).is_err(),
+            "another master key opens nothing"
+        );
+    }
+
+    #[test]
+    fn postgres_needs_a_configured_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config([0; 32], dir.path());
+        config.secrets.master_key = None;
+        config.database_url = Some("postgres://db.invalid/ironmesh".to_owned());
+        let err = sealing(&config).unwrap_err();
+        assert!(matches!(err, OperatorError::MasterKeyRequired), "{err}");
+        assert!(err.to_string().contains("IRONMESH_SECRETS__MASTER_KEY"));
+        assert!(
+            !dir.path().join("master.key").exists(),
+            "no key file for PostgreSQL"
+        );
+    }
 }
