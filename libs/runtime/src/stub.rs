@@ -2,9 +2,10 @@
 //!
 //! Five services (orders, inventory, provisioning, notification, audit) start as stubs: their
 //! store is opened and migrated, their gRPC servers answer `UNIMPLEMENTED`, and nothing else
-//! happens. Their `run` functions were five copies of the same lines; [`stub_service!`] writes
-//! that function once. When a service gets its behaviour it replaces the macro call with its own
-//! `run` over [`crate::run_service`] (as auth does), since it then needs the database handle.
+//! happens. Their `run` functions were five copies of the same lines;
+//! [`crate::stub_service!`] writes that function once. When a service gets its behaviour it
+//! replaces the macro call with its own `run` over [`crate::run_service`] (as auth does), since
+//! it then needs the database handle.
 //!
 //! It is a macro rather than a function because every generated tonic server has its own
 //! inherent `max_*_message_size` methods (see [`crate::limit_sizes!`]); a function would need a

@@ -149,7 +149,8 @@ impl ApiKeyLookup for LocalApiKeys {
                     scopes: key.scopes,
                 })),
                 Err(domain::AuthError::InvalidApiKey) => Ok(None),
-                Err(err) => Err(AuthFailure::KeysUnavailable(err.to_string())),
+                // For the log only: callers see a generic UNAUTHENTICATED.
+                Err(err) => Err(AuthFailure::KeysUnavailable(error_chain(&err))),
             }
         })
     }

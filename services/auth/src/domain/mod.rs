@@ -108,7 +108,7 @@ pub enum AuthError {
     TooManyAttempts(std::time::Duration),
     /// Something auth depends on failed. Logged with its source chain; the caller only learns
     /// that it was internal.
-    #[error("internal failure: {0}")]
+    #[error("internal failure")]
     Internal(#[from] Fault),
 }
 
@@ -152,5 +152,21 @@ pub enum Fault {
 impl From<ironmesh_sealing::Error> for AuthError {
     fn from(err: ironmesh_sealing::Error) -> Self {
         AuthError::Internal(Fault::Sealing(err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The source chain names each layer once, so a log line reads as a path to the cause.
+    #[test]
+    fn internal_errors_keep_their_source_chain() {
+        let cause = std::io::Error::other("disk on fire");
+        let err = AuthError::from(Fault::Hashing(Box::new(cause)));
+        assert_eq!(
+            crate::error_chain(&err),
+            "internal failure: password hashing failed: disk on fire"
+        );
     }
 }
