@@ -64,6 +64,13 @@ impl Keyring {
         self.current.id()
     }
 
+    /// Whether `sealed` is an envelope under the current key. False for legacy values and for
+    /// values under older keys: re-seal those (open, seal, store) when convenient, so that older
+    /// keys can eventually leave the ring.
+    pub fn is_current(&self, sealed: &[u8]) -> bool {
+        envelope::parse(sealed).is_some_and(|e| e.key_id == self.current.id())
+    }
+
     /// Seals `plaintext` under the current key with a fresh random nonce.
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -187,6 +194,10 @@ mod tests {
         assert_eq!(after.open(&old).unwrap(), b"old");
         let new = after.seal(b"new").unwrap();
         assert_eq!(envelope::parse(&new).unwrap().key_id, "k2");
+        assert!(
+            !after.is_current(&old) && after.is_current(&new),
+            "old values want re-sealing"
+        );
         assert!(before.open(&new).is_err(), "the old ring does not know k2");
         let restarted = Keyring::new(key("k2", 2)).with_previous(key("k1", 1));
         assert_eq!(restarted.open(&old).unwrap(), b"old");
@@ -209,6 +220,10 @@ mod tests {
         assert!(matches!(strict.open(&legacy), Err(Error::Malformed)));
         let compatible = strict.clone().accept_legacy();
         assert_eq!(compatible.open(&legacy).unwrap(), b"pkcs8");
+        assert!(
+            !compatible.is_current(&legacy),
+            "legacy values want re-sealing"
+        );
         let rotated = compatible.rotate(key("k2", 2));
         assert_eq!(
             rotated.open(&legacy).unwrap(),

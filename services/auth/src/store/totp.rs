@@ -39,6 +39,20 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Replaces the sealed TOTP secret with `new` (the same secret sealed under the current key),
+    /// unless it changed meanwhile (a concurrent re-enrollment wins).
+    pub async fn reseal_totp(&self, user_id: &str, old: &Sealed, new: &Sealed) -> Result<bool> {
+        let sql = "UPDATE users SET totp_secret_enc = $1 WHERE id = $2 AND totp_secret_enc = $3";
+        let changed = with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(new.expose())
+            .bind(user_id)
+            .bind(old.expose())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
     /// Turns TOTP on with fresh recovery codes (hashed), replacing any old ones, atomically.
     pub async fn enable_totp(
         &self,
