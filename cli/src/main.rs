@@ -217,10 +217,11 @@ async fn admin(config: Config, command: AdminCommand) -> ExitCode {
             }
             let password = password.trim_end_matches(['\r', '\n']);
             match ironmesh_auth::create_user(&config, &email, password, &name, &parsed).await {
-                Ok(id) => {
+                Ok(user) => {
                     println!(
-                        "created user {id} ({}) with roles {}",
-                        email.trim().to_lowercase(),
+                        "created user {} ({}) with roles {}",
+                        user.id,
+                        user.email,
                         roles.join(",")
                     );
                     ExitCode::SUCCESS

@@ -21,6 +21,7 @@
 //! - [`try_policy`] / [`policy`]: the process's per-method policy table (idempotency, access),
 //!   read from every descriptor we serve; a method without an access option fails start-up.
 //! - [`status`]: the shared constructors for gRPC statuses every service returns.
+//! - [`stub`]: [`stub_service!`], the whole `run` of a service that only answers `UNIMPLEMENTED` yet.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -34,6 +35,7 @@ pub mod server;
 pub mod signal;
 pub mod status;
 pub mod storage;
+pub mod stub;
 pub mod telemetry;
 pub mod tls;
 

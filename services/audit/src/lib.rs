@@ -1,7 +1,8 @@
 //! The tamper-evident audit log: hash-chained entries, checkpoints and export.
 //!
 //! # Layout
-//! - [`run`]: open the store, migrate, serve `AuditService` until shutdown.
+//! - [`run`]: open the store, migrate, serve `AuditService` until shutdown — written by
+//!   `ironmesh_runtime::stub_service!`, shared by every stub service.
 //! - `grpc`: the tonic adapter (proto ⇄ domain, errors → status in one place).
 //!   Also the `EventSinkService` other services deliver events to.
 //! - `store`: the embedded migrations for SQLite and PostgreSQL ([`MIGRATIONS`]).
@@ -13,31 +14,20 @@
 mod grpc;
 mod store;
 
-use std::future::Future;
-
 use ironmesh_proto::ironmesh::audit::v1::audit_service_server::AuditServiceServer;
 use ironmesh_proto::ironmesh::events::v1::event_sink_service_server::EventSinkServiceServer;
-use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
+use ironmesh_runtime::ServiceKind;
 
 pub use store::MIGRATIONS;
 
 /// Which service this crate is.
 pub const KIND: ServiceKind = ServiceKind::Audit;
 
-/// Serves audit on `listeners` until `shutdown` resolves, then drains.
-pub async fn run(
-    config: Config,
-    listeners: Listeners,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), RunError> {
-    let limit = config.max_message_bytes;
-    ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, |_db| {
-        GrpcService::new(KIND)
-            .add_service(limit_sizes!(AuditServiceServer::new(grpc::AuditApi), limit))
-            .add_service(limit_sizes!(
-                EventSinkServiceServer::new(grpc::EventSinkApi),
-                limit
-            ))
-    })
-    .await
-}
+ironmesh_runtime::stub_service!(
+    KIND,
+    &MIGRATIONS,
+    [
+        AuditServiceServer::new(grpc::AuditApi),
+        EventSinkServiceServer::new(grpc::EventSinkApi),
+    ]
+);

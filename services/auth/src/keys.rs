@@ -1,64 +1,25 @@
 //! Signing keys and the JWKS.
 //!
-//! Access tokens are signed with Ed25519. Private keys are stored sealed (AES-256-GCM under the
-//! configured master key, a fresh nonce per key). The newest key signs; when it is older than the
+//! Access tokens are signed with Ed25519. Private keys are stored sealed by the shared
+//! `ironmesh-sealing` keyring (AES-256-GCM envelopes naming the master key's id). The newest key signs; when it is older than the
 //! rotation period a new one is made and the old one is retired — it stays in the JWKS until
 //! every token it signed has expired (retirement + access-token lifetime + leeway), so rotation
 //! never invalidates a live token.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use ironmesh_runtime::config::TokenConfig;
+use ironmesh_sealing::Keyring;
 use jsonwebtoken::EncodingKey;
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use tokio::sync::Mutex;
 
-use crate::domain::AuthError;
-use crate::store::{SigningKeyRow, Store};
-
-/// Seals and opens secrets with AES-256-GCM; output is `nonce (12 bytes) || ciphertext`.
-#[derive(Clone)]
-pub struct Sealer {
-    cipher: Arc<Aes256Gcm>,
-}
-
-impl Sealer {
-    pub fn new(key: &[u8; 32]) -> Self {
-        Self {
-            cipher: Arc::new(Aes256Gcm::new(key.into())),
-        }
-    }
-
-    pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, AuthError> {
-        let mut nonce = [0u8; 12];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| AuthError::internal("no randomness"))?;
-        let mut out = nonce.to_vec();
-        out.extend(
-            self.cipher
-                .encrypt(Nonce::from_slice(&nonce), plaintext)
-                .map_err(|_| AuthError::internal("seal failed"))?,
-        );
-        Ok(out)
-    }
-
-    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
-        if sealed.len() < 12 {
-            return Err(AuthError::internal("sealed value too short"));
-        }
-        let (nonce, ciphertext) = sealed.split_at(12);
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| AuthError::internal("cannot open a sealed key (wrong master key?)"))
-    }
-}
+use crate::domain::{AuthError, Fault, Sealed, SigningKey};
+use crate::store::Store;
 
 /// One public key of the JWKS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,24 +37,36 @@ pub struct ActiveKey {
 }
 
 /// Keeps the signing keys: creates, rotates, retires, publishes.
-pub struct KeyRing {
+pub struct SigningKeys {
     store: Store,
-    sealer: Sealer,
+    sealing: Keyring,
     rotation: Duration,
     /// How long a retired key stays published: the access-token lifetime plus leeway.
     overlap: Duration,
     active: Mutex<Option<ActiveKey>>,
 }
 
-impl KeyRing {
-    pub fn new(store: Store, sealer: Sealer, rotation: Duration, overlap: Duration) -> Self {
+impl SigningKeys {
+    pub fn new(store: Store, sealing: Keyring, rotation: Duration, overlap: Duration) -> Self {
         Self {
             store,
-            sealer,
+            sealing,
             rotation,
             overlap,
             active: Mutex::new(None),
         }
+    }
+
+    /// The signing keys for `tokens`' rotation period; a retired key stays published for one
+    /// access-token lifetime plus the verifiers' leeway.
+    pub fn configured(tokens: &TokenConfig, store: Store, sealing: Keyring) -> Self {
+        Self::new(
+            store,
+            sealing,
+            Duration::from_secs(tokens.key_rotation_secs),
+            Duration::from_secs(tokens.access_ttl_secs)
+                + Duration::from_secs(ironmesh_interceptors::auth::jwt::LEEWAY_SECS),
+        )
     }
 
     /// The key to sign with now: the newest stored key (another replica or `ironmesh admin
@@ -118,15 +91,13 @@ impl KeyRing {
     /// Makes a new signing key and retires the others.
     pub async fn rotate(&self, now: DateTime<Utc>) -> Result<ActiveKey, AuthError> {
         let random = SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&random)
-            .map_err(|_| AuthError::internal("key generation failed"))?;
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-            .map_err(|_| AuthError::internal("generated key rejected"))?;
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&random).map_err(|_| Fault::KeyGeneration)?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| Fault::KeyGeneration)?;
         let kid = format!("k{}", uuid::Uuid::now_v7().simple());
-        let row = SigningKeyRow {
+        let row = SigningKey {
             kid: kid.clone(),
             public_key: pair.public_key().as_ref().to_vec(),
-            private_key_enc: self.sealer.seal(pkcs8.as_ref())?,
+            sealed_private_key: Sealed::new(self.sealing.seal(pkcs8.as_ref())?),
             created_at: now,
         };
         self.store
@@ -136,8 +107,8 @@ impl KeyRing {
         self.load(&row)
     }
 
-    fn load(&self, row: &SigningKeyRow) -> Result<ActiveKey, AuthError> {
-        let pkcs8 = self.sealer.open(&row.private_key_enc)?;
+    fn load(&self, row: &SigningKey) -> Result<ActiveKey, AuthError> {
+        let pkcs8 = self.sealing.open(row.sealed_private_key.expose())?;
         Ok(ActiveKey {
             kid: row.kid.clone(),
             encoding: EncodingKey::from_ed_der(&pkcs8),

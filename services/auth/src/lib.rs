@@ -1,22 +1,30 @@
-//! Accounts, passwords, tokens (EdDSA JWT + JWKS), refresh sessions — and, in the next
-//! increments, API keys, TOTP and GDPR export/delete.
+//! Accounts, passwords, tokens (EdDSA JWT + JWKS), refresh sessions, API keys, TOTP and GDPR
+//! export/delete — and the template the other services copy.
 //!
 //! # Layout
-//! - [`run`]: open the store, migrate, load the master key, serve `AuthService` until shutdown.
-//! - `domain`: roles, email and password rules, [`domain::AuthError`] (no proto, no SQL).
+//! - [`run`]: load the master key, open and migrate the store, serve `AuthService` until
+//!   shutdown.
+//! - [`operator`]: `ironmesh admin create-user` / `rotate-signing-key` and the master key, with
+//!   [`operator::OperatorError`].
+//! - [`domain`]: users, sessions, API keys, signing keys, TOTP state, the refresh-rotation rules,
+//!   input rules, redacted secret types, [`domain::AuthError`] (no proto, no SQL).
+//! - `service/`: the operations over store, hasher, keys and lockout, one file per feature
+//!   (`sessions`, `admin`, `api_keys`, `totp`, `gdpr`).
+//! - `store/`: the schema per backend ([`MIGRATIONS`]) and every query, one file per feature;
+//!   returns domain types, errors typed as `StoreError`.
+//! - `grpc`: the tonic adapter: proto ⇄ domain with plain functions, errors → status in one
+//!   function.
 //! - `password`: argon2id hashing on a bounded blocking pool.
-//! - `keys`: Ed25519 signing keys sealed at rest, rotation, the JWKS.
-//! - [`throttle`]: brute-force lockout counters, in Redis when configured, else in process.
-//! - `totp`: the TOTP second factor and recovery codes.
-//! - `tokens`: access tokens (JWT) and opaque refresh tokens.
-//! - `service`: the operations (register, login, refresh, sessions, …) over store, hasher, keys.
-//! - `store`: the schema per backend ([`MIGRATIONS`]) and every query.
-//! - `grpc`: the tonic adapter; errors → status in one place.
+//! - `keys`: Ed25519 signing keys sealed at rest (through `ironmesh-sealing`), rotation, the JWKS.
+//! - [`throttle`]: the brute-force [`throttle::Lockout`] of logins over counters in Redis when
+//!   configured, else in process.
+//! - `totp`: the TOTP codes and recovery codes.
 #![forbid(unsafe_code)]
 
 pub mod domain;
 mod grpc;
 mod keys;
+pub mod operator;
 mod password;
 mod service;
 mod store;
@@ -25,7 +33,6 @@ mod tokens;
 mod totp;
 
 use std::future::Future;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,9 +41,9 @@ use ironmesh_interceptors::auth::api_key::ApiKeyLookup;
 use ironmesh_interceptors::auth::jwt::{KeySource, PublicJwk};
 use ironmesh_interceptors::auth::{AuthFailure, Principal};
 use ironmesh_proto::ironmesh::auth::v1::auth_service_server::AuthServiceServer;
-use ironmesh_runtime::config::{TokenConfig, decode_master_key};
 use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
 
+pub use operator::{create_user, rotate_signing_key};
 pub use store::MIGRATIONS;
 
 /// Which service this crate is.
@@ -48,16 +55,19 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    let master_key = master_key(&config).map_err(RunError::Setup)?;
-    let guard = guard(&config).await;
+    let sealing = operator::sealing(&config).map_err(|err| RunError::Setup(err.to_string()))?;
+    let lockout = lockout(&config).await;
     let limit = config.max_message_bytes;
     let tokens = config.tokens.clone();
     let trusted_forwarders = config.trusted_forwarders.clone();
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
         let store = store::Store::new(db);
         let ttl = |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
-        let keys = Arc::new(key_ring(&tokens, store.clone(), &master_key));
-        let sealer = keys::Sealer::new(&master_key);
+        let keys = Arc::new(keys::SigningKeys::configured(
+            &tokens,
+            store.clone(),
+            sealing.clone(),
+        ));
         let accounts = service::Accounts::new(
             store,
             password::Hasher::default(),
@@ -71,8 +81,8 @@ pub async fn run(
                     i64::try_from(tokens.refresh_race_window_ms).unwrap_or(i64::MAX),
                 ),
             },
-            guard,
-            sealer,
+            lockout,
+            sealing,
         );
         // Auth checks credentials against its own keys and store, not over gRPC to itself.
         let authenticator = ironmesh_runtime::auth::credentials(
@@ -90,93 +100,9 @@ pub async fn run(
     .await
 }
 
-/// Makes a new signing key now and retires the current ones (they stay published until their
-/// tokens expire) — `ironmesh admin rotate-signing-key`. Returns the new key id.
-pub async fn rotate_signing_key(config: &Config) -> Result<String, String> {
-    let master_key = master_key(config)?;
-    let db = open(config).await?;
-    let ring = key_ring(&config.tokens, store::Store::new(db.clone()), &master_key);
-    let key = ring
-        .rotate(chrono::Utc::now())
-        .await
-        .map_err(|e| e.to_string())?;
-    db.close().await;
-    Ok(key.kid)
-}
-
-/// Creates an account with `roles` directly in the store — how the first administrator comes to
-/// exist (`ironmesh admin create-user`). The password policy applies. Returns the user id.
-pub async fn create_user(
-    config: &Config,
-    email: &str,
-    password: &str,
-    display_name: &str,
-    roles: &[domain::Role],
-) -> Result<String, String> {
-    let mut problems = Vec::new();
-    let email = domain::Email::parse(email)
-        .map_err(|v| problems.push(v))
-        .ok();
-    let name = domain::check_display_name(display_name)
-        .map_err(|v| problems.push(v))
-        .ok();
-    if let Err(v) = domain::check_new_password("password", password) {
-        problems.push(v);
-    }
-    if roles.is_empty() {
-        problems.push(domain::Violation {
-            field: "roles",
-            description: "at least one role is required".to_owned(),
-        });
-    }
-    if !problems.is_empty() {
-        let text: Vec<String> = problems
-            .iter()
-            .map(|v| format!("{}: {}", v.field, v.description))
-            .collect();
-        return Err(text.join("; "));
-    }
-    let (email, name) = (email.expect("checked"), name.expect("checked"));
-    let db = open(config).await?;
-    let hash = password::Hasher::default()
-        .hash(password)
-        .await
-        .map_err(|e| e.to_string())?;
-    let id = uuid::Uuid::now_v7().to_string();
-    let result = store::Store::new(db.clone())
-        .insert_user(&id, email.as_str(), &hash, &name, roles, chrono::Utc::now())
-        .await;
-    db.close().await;
-    result.map_err(|e| e.to_string())?;
-    Ok(id)
-}
-
-/// Opens and migrates auth's store for an operator command.
-async fn open(config: &Config) -> Result<ironmesh_runtime::Database, String> {
-    let db = ironmesh_runtime::Database::connect(&config.database_url(KIND), KIND.name())
-        .await
-        .map_err(|e| e.to_string())?;
-    db.migrate(KIND.name(), &MIGRATIONS)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(db)
-}
-
-/// The key ring for `tokens`' rotation period; a retired key stays published for one access
-/// token lifetime plus the verifiers' leeway.
-fn key_ring(tokens: &TokenConfig, store: store::Store, master_key: &[u8; 32]) -> keys::KeyRing {
-    keys::KeyRing::new(
-        store,
-        keys::Sealer::new(master_key),
-        Duration::from_secs(tokens.key_rotation_secs),
-        Duration::from_secs(tokens.access_ttl_secs)
-            + Duration::from_secs(ironmesh_interceptors::auth::jwt::LEEWAY_SECS),
-    )
-}
-
 /// Brute-force protection as configured: counters in Redis when `redis_url` is set (falling back
 /// to this process if Redis cannot be reached at start), in this process otherwise.
-async fn guard(config: &Config) -> service::Guard {
+async fn lockout(config: &Config) -> throttle::Lockout {
     let lockout = &config.lockout;
     let policy = |threshold| throttle::Policy {
         threshold,
@@ -194,7 +120,7 @@ async fn guard(config: &Config) -> service::Guard {
         },
         None => throttle::Throttle::in_memory(),
     };
-    service::Guard {
+    throttle::Lockout {
         throttle,
         account: policy(lockout.account_threshold),
         address: policy(lockout.ip_threshold),
@@ -219,14 +145,15 @@ impl ApiKeyLookup for LocalApiKeys {
                     scopes: key.scopes,
                 })),
                 Err(domain::AuthError::InvalidApiKey) => Ok(None),
-                Err(err) => Err(AuthFailure::KeysUnavailable(err.to_string())),
+                // For the log only: callers see a generic UNAUTHENTICATED.
+                Err(err) => Err(AuthFailure::KeysUnavailable(error_chain(&err))),
             }
         })
     }
 }
 
 /// The JWKS straight from auth's own key ring.
-struct LocalJwks(Arc<keys::KeyRing>);
+struct LocalJwks(Arc<keys::SigningKeys>);
 
 impl KeySource for LocalJwks {
     fn fetch(
@@ -242,39 +169,14 @@ impl KeySource for LocalJwks {
     }
 }
 
-/// The master key sealing secrets at rest: configured, or — for a SQLite (single-node) setup —
-/// generated once into `data_dir/master.key` with owner-only permissions.
-fn master_key(config: &Config) -> Result<[u8; 32], String> {
-    if let Some(text) = &config.secrets.master_key {
-        return decode_master_key(text).ok_or_else(|| "secrets.master_key is invalid".to_owned());
+/// `err: source: source…` on one line, for logs and operator messages.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(err) = source {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        source = err.source();
     }
-    if !config.database_url(KIND).starts_with("sqlite:") {
-        return Err(
-            "secrets.master_key (IRONMESH_SECRETS__MASTER_KEY) is required with PostgreSQL: every replica must share it"
-                .to_owned(),
-        );
-    }
-    let path = config.data_dir.join("master.key");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return decode_master_key(&text)
-            .ok_or_else(|| format!("{} does not hold a valid master key", path.display()));
-    }
-    let mut key = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
-        .map_err(|_| "no randomness for the master key".to_owned())?;
-    use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(encoded.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a master key for secrets at rest");
-    Ok(key)
+    text
 }

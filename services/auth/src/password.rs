@@ -12,18 +12,54 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash as Phc, SaltString};
+
+use crate::domain::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::domain::AuthError;
+use crate::domain::{AuthError, Fault};
 
 /// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
 pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
+
+/// Why hashing or verifying could not run (a stored hash that does not parse, argon2 refusing
+/// its input, the blocking pool gone). Never "the password is wrong": that is a [`Verdict`].
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("argon2 failed: {0}")]
+    Argon2(argon2::Error),
+    #[error("the stored hash is not a usable PHC string: {0}")]
+    Phc(argon2::password_hash::Error),
+    #[error("the stored hash has no {0}")]
+    Incomplete(&'static str),
+    #[error("the hashing pool is closed")]
+    Closed(#[from] tokio::sync::AcquireError),
+    #[error("a hashing task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl From<argon2::Error> for HashError {
+    fn from(err: argon2::Error) -> Self {
+        HashError::Argon2(err)
+    }
+}
+
+impl From<argon2::password_hash::Error> for HashError {
+    fn from(err: argon2::password_hash::Error) -> Self {
+        HashError::Phc(err)
+    }
+}
+
+impl From<HashError> for AuthError {
+    fn from(err: HashError) -> Self {
+        AuthError::Internal(Fault::Hashing(Box::new(err)))
+    }
+}
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,7 +73,7 @@ pub enum Verdict {
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
-    dummy: Arc<OnceCell<String>>,
+    dummy: Arc<OnceCell<PasswordHash>>,
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
@@ -75,26 +111,22 @@ fn with_memory<T>(
     result
 }
 
-fn hash_with(pool: &Mutex<Vec<Vec<Block>>>, password: &[u8]) -> Result<String, AuthError> {
+fn hash_with(pool: &Mutex<Vec<Vec<Block>>>, password: &[u8]) -> Result<String, HashError> {
     let params = params();
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     let mut salt_bytes = [0u8; 64];
-    let salt_bytes = salt
-        .as_salt()
-        .decode_b64(&mut salt_bytes)
-        .map_err(AuthError::internal)?;
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes)?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     with_memory(pool, params.block_count(), |memory| {
         argon.hash_password_into_with_memory(password, salt_bytes, &mut out, memory)
-    })
-    .map_err(AuthError::internal)?;
-    let phc = PasswordHash {
+    })?;
+    let phc = Phc {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params).map_err(AuthError::internal)?,
+        params: ParamsString::try_from(&params)?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&out).map_err(AuthError::internal)?),
+        hash: Some(Output::new(&out)?),
     };
     Ok(phc.to_string())
 }
@@ -103,32 +135,24 @@ fn verify_with(
     pool: &Mutex<Vec<Vec<Block>>>,
     stored: &str,
     password: &[u8],
-) -> Result<Verdict, AuthError> {
-    let parsed = PasswordHash::new(stored).map_err(AuthError::internal)?;
-    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(AuthError::internal)?;
+) -> Result<Verdict, HashError> {
+    let parsed = Phc::new(stored)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm)?;
     let version = parsed
         .version
         .map(Version::try_from)
-        .transpose()
-        .map_err(AuthError::internal)?
+        .transpose()?
         .unwrap_or_default();
-    let params = Params::try_from(&parsed).map_err(AuthError::internal)?;
-    let expected = parsed
-        .hash
-        .ok_or_else(|| AuthError::internal("stored hash has no output"))?;
-    let salt = parsed
-        .salt
-        .ok_or_else(|| AuthError::internal("stored hash has no salt"))?;
+    let params = Params::try_from(&parsed)?;
+    let expected = parsed.hash.ok_or(HashError::Incomplete("output"))?;
+    let salt = parsed.salt.ok_or(HashError::Incomplete("salt"))?;
     let mut salt_bytes = [0u8; 64];
-    let salt_bytes = salt
-        .decode_b64(&mut salt_bytes)
-        .map_err(AuthError::internal)?;
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
     let mut out = vec![0u8; expected.len()];
     let argon = Argon2::new(algorithm, version, params.clone());
     with_memory(pool, params.block_count(), |memory| {
         argon.hash_password_into_with_memory(password, salt_bytes, &mut out, memory)
-    })
-    .map_err(AuthError::internal)?;
+    })?;
     if !bool::from(out.as_slice().ct_eq(expected.as_bytes())) {
         return Ok(Verdict::Mismatch);
     }
@@ -149,24 +173,28 @@ impl Hasher {
     async fn offload<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, AuthError> {
-        let _permit = self.permits.acquire().await.map_err(AuthError::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(AuthError::internal)
+    ) -> Result<T, HashError> {
+        let _permit = self.permits.acquire().await?;
+        Ok(tokio::task::spawn_blocking(work).await?)
     }
 
     /// A PHC string for `password`.
-    pub async fn hash(&self, password: &str) -> Result<String, AuthError> {
+    pub async fn hash(&self, password: &str) -> Result<PasswordHash, HashError> {
         let password = password.to_owned();
         let memory = self.memory.clone();
-        self.offload(move || hash_with(&memory, password.as_bytes()))
-            .await?
+        let phc = self
+            .offload(move || hash_with(&memory, password.as_bytes()))
+            .await??;
+        Ok(PasswordHash::new(phc))
     }
 
     /// Checks `password` against `stored`.
-    pub async fn verify(&self, stored: &str, password: &str) -> Result<Verdict, AuthError> {
-        let stored = stored.to_owned();
+    pub async fn verify(
+        &self,
+        stored: &PasswordHash,
+        password: &str,
+    ) -> Result<Verdict, HashError> {
+        let stored = stored.expose().clone();
         let password = password.to_owned();
         let memory = self.memory.clone();
         self.offload(move || verify_with(&memory, &stored, password.as_bytes()))
@@ -174,7 +202,7 @@ impl Hasher {
     }
 
     /// Spends the time of one verification for an account that does not exist.
-    pub async fn verify_dummy(&self, password: &str) -> Result<(), AuthError> {
+    pub async fn verify_dummy(&self, password: &str) -> Result<(), HashError> {
         let dummy = self
             .dummy
             .get_or_try_init(|| self.hash("ironmesh dummy password for timing"))
@@ -193,8 +221,9 @@ mod tests {
         let hasher = Hasher::default();
         let hash = hasher.hash("correct horse battery").await.unwrap();
         assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
+            hash.expose().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            hash.expose()
         );
         assert_eq!(
             hasher.verify(&hash, "correct horse battery").await.unwrap(),
@@ -207,7 +236,7 @@ mod tests {
 
         // Interoperable with the reference implementation both ways.
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-        let parsed = PasswordHash::new(&hash).unwrap();
+        let parsed = Phc::new(hash.expose()).unwrap();
         assert!(
             argon2::Argon2::default()
                 .verify_password(b"correct horse battery", &parsed)
@@ -220,7 +249,7 @@ mod tests {
             .to_string();
         assert_eq!(
             hasher
-                .verify(&reference, "correct horse battery")
+                .verify(&PasswordHash::new(reference), "correct horse battery")
                 .await
                 .unwrap(),
             Verdict::Match
@@ -237,7 +266,10 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(
-            hasher.verify(&old, "correct horse battery").await.unwrap(),
+            hasher
+                .verify(&PasswordHash::new(old), "correct horse battery")
+                .await
+                .unwrap(),
             Verdict::MatchNeedsRehash
         );
     }

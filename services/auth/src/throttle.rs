@@ -2,6 +2,9 @@
 //! threshold within the window the key is locked for `base`, doubling with each further failure
 //! up to `max`. A successful login clears its account's count.
 //!
+//! [`Lockout`] is the rule as logins use it (an account key and an address key, each with its
+//! [`Policy`]); [`Throttle`] is the counter store underneath.
+//!
 //! With Redis configured every replica shares the counters (one atomic Lua script per failure),
 //! so an attacker cannot spread guesses over replicas; without it they live in this process.
 //! If Redis cannot be reached the in-process counters take over (logged) rather than letting
@@ -16,6 +19,65 @@ use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+
+use crate::domain::Email;
+
+/// The brute-force lockout of logins: counters per account and per client address, each with
+/// its own rule (an address is shared by many users behind one NAT, so its threshold is higher).
+#[derive(Clone)]
+pub struct Lockout {
+    pub throttle: Throttle,
+    pub account: Policy,
+    pub address: Policy,
+}
+
+fn account_key(email: &Email) -> String {
+    format!("account:{}", email.as_str())
+}
+
+fn address_key(ip: &str) -> String {
+    format!("address:{ip}")
+}
+
+impl Lockout {
+    /// How much longer a login for `email` from `ip` must wait, if the account or the address is
+    /// locked out (the longer of the two).
+    pub async fn wait(&self, email: &Email, ip: Option<&str>) -> Option<Duration> {
+        let mut wait = self.throttle.locked_for(&account_key(email)).await;
+        if let Some(ip) = ip
+            && let Some(address) = self.throttle.locked_for(&address_key(ip)).await
+        {
+            wait = Some(wait.map_or(address, |w| w.max(address)));
+        }
+        wait
+    }
+
+    /// Counts a failed login against the account and the address.
+    pub async fn count_failure(&self, email: &Email, ip: Option<&str>) {
+        if self
+            .throttle
+            .fail(&account_key(email), &self.account)
+            .await
+            .is_some()
+        {
+            tracing::warn!("account locked out after repeated failed logins");
+        }
+        if let Some(ip) = ip
+            && self
+                .throttle
+                .fail(&address_key(ip), &self.address)
+                .await
+                .is_some()
+        {
+            tracing::warn!(client_ip = %ip, "address locked out after repeated failed logins");
+        }
+    }
+
+    /// Clears the account's failures (a successful login, or an administrator's unlock).
+    pub async fn clear_account(&self, email: &Email) {
+        self.throttle.reset(&account_key(email)).await;
+    }
+}
 
 /// One lockout rule.
 #[derive(Clone, Copy, Debug)]

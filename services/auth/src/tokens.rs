@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use ironmesh_interceptors::auth::jwt::ACCESS_TOKEN_TYPE;
 
-use crate::domain::{AuthError, Role};
+use crate::domain::{AuthError, Fault, Role, TokenHash};
 use crate::keys::ActiveKey;
 
 #[derive(Serialize)]
@@ -60,27 +60,33 @@ pub fn access_token(
         roles: subject.roles.iter().map(|r| r.as_str()).collect(),
         scope: String::new(),
     };
-    let token =
-        jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(AuthError::internal)?;
+    let token = jsonwebtoken::encode(&header, &claims, &key.encoding)
+        .map_err(|err| Fault::Signing(Box::new(err)))?;
     Ok((token, expires))
 }
 
 /// A new opaque refresh token (256 random bits) and the hash to store.
-pub fn refresh_token() -> Result<(String, String), AuthError> {
+pub fn refresh_token() -> Result<(String, TokenHash), AuthError> {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| AuthError::internal("no randomness"))?;
+        .map_err(|_| Fault::Randomness)?;
     let token = format!("imr_{}", URL_SAFE_NO_PAD.encode(bytes));
-    let hash = hash_refresh_token(&token);
+    let hash = hash_secret(&token);
     Ok((token, hash))
 }
 
-/// The stored form of a refresh token or API key secret (both are 256 random bits, so a fast
-/// hash is enough).
-pub fn hash_refresh_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// The stored form of a refresh token, API-key secret or recovery code (hex SHA-256). Tokens and
+/// keys are 256 random bits and recovery codes are single-use and rate-limited by the login
+/// lockout, so a fast hash is enough — argon2 here would only slow every refresh.
+pub fn hash_secret(secret: &str) -> TokenHash {
+    let digest = Sha256::digest(secret.as_bytes());
+    TokenHash::new(
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    )
 }
 
 /// A new API key's public prefix (16 hex digits, unique, shown in listings) and its secret
@@ -92,7 +98,7 @@ pub fn api_key_secret() -> Result<(String, String), AuthError> {
     random
         .fill(&mut prefix)
         .and_then(|()| random.fill(&mut secret))
-        .map_err(|_| AuthError::internal("no randomness"))?;
+        .map_err(|_| Fault::Randomness)?;
     let prefix = prefix.iter().map(|b| format!("{b:02x}")).collect();
     Ok((prefix, URL_SAFE_NO_PAD.encode(secret)))
 }

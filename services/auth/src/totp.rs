@@ -6,7 +6,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
-use crate::domain::AuthError;
+use crate::domain::{AuthError, Fault};
 
 const ISSUER: &str = "Ironmesh";
 const DIGITS: usize = 6;
@@ -21,7 +21,7 @@ fn random<const N: usize>() -> Result<[u8; N], AuthError> {
     let mut bytes = [0u8; N];
     SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| AuthError::internal("no randomness"))?;
+        .map_err(|_| Fault::Randomness)?;
     Ok(bytes)
 }
 
@@ -41,7 +41,7 @@ fn totp(secret: &[u8], account: &str) -> Result<TOTP, AuthError> {
         Some(ISSUER.to_owned()),
         account.to_owned(),
     )
-    .map_err(AuthError::internal)
+    .map_err(|err| AuthError::Internal(Fault::Totp(Box::new(err))))
 }
 
 /// A new shared secret.

@@ -1,7 +1,8 @@
 //! Orders: idempotent creation, payment, fulfilment, cancellation and refunds.
 //!
 //! # Layout
-//! - [`run`]: open the store, migrate, serve `OrdersService` until shutdown.
+//! - [`run`]: open the store, migrate, serve `OrdersService` until shutdown — written by
+//!   `ironmesh_runtime::stub_service!`, shared by every stub service.
 //! - `grpc`: the tonic adapter (proto ⇄ domain, errors → status in one place).
 //! - `store`: the embedded migrations for SQLite and PostgreSQL ([`MIGRATIONS`]).
 //!
@@ -12,28 +13,16 @@
 mod grpc;
 mod store;
 
-use std::future::Future;
-
 use ironmesh_proto::ironmesh::orders::v1::orders_service_server::OrdersServiceServer;
-use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
+use ironmesh_runtime::ServiceKind;
 
 pub use store::MIGRATIONS;
 
 /// Which service this crate is.
 pub const KIND: ServiceKind = ServiceKind::Orders;
 
-/// Serves orders on `listeners` until `shutdown` resolves, then drains.
-pub async fn run(
-    config: Config,
-    listeners: Listeners,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), RunError> {
-    let limit = config.max_message_bytes;
-    ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, |_db| {
-        GrpcService::new(KIND).add_service(limit_sizes!(
-            OrdersServiceServer::new(grpc::OrdersApi),
-            limit
-        ))
-    })
-    .await
-}
+ironmesh_runtime::stub_service!(
+    KIND,
+    &MIGRATIONS,
+    [OrdersServiceServer::new(grpc::OrdersApi),]
+);

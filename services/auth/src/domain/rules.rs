@@ -1,111 +1,9 @@
-//! Accounts, passwords and sessions as rules, with no proto and no SQL.
+//! The input rules: email shape, the password policy, display names, API-key scopes.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-/// Roles a user can hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    Customer,
-    Operator,
-    Admin,
-}
-
-impl Role {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Role::Customer => "customer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "customer" => Some(Role::Customer),
-            "operator" => Some(Role::Operator),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    /// Roles as stored: comma-separated names.
-    pub fn parse_list(text: &str) -> Vec<Role> {
-        text.split(',')
-            .filter_map(|r| Role::parse(r.trim()))
-            .collect()
-    }
-
-    pub fn join(roles: &[Role]) -> String {
-        roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-/// One problem with one input field (becomes a `google.rpc.BadRequest` field violation).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    pub field: &'static str,
-    pub description: String,
-}
-
-/// Why an auth operation failed. Mapped to gRPC status in one place (`grpc.rs`).
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("invalid input")]
-    Invalid(Vec<Violation>),
-    /// Unknown email or wrong password — deliberately the same.
-    #[error("invalid email or password")]
-    InvalidCredentials,
-    #[error("an account with this email already exists")]
-    EmailTaken,
-    #[error("not found")]
-    NotFound,
-    #[error("the account is locked")]
-    Locked,
-    /// A refresh token that is unknown, expired, revoked, or was already used.
-    #[error("refresh token is not valid")]
-    InvalidRefreshToken,
-    /// The same refresh token was presented again within the race window: no new tokens, no
-    /// family revocation.
-    #[error("refresh token was just used")]
-    RefreshRace,
-    #[error("no authenticated caller")]
-    Unauthenticated,
-    /// An API key that is unknown, revoked, expired, or whose owner is locked — all alike.
-    #[error("API key is not valid")]
-    InvalidApiKey,
-    /// The account has TOTP on: the login needs a code (or a recovery code).
-    #[error("second factor required")]
-    SecondFactorRequired,
-    #[error("TOTP is already enabled")]
-    TotpAlreadyEnabled,
-    #[error("no TOTP enrollment is waiting for confirmation")]
-    TotpNotPending,
-    /// Managing credentials needs an interactive login, not an API key.
-    #[error("needs a user session")]
-    NeedsUserSession,
-    /// Too many failed logins for this account or address; try again after the wait.
-    #[error("too many failed attempts")]
-    TooManyAttempts(std::time::Duration),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl AuthError {
-    pub fn internal(err: impl std::fmt::Display) -> Self {
-        AuthError::Internal(err.to_string())
-    }
-}
-
-impl From<sqlx::Error> for AuthError {
-    fn from(err: sqlx::Error) -> Self {
-        AuthError::internal(err)
-    }
-}
+use super::Violation;
 
 /// An email address in its stored form: trimmed and lower-cased.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,7 +51,7 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 128;
 
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("../data/common-passwords.txt")
+    include_str!("../../data/common-passwords.txt")
         .lines()
         .filter(|line| !line.is_empty())
         .collect()
@@ -216,6 +114,19 @@ pub fn check_display_name(name: &str) -> Result<String, Violation> {
         return Err(bad("must not contain control characters"));
     }
     Ok(name.to_owned())
+}
+
+/// API-key scopes: lower-case letters, digits and `: . _ -`, starting with a letter or digit,
+/// at most 64 characters.
+pub fn valid_scope(scope: &str) -> bool {
+    (1..=64).contains(&scope.len())
+        && scope
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && scope
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":._-".contains(&b))
 }
 
 #[cfg(test)]
@@ -303,5 +214,50 @@ mod tests {
         // Common passwords, whatever the case, with digits or symbols appended.
         assert!(check_new_password("password", "PASSWORD1234").is_err());
         assert!(check_new_password("password", "qwertyuiop!!").is_err());
+    }
+
+    /// The contract's published scope rule (`ironmesh.api.v1.field_rules` on
+    /// `CreateApiKeyRequest.scopes`) accepts exactly what [`valid_scope`] accepts.
+    #[test]
+    fn the_contract_states_the_scope_rule_enforced_here() {
+        use prost_reflect::{DescriptorPool, Value};
+        let pool = DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let rules = pool
+            .get_extension_by_name("ironmesh.api.v1.field_rules")
+            .unwrap();
+        let field = pool
+            .get_message_by_name("ironmesh.auth.v1.CreateApiKeyRequest")
+            .unwrap()
+            .get_field_by_name("scopes")
+            .unwrap();
+        let options = field.options();
+        let Value::Message(rules) = &*options.get_extension(&rules) else {
+            panic!("no rules on scopes");
+        };
+        let text = |name: &str| rules.get_field_by_name(name).unwrap().into_owned();
+        let pattern = regex::Regex::new(text("pattern").as_str().unwrap()).unwrap();
+        let max = text("max_chars").as_u32().unwrap() as usize;
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for scope in [
+            "inventory:read",
+            "a",
+            "0",
+            "a.b_c-d:e",
+            long.as_str(),
+            too_long.as_str(),
+            "",
+            "Inventory:read",
+            ":read",
+            "-a",
+            "a b",
+            "a/b",
+            "é",
+        ] {
+            let published = pattern.is_match(scope) && scope.chars().count() <= max;
+            assert_eq!(published, valid_scope(scope), "{scope:?}");
+        }
+        assert_eq!(text("min_items").as_u32(), Some(1));
+        assert_eq!(text("max_items").as_u32(), Some(20));
     }
 }

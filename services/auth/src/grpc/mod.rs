@@ -1,16 +1,23 @@
-//! The tonic adapter for `AuthService`: proto ⇄ domain, and every domain error → gRPC status in
-//! one place ([`status`]).
+//! The tonic adapter for `AuthService`: each handler reads the caller, converts proto to domain
+//! (`convert`), calls the service, and converts back; every error goes through
+//! [`status::status`], the one mapping to gRPC status.
+//!
+//! - `caller`: principal, client address, trace ids of a request.
+//! - `convert`: domain ⇄ proto, plain functions.
+//! - `status`: `AuthError` → `Status` (internal faults logged, never shown).
 
-use chrono::{DateTime, Utc};
-use ironmesh_interceptors::auth::Principal;
-use ironmesh_interceptors::context::RequestId;
+mod caller;
+mod convert;
+mod status;
+
 use ironmesh_proto::ironmesh::auth::v1::{self as pb, auth_service_server::AuthService};
 use tonic::{Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::{AuthError, Role};
-use crate::service::{Accounts, Origin, SecondFactor, Tokens};
-use crate::store::{ApiKeyRow, SessionRow, UserRow};
+use crate::domain::AuthError;
+use crate::service::Accounts;
+use caller::{principal, user_session};
+use convert::{api_key, role_filter, session, time, timestamp, tokens, user};
+use status::answer;
 
 /// The `AuthService` implementation.
 pub struct AuthApi {
@@ -25,212 +32,6 @@ impl AuthApi {
             accounts,
             trusted_forwarders,
         }
-    }
-
-    /// Where the call comes from: the client's address as the gateway relays it (only from a
-    /// trusted forwarder, so nobody else can pick the address their failures count against).
-    fn origin<R>(&self, request: &Request<R>, label: String) -> Origin {
-        let metadata = request.metadata();
-        let text = |key: &str| {
-            metadata
-                .get(key)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(256).collect::<String>())
-        };
-        let client_ip = request.remote_addr().map(|addr| {
-            ironmesh_interceptors::forwarded::client_address(
-                addr.ip(),
-                metadata.as_ref(),
-                &self.trusted_forwarders,
-            )
-            .to_string()
-        });
-        Origin {
-            label: label.chars().take(100).collect(),
-            user_agent: text("user-agent"),
-            client_ip,
-        }
-    }
-}
-
-/// The one mapping from [`AuthError`] to gRPC status. Internal errors are logged with the
-/// request id and never shown to the caller.
-fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
-    match err {
-        AuthError::Invalid(violations) => {
-            let mut details = ErrorDetails::new();
-            for v in &violations {
-                details.add_bad_request_violation(v.field, &v.description);
-            }
-            Status::with_error_details(tonic::Code::InvalidArgument, "invalid request", details)
-        }
-        AuthError::InvalidCredentials => Status::unauthenticated("invalid email or password"),
-        AuthError::InvalidApiKey => Status::unauthenticated("API key is not valid"),
-        AuthError::EmailTaken => {
-            Status::already_exists("an account with this email already exists")
-        }
-        AuthError::NotFound => Status::not_found("not found"),
-        AuthError::Locked => Status::permission_denied("the account is locked"),
-        AuthError::InvalidRefreshToken => Status::unauthenticated("refresh token is not valid"),
-        AuthError::RefreshRace => {
-            Status::aborted("refresh token was just used by another request; use the newest tokens")
-        }
-        AuthError::Unauthenticated => Status::unauthenticated("missing or invalid credentials"),
-        AuthError::SecondFactorRequired => {
-            let mut details = ErrorDetails::new();
-            details.set_error_info("SECOND_FACTOR_REQUIRED", "auth.ironmesh", []);
-            Status::with_error_details(
-                tonic::Code::Unauthenticated,
-                "a TOTP code or recovery code is required",
-                details,
-            )
-        }
-        AuthError::TotpAlreadyEnabled => Status::failed_precondition("TOTP is already enabled"),
-        AuthError::TotpNotPending => {
-            Status::failed_precondition("no TOTP enrollment is waiting; call EnrollTotp first")
-        }
-        AuthError::NeedsUserSession => {
-            Status::permission_denied("this needs a logged-in user, not an API key")
-        }
-        AuthError::TooManyAttempts(wait) => {
-            let details = ErrorDetails::with_retry_info(Some(wait));
-            Status::with_error_details(
-                tonic::Code::ResourceExhausted,
-                format!(
-                    "too many failed attempts; try again in {} s",
-                    wait.as_secs().max(1)
-                ),
-                details,
-            )
-        }
-        AuthError::Internal(detail) => {
-            let id = request_id.map(|id| id.to_string()).unwrap_or_default();
-            tracing::error!(request_id = %id, error = %detail, "internal error");
-            Status::internal(format!("internal error (request id {id})"))
-        }
-    }
-}
-
-/// Runs `f` and maps its error with the request's id.
-async fn answer<T, R, F>(request: &Request<R>, f: F) -> Result<Response<T>, Status>
-where
-    F: std::future::Future<Output = Result<T, AuthError>>,
-{
-    let request_id = request.extensions().get::<RequestId>().cloned();
-    f.await
-        .map(Response::new)
-        .map_err(|err| status(err, request_id.as_ref()))
-}
-
-fn principal<R>(request: &Request<R>) -> Result<Principal, AuthError> {
-    request
-        .extensions()
-        .get::<Principal>()
-        .cloned()
-        .ok_or(AuthError::Unauthenticated)
-}
-
-/// The caller, who must have logged in (an API key cannot manage credentials).
-fn user_session<R>(request: &Request<R>) -> Result<Principal, AuthError> {
-    let caller = principal(request)?;
-    if caller.session.is_none() {
-        return Err(AuthError::NeedsUserSession);
-    }
-    Ok(caller)
-}
-
-fn time(field: &'static str, at: &prost_types::Timestamp) -> Result<DateTime<Utc>, AuthError> {
-    DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(u32::MAX))
-        .ok_or_else(|| {
-            AuthError::Invalid(vec![crate::domain::Violation {
-                field,
-                description: "not a valid time".to_owned(),
-            }])
-        })
-}
-
-fn api_key(row: ApiKeyRow) -> pb::ApiKey {
-    pb::ApiKey {
-        api_key_id: row.id,
-        user_id: row.user_id,
-        name: row.name,
-        prefix: format!("imk_{}", row.prefix),
-        scopes: row.scopes,
-        created_at: Some(timestamp(row.created_at)),
-        expires_at: row.expires_at.map(timestamp),
-        last_used_at: row.last_used_at.map(timestamp),
-        revoked_at: row.revoked_at.map(timestamp),
-    }
-}
-
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-fn role(role: Role) -> i32 {
-    match role {
-        Role::Customer => pb::Role::Customer as i32,
-        Role::Operator => pb::Role::Operator as i32,
-        Role::Admin => pb::Role::Admin as i32,
-    }
-}
-
-/// A proto role to a domain role: `None` for ROLE_UNSPECIFIED, an error for unknown values.
-fn role_filter(value: i32) -> Result<Option<Role>, AuthError> {
-    match pb::Role::try_from(value) {
-        Ok(pb::Role::Unspecified) => Ok(None),
-        Ok(pb::Role::Customer) => Ok(Some(Role::Customer)),
-        Ok(pb::Role::Operator) => Ok(Some(Role::Operator)),
-        Ok(pb::Role::Admin) => Ok(Some(Role::Admin)),
-        Err(_) => Err(AuthError::Invalid(vec![crate::domain::Violation {
-            field: "role",
-            description: "unknown role".to_owned(),
-        }])),
-    }
-}
-
-fn user(row: UserRow) -> pb::User {
-    pb::User {
-        user_id: row.id,
-        email: row.email,
-        display_name: row.display_name,
-        roles: row.roles.into_iter().map(role).collect(),
-        totp_enabled: row.totp_enabled,
-        locked: row.locked,
-        locked_reason: row.locked_reason,
-        locked_until: row.locked_until.map(timestamp),
-        created_at: Some(timestamp(row.created_at)),
-        updated_at: Some(timestamp(row.updated_at)),
-        last_login_at: row.last_login_at.map(timestamp),
-    }
-}
-
-fn tokens(tokens: Tokens) -> pb::TokenPair {
-    let now = Utc::now();
-    pb::TokenPair {
-        access_token: tokens.access_token,
-        token_type: "Bearer".to_owned(),
-        expires_in: (tokens.access_expires_at - now).num_seconds().max(0),
-        access_token_expires_at: Some(timestamp(tokens.access_expires_at)),
-        refresh_token: tokens.refresh_token,
-        refresh_token_expires_at: Some(timestamp(tokens.refresh_expires_at)),
-        session_id: tokens.session_id,
-    }
-}
-
-fn session(row: SessionRow, current: Option<&str>) -> pb::Session {
-    pb::Session {
-        current: current == Some(row.id.as_str()),
-        session_id: row.id,
-        label: row.label,
-        user_agent: row.user_agent.unwrap_or_default(),
-        ip_address: row.client_ip.unwrap_or_default(),
-        created_at: Some(timestamp(row.created_at)),
-        last_used_at: Some(timestamp(row.last_used_at)),
-        expires_at: Some(timestamp(row.expires_at)),
     }
 }
 
@@ -258,14 +59,13 @@ impl AuthService for AuthApi {
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let body = request.get_ref();
-        let origin = self.origin(&request, body.session_label.clone());
+        let origin = caller::origin(
+            &request,
+            &self.trusted_forwarders,
+            body.session_label.clone(),
+        );
         answer(&request, async {
-            let factor = body.second_factor.as_ref().map(|factor| match factor {
-                pb::login_request::SecondFactor::TotpCode(code) => SecondFactor::Totp(code.clone()),
-                pb::login_request::SecondFactor::RecoveryCode(code) => {
-                    SecondFactor::Recovery(code.clone())
-                }
-            });
+            let factor = body.second_factor.as_ref().map(convert::second_factor);
             let (row, issued) = self
                 .accounts
                 .login(&body.email, &body.password, factor, &origin)
@@ -390,17 +190,7 @@ impl AuthService for AuthApi {
         answer(&request, async {
             let keys = self.accounts.jwks().await?;
             Ok(pb::GetJwksResponse {
-                keys: keys
-                    .into_iter()
-                    .map(|key| pb::Jwk {
-                        kty: "OKP".to_owned(),
-                        crv: "Ed25519".to_owned(),
-                        x: key.x,
-                        kid: key.kid,
-                        alg: "EdDSA".to_owned(),
-                        r#use: "sig".to_owned(),
-                    })
-                    .collect(),
+                keys: keys.into_iter().map(convert::jwk).collect(),
             })
         })
         .await
@@ -523,15 +313,7 @@ impl AuthService for AuthApi {
         let body = request.get_ref();
         answer(&request, async {
             let caller = user_session(&request)?;
-            let request_id = request
-                .extensions()
-                .get::<RequestId>()
-                .map(|id| id.to_string());
-            let traceparent = request
-                .metadata()
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let (request_id, traceparent) = caller::trace(&request);
             self.accounts
                 .delete_account(
                     &caller.subject,
@@ -580,10 +362,7 @@ impl AuthService for AuthApi {
             let mut roles = Vec::with_capacity(body.roles.len());
             for value in &body.roles {
                 roles.push(role_filter(*value)?.ok_or_else(|| {
-                    AuthError::Invalid(vec![crate::domain::Violation {
-                        field: "roles",
-                        description: "ROLE_UNSPECIFIED is not a role".to_owned(),
-                    }])
+                    AuthError::invalid("roles", "ROLE_UNSPECIFIED is not a role")
                 })?);
             }
             let row = self

@@ -1,0 +1,146 @@
+//! The things auth keeps: accounts, login sessions, API keys, signing keys, TOTP enrollment.
+//! Secrets inside them are [`super::secret`] newtypes, so deriving `Debug` shows none of them.
+
+use chrono::{DateTime, Utc};
+
+use super::Role;
+use super::secret::{PasswordHash, Sealed, TokenHash};
+
+/// An account.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    /// Normalised (see [`super::Email`]).
+    pub email: String,
+    pub password_hash: PasswordHash,
+    pub roles: Vec<Role>,
+    /// Locked by an administrator (see [`User::is_locked`] for whether it still holds).
+    pub locked: bool,
+    pub locked_reason: String,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub display_name: String,
+    pub totp_enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// Locked by an administrator, and the lock has not run out.
+    pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
+        self.locked && self.locked_until.is_none_or(|until| until > now)
+    }
+}
+
+/// One login session: a family of refresh tokens, each replacing the previous.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: String,
+    pub label: String,
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A scoped API key. Only a hash of its secret exists anywhere after creation.
+#[derive(Clone, Debug)]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: String,
+    /// The public part shown in listings (16 hex digits, unique).
+    pub prefix: String,
+    pub secret_hash: TokenHash,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    /// Not revoked and not expired.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// An Ed25519 signing key, its private half sealed.
+#[derive(Clone, Debug)]
+pub struct SigningKey {
+    pub kid: String,
+    pub public_key: Vec<u8>,
+    pub sealed_private_key: Sealed,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user's TOTP secret (sealed) and where its enrollment stands.
+#[derive(Clone, Debug)]
+pub struct TotpState {
+    pub sealed_secret: Sealed,
+    pub enabled: bool,
+    /// When the enrollment waiting for its confirming code started.
+    pub pending_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user, API key, signing key or TOTP state in a log line or panic message shows none of
+    /// the secrets it carries.
+    #[test]
+    fn debug_output_carries_no_secret() {
+        let now = Utc::now();
+        let user = User {
+            id: "u1".into(),
+            email: "ada@example.com".into(),
+            password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$U0FMVA$SEFTSA"),
+            roles: vec![Role::Admin],
+            locked: false,
+            locked_reason: String::new(),
+            locked_until: None,
+            display_name: "Ada".into(),
+            totp_enabled: false,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        };
+        let text = format!("{user:?}");
+        assert!(text.contains("ada@example.com"), "{text}");
+        assert!(
+            !text.contains("argon2id") && !text.contains("SEFTSA"),
+            "{text}"
+        );
+
+        let key = ApiKey {
+            id: "k1".into(),
+            user_id: "u1".into(),
+            prefix: "0123456789abcdef".into(),
+            secret_hash: TokenHash::new("5e884898da28047151d0e56f8dc62927"),
+            name: "ci".into(),
+            scopes: vec!["inventory:read".into()],
+            created_at: now,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        assert!(!format!("{key:?}").contains("5e884898"), "{key:?}");
+
+        let signing = SigningKey {
+            kid: "k".into(),
+            public_key: vec![1],
+            sealed_private_key: Sealed::new(vec![0xC3; 8]),
+            created_at: now,
+        };
+        assert!(!format!("{signing:?}").contains("195"), "{signing:?}");
+        let totp = TotpState {
+            sealed_secret: Sealed::new(vec![0xC3; 8]),
+            enabled: true,
+            pending_at: None,
+        };
+        assert!(!format!("{totp:?}").contains("195"), "{totp:?}");
+    }
+}

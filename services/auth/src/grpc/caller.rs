@@ -1,0 +1,71 @@
+//! Who is calling and from where: the principal the authentication layer attached, the
+//! client's address, and the ids that trace the request.
+
+use ironmesh_interceptors::auth::Principal;
+use ironmesh_interceptors::context::RequestId;
+use tonic::Request;
+
+use crate::domain::AuthError;
+use crate::service::Origin;
+
+/// The caller the authentication layer attached (a user session or an API key).
+pub fn principal<R>(request: &Request<R>) -> Result<Principal, AuthError> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or(AuthError::Unauthenticated)
+}
+
+/// The caller, who must have logged in (an API key cannot manage credentials).
+pub fn user_session<R>(request: &Request<R>) -> Result<Principal, AuthError> {
+    let caller = principal(request)?;
+    if caller.session.is_none() {
+        return Err(AuthError::NeedsUserSession);
+    }
+    Ok(caller)
+}
+
+/// Where the call comes from: the client's address as the gateway relays it (only from a
+/// trusted forwarder, so nobody else can pick the address their failures count against).
+pub fn origin<R>(
+    request: &Request<R>,
+    trusted_forwarders: &[std::net::IpAddr],
+    label: String,
+) -> Origin {
+    let metadata = request.metadata();
+    let text = |key: &str| {
+        metadata
+            .get(key)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect::<String>())
+    };
+    let client_ip = request.remote_addr().map(|addr| {
+        ironmesh_interceptors::forwarded::client_address(
+            addr.ip(),
+            metadata.as_ref(),
+            trusted_forwarders,
+        )
+        .to_string()
+    });
+    Origin {
+        label: label.chars().take(100).collect(),
+        user_agent: text("user-agent"),
+        client_ip,
+    }
+}
+
+/// The request id and W3C `traceparent` of the call, to store with what it causes (an outbox
+/// event), so the effect can be traced back to the request.
+pub fn trace<R>(request: &Request<R>) -> (Option<String>, Option<String>) {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.to_string());
+    let traceparent = request
+        .metadata()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (request_id, traceparent)
+}

@@ -1,0 +1,58 @@
+//! Signing keys: the newest active one, atomic rotation, and the published set.
+
+use chrono::{DateTime, Utc};
+use ironmesh_runtime::with_pool;
+
+use super::{Result, Store};
+use crate::domain::{Sealed, SigningKey};
+
+impl Store {
+    pub async fn newest_signing_key(&self) -> Result<Option<SigningKey>> {
+        let sql = "SELECT kid, public_key, private_key_enc, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1";
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, (String, Vec<u8>, Vec<u8>, DateTime<Utc>)>(sql)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|(kid, public_key, sealed, created_at)| SigningKey {
+            kid,
+            public_key,
+            sealed_private_key: Sealed::new(sealed),
+            created_at,
+        }))
+    }
+
+    /// Retires every active key (published until `retired_until`) and stores `new`, atomically.
+    pub async fn rotate_signing_keys(
+        &self,
+        new: &SigningKey,
+        now: DateTime<Utc>,
+        retired_until: DateTime<Utc>,
+    ) -> Result<()> {
+        let retire =
+            "UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE retired_at IS NULL";
+        let insert = "INSERT INTO signing_keys (kid, public_key, private_key_enc, created_at) VALUES ($1, $2, $3, $4)";
+        with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(retire).bind(now).bind(retired_until).execute(&mut *tx).await?;
+            sqlx::query(insert)
+                .bind(&new.kid)
+                .bind(&new.public_key)
+                .bind(new.sealed_private_key.expose())
+                .bind(new.created_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// `(kid, public key)` of every key whose tokens may still be live, oldest first.
+    pub async fn published_keys(&self, now: DateTime<Utc>) -> Result<Vec<(String, Vec<u8>)>> {
+        let sql = "SELECT kid, public_key FROM signing_keys WHERE expires_at IS NULL OR expires_at > $1 ORDER BY created_at";
+        Ok(
+            with_pool!(&self.db, pool => sqlx::query_as::<_, (String, Vec<u8>)>(sql)
+            .bind(now)
+            .fetch_all(pool)
+            .await)?,
+        )
+    }
+}
