@@ -83,10 +83,17 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match process::load_config(cli.config.as_deref(), &[]) {
+    let mut config = match process::load_config(
+        cli.config.as_deref(),
+        &ironmesh_launcher::config::sections(),
+    ) {
         Ok(config) => config,
         Err(code) => return code,
     };
+    if let Err(err) = ironmesh_launcher::config::validate(&config) {
+        eprintln!("ironmesh: {err}");
+        return ExitCode::from(process::EXIT_USAGE);
+    }
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
     }

@@ -209,6 +209,20 @@ async fn invalid_config_exits_64_naming_the_key() {
         ),
         ("IRONMESH_DATABASE_URL", "not a url", "database_url"),
         ("IRONMESH_LOG_LEVEL", "loud", "log_level"),
+        // Sections owned by components, validated by their owners before anything starts.
+        (
+            "IRONMESH_LOCKOUT__IP_THRESHOLD",
+            "0",
+            "lockout.ip_threshold",
+        ),
+        ("IRONMESH_LOCKOUT__BASE_SECS", "soon", "lockout.base_secs"),
+        (
+            "IRONMESH_SECRETS__MASTER_KEY",
+            "hunter2",
+            "secrets.master_key",
+        ),
+        // A top-level key no component reads.
+        ("IRONMESH_ORDRES", "1", "ordres"),
     ];
     for (key, value, toml_key) in cases {
         let output = ironmesh(dir.path())

@@ -508,8 +508,12 @@ async fn unfinished_headers_are_cut_off() {
 async fn login_lockout_is_per_client_address_behind_the_gateway() {
     let (mesh, rest) = gateway_with(|config| {
         config.gateway.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-        config.lockout.ip_threshold = 3;
-        config.lockout.account_threshold = 100;
+        config
+            .update_section(|lockout: &mut ironmesh_auth::settings::LockoutConfig| {
+                lockout.ip_threshold = 3;
+                lockout.account_threshold = 100;
+            })
+            .expect("valid lockout settings");
     })
     .await;
     let customer = mesh.customer().await;

@@ -31,8 +31,12 @@ async fn mesh() -> TestMesh {
             config.gateway.rate_limit_per_sec = 100_000;
             config.gateway.rate_limit_burst = 100_000;
             config.gateway.route_limits.clear();
-            config.lockout.ip_threshold = 1_000_000;
-            config.lockout.account_threshold = 1_000_000;
+            config
+                .update_section(|lockout: &mut ironmesh_auth::settings::LockoutConfig| {
+                    lockout.ip_threshold = 1_000_000;
+                    lockout.account_threshold = 1_000_000;
+                })
+                .expect("valid lockout settings");
         },
     )
     .await

@@ -85,10 +85,17 @@ fn mesh_config(dir: &Path) -> Result<Config, String> {
         ..Config::default()
     }
     .on_loopback_any_port();
-    config.secrets.master_key =
-        Some(base64::engine::general_purpose::STANDARD.encode(token::random_bytes(32)?));
-    config.lockout.account_threshold = NEVER_LOCKED;
-    config.lockout.ip_threshold = NEVER_LOCKED;
+    config.set_section(&ironmesh_sealing::SecretsConfig {
+        master_key: Some(
+            base64::engine::general_purpose::STANDARD.encode(token::random_bytes(32)?),
+        ),
+        ..Default::default()
+    });
+    config.set_section(&ironmesh_auth::settings::LockoutConfig {
+        account_threshold: NEVER_LOCKED,
+        ip_threshold: NEVER_LOCKED,
+        ..Default::default()
+    });
     Ok(config)
 }
 

@@ -8,9 +8,11 @@
 //!   first (a busy port fails before anything runs, naming the service), point each service's
 //!   endpoint at the address actually bound, spawn, wait until healthy, run until told to stop,
 //!   drain — one implementation of start → wait healthy → stop.
+//! - [`config`]: every component's configuration sections, checked together.
 //! - [`services`]: the table from [`ironmesh_runtime::ServiceKind`] to each service crate's
 //!   `run` and migrations.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod mesh;
 pub mod services;

@@ -373,8 +373,12 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<&str>) -> Co
     .on_loopback_any_port();
     // A fresh master key per test (PostgreSQL requires one to be configured).
     use base64::Engine;
-    config.secrets.master_key =
-        Some(base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>()));
+    config.set_section(&ironmesh_sealing::SecretsConfig {
+        master_key: Some(
+            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>()),
+        ),
+        ..Default::default()
+    });
     config
 }
 

@@ -108,6 +108,10 @@ where
         .await
         {
             Ok(()) => ExitCode::SUCCESS,
+            Err(RunError::Config(err)) => {
+                eprintln!("ironmesh: {err}");
+                ExitCode::from(EXIT_USAGE)
+            }
             Err(err) => fail(&format_args!("{kind}: {err}")),
         }
     })

@@ -102,6 +102,10 @@ pub enum RunError {
     /// A service could not prepare what it needs (key material, clients, …).
     #[error("{0}")]
     Setup(String),
+    /// A configuration section the service reads is invalid (the error names the key); the
+    /// process exits 64 like for any other bad configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]

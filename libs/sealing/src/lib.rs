@@ -11,14 +11,18 @@
 //!   new key current and keeps the old one for opening.
 //! - [`master_key`]: the process's master key — configured, or generated once into a file for a
 //!   single-node (SQLite) setup.
+//! - [`SecretsConfig`]: the `secrets` configuration section (master key, previous keys) and
+//!   the keyring it makes.
 //! - [`Error`]: why sealing or opening failed. Its text never contains key or plaintext bytes.
 #![forbid(unsafe_code)]
 
+mod config;
 pub mod envelope;
 mod key;
 mod keyring;
 pub mod master_key;
 
+pub use config::SecretsConfig;
 pub use key::{Key, KeyIdError};
 pub use keyring::Keyring;
 pub use master_key::{MasterKeyError, load_master_key};

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`run`]: load the master key, open and migrate the store, serve `AuthService` until
 //!   shutdown.
+//! - [`settings`]: auth's configuration sections (`lockout`; the sealing library's `secrets`).
 //! - [`operator`]: `ironmesh admin create-user` / `rotate-signing-key` and the master key, with
 //!   [`operator::OperatorError`].
 //! - [`domain`]: users, sessions, API keys, signing keys, TOTP state, the refresh-rotation rules,
@@ -27,6 +28,7 @@ mod keys;
 pub mod operator;
 mod password;
 mod service;
+pub mod settings;
 mod store;
 pub mod throttle;
 mod tokens;
@@ -44,6 +46,8 @@ use ironmesh_proto::ironmesh::auth::v1::auth_service_server::AuthServiceServer;
 use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
 
 pub use operator::{create_user, rotate_signing_key};
+use settings::LockoutConfig;
+pub use settings::SECTIONS;
 pub use store::MIGRATIONS;
 
 /// Which service this crate is.
@@ -55,8 +59,12 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    let sealing = operator::sealing(&config).map_err(|err| RunError::Setup(err.to_string()))?;
-    let lockout = lockout(&config).await;
+    let lockout_config = config.section::<LockoutConfig>()?;
+    let sealing = operator::sealing(&config).map_err(|err| match err {
+        operator::OperatorError::Config(err) => RunError::Config(err),
+        other => RunError::Setup(other.to_string()),
+    })?;
+    let lockout = lockout(&config, &lockout_config).await;
     let limit = config.max_message_bytes;
     let tokens = config.tokens.clone();
     let trusted_forwarders = config.trusted_forwarders.clone();
@@ -102,8 +110,7 @@ pub async fn run(
 
 /// Brute-force protection as configured: counters in Redis when `redis_url` is set (falling back
 /// to this process if Redis cannot be reached at start), in this process otherwise.
-async fn lockout(config: &Config) -> throttle::Lockout {
-    let lockout = &config.lockout;
+async fn lockout(config: &Config, lockout: &LockoutConfig) -> throttle::Lockout {
     let policy = |threshold| throttle::Policy {
         threshold,
         window: Duration::from_secs(lockout.window_secs),

@@ -3,5 +3,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ironmesh_runtime::process::service_main(ironmesh_auth::KIND, &[], ironmesh_auth::run)
+    ironmesh_runtime::process::service_main(
+        ironmesh_auth::KIND,
+        ironmesh_auth::SECTIONS,
+        ironmesh_auth::run,
+    )
 }

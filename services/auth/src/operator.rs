@@ -3,9 +3,10 @@
 //! need. Operators read these errors in their terminal, so unlike RPC errors they carry the
 //! whole cause.
 
+use ironmesh_runtime::config::ConfigError;
 use ironmesh_runtime::storage::StorageError;
 use ironmesh_runtime::{Config, Database};
-use ironmesh_sealing::{Key, Keyring, MasterKeyError};
+use ironmesh_sealing::{Keyring, MasterKeyError, SecretsConfig};
 
 use crate::domain::{self, AuthError, Role, Violation};
 use crate::password::{HashError, Hasher};
@@ -28,6 +29,9 @@ pub enum OperatorError {
     MasterKeyInvalid,
     #[error("master key: {0}")]
     MasterKey(MasterKeyError),
+    /// A configuration section auth reads is invalid (the error names the key).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("{}", error_chain(.0))]
@@ -133,9 +137,9 @@ pub(crate) fn sealing(config: &Config) -> Result<Keyring, OperatorError> {
         .database_url(KIND)
         .starts_with("sqlite:")
         .then(|| config.data_dir.join("master.key"));
-    let key =
-        ironmesh_sealing::load_master_key(config.secrets.master_key.as_deref(), file.as_deref())?;
-    Ok(Keyring::new(Key::derived(&key)).accept_legacy())
+    let secrets = config.section::<SecretsConfig>()?;
+    let key = ironmesh_sealing::load_master_key(secrets.master_key.as_deref(), file.as_deref())?;
+    Ok(secrets.keyring(&key).accept_legacy())
 }
 
 /// Opens and migrates auth's store for an operator command.
@@ -150,6 +154,7 @@ mod tests {
     use aes_gcm::aead::{Aead, KeyInit};
     use aes_gcm::{Aes256Gcm, Nonce};
     use base64::Engine;
+    use ironmesh_sealing::Key;
 
     use super::*;
 
@@ -158,8 +163,10 @@ mod tests {
             data_dir: data_dir.to_owned(),
             ..Config::default()
         };
-        config.secrets.master_key =
-            Some(base64::engine::general_purpose::STANDARD.encode(master_key));
+        config.set_section(&SecretsConfig {
+            master_key: Some(base64::engine::general_purpose::STANDARD.encode(master_key)),
+            ..SecretsConfig::default()
+        });
         config
     }
 
@@ -195,7 +202,7 @@ mod tests {
     fn postgres_needs_a_configured_master_key() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config([0; 32], dir.path());
-        config.secrets.master_key = None;
+        config.set_section(&SecretsConfig::default());
         config.database_url = Some("postgres://db.invalid/ironmesh".to_owned());
         let err = sealing(&config).unwrap_err();
         assert!(matches!(err, OperatorError::MasterKeyRequired), "{err}");

@@ -648,9 +648,13 @@ async fn failed_logins_lock_the_account_until_an_admin_unlocks_it() {
     for redis in counters {
         let mesh = TestMesh::start_with(Backend::Sqlite, &[ServiceKind::Auth], false, |config| {
             config.redis_url = redis.clone();
-            config.lockout.account_threshold = 3;
-            config.lockout.ip_threshold = 10_000;
-            config.lockout.base_secs = 600;
+            config
+                .update_section(|lockout: &mut ironmesh_auth::settings::LockoutConfig| {
+                    lockout.account_threshold = 3;
+                    lockout.ip_threshold = 10_000;
+                    lockout.base_secs = 600;
+                })
+                .expect("valid lockout settings");
         })
         .await;
         let admin = mesh.admin().await;

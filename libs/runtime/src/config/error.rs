@@ -25,15 +25,6 @@ pub fn env_name(key: &str) -> String {
     format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
 }
 
-/// The 32-byte master key from its base64 form.
-pub fn decode_master_key(text: &str) -> Option<[u8; 32]> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .ok()?;
-    bytes.try_into().ok()
-}
-
 pub fn check_url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
     // sqlite URLs may be relative paths (`sqlite://data/x.db`), which `url` reads as a host; the
     // scheme is what matters here, the driver checks the rest when it connects.

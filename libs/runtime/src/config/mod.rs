@@ -7,7 +7,8 @@
 //! # Layout
 //! - [`kinds`]: the six services, log settings, one service's listeners, mTLS files.
 //! - [`tokens`]: access-token settings every verifier shares.
-//! - [`sections`]: tables owned by crates above the runtime, typed by their owners.
+//! - [`sections`]: tables owned by crates above the runtime (auth's `lockout`, the sealing
+//!   library's `secrets`, the gateway's `gateway`), typed and validated by their owners.
 //! - [`error`]: [`ConfigError`] and the key-naming helpers.
 
 mod error;
@@ -26,7 +27,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use error::from_figment;
-pub use error::{ConfigError, check_url, decode_master_key, env_name};
+pub use error::{ConfigError, check_url, env_name};
 pub use kinds::{LogFormat, LogLevel, ServiceConfig, ServiceKind, TlsConfig};
 pub use sections::{Section, Sections};
 pub use tokens::TokenConfig;
@@ -36,40 +37,6 @@ pub const ENV_PREFIX: &str = "IRONMESH_";
 
 /// Environment variable naming the optional TOML file.
 pub const CONFIG_FILE_ENV: &str = "IRONMESH_CONFIG";
-
-/// Secrets at rest are sealed with AES-256-GCM under `master_key` (base64, 32 bytes). Unset:
-/// with SQLite a key is generated once into `data_dir/master.key` (0600); with PostgreSQL it is
-/// required, since replicas must share it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretsConfig {
-    pub master_key: Option<String>,
-}
-
-/// Failed logins within `window_secs` beyond a threshold lock the account (or client address)
-/// for `base_secs`, doubling with each further failure up to `max_secs`. Counters live in Redis
-/// when `redis_url` is set (every replica agrees), in memory otherwise.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockoutConfig {
-    pub account_threshold: u32,
-    pub ip_threshold: u32,
-    pub window_secs: u64,
-    pub base_secs: u64,
-    pub max_secs: u64,
-}
-
-impl Default for LockoutConfig {
-    fn default() -> Self {
-        Self {
-            account_threshold: 5,
-            ip_threshold: 50,
-            window_secs: 15 * 60,
-            base_secs: 30,
-            max_secs: 3600,
-        }
-    }
-}
 
 /// The REST gateway's listeners.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,10 +124,6 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Access and refresh token settings (auth issues, every service verifies).
     pub tokens: TokenConfig,
-    /// Key material for secrets at rest.
-    pub secrets: SecretsConfig,
-    /// Brute-force protection of logins.
-    pub lockout: LockoutConfig,
     pub auth: ServiceConfig,
     pub orders: ServiceConfig,
     pub inventory: ServiceConfig,
@@ -194,8 +157,6 @@ impl Default for Config {
             max_deadline_ms: 300_000,
             tls: TlsConfig::default(),
             tokens: TokenConfig::default(),
-            secrets: SecretsConfig::default(),
-            lockout: LockoutConfig::default(),
             auth: ServiceConfig::defaults(ServiceKind::Auth),
             orders: ServiceConfig::defaults(ServiceKind::Orders),
             inventory: ServiceConfig::defaults(ServiceKind::Inventory),
@@ -319,14 +280,6 @@ impl Config {
             ));
         }
         self.tokens.validate()?;
-        if let Some(key) = &self.secrets.master_key
-            && decode_master_key(key).is_none()
-        {
-            return Err(ConfigError::new(
-                "secrets.master_key",
-                "must be 32 bytes, base64-encoded",
-            ));
-        }
         if self.gateway.rate_limit_per_sec == 0 || self.gateway.rate_limit_burst == 0 {
             return Err(ConfigError::new(
                 "gateway.rate_limit_per_sec",
@@ -378,19 +331,6 @@ impl Config {
             return Err(ConfigError::new(
                 "gateway.tls_key_file",
                 "tls_cert_file and tls_key_file go together",
-            ));
-        }
-        let lockout = &self.lockout;
-        if lockout.account_threshold == 0 || lockout.ip_threshold == 0 {
-            return Err(ConfigError::new(
-                "lockout.account_threshold",
-                "thresholds must be at least 1",
-            ));
-        }
-        if lockout.base_secs == 0 || lockout.max_secs < lockout.base_secs {
-            return Err(ConfigError::new(
-                "lockout.max_secs",
-                "base_secs must be at least 1 and max_secs at least base_secs",
             ));
         }
         let tls = &self.tls;

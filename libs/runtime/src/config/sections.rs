@@ -19,8 +19,23 @@ use serde::de::DeserializeOwned;
 
 use super::{Config, ConfigError, error::from_figment};
 
-/// The raw tables of every section, by top-level key.
-pub type Sections = BTreeMap<String, Value>;
+/// The raw tables of every section, by top-level key. Its `Debug` names the keys only: a
+/// section may hold secrets (`secrets.master_key`), and a config is logged in debugging.
+#[derive(Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Sections(BTreeMap<String, Value>);
+
+impl Sections {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for Sections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
 
 /// A typed configuration section owned by the crate that reads it.
 pub trait Section: Default + Serialize + DeserializeOwned {
@@ -36,7 +51,7 @@ impl Config {
     /// environment set under `T::KEY`, then validated by `T`.
     pub fn section<T: Section>(&self) -> Result<T, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(T::default()));
-        if let Some(raw) = self.sections.get(T::KEY) {
+        if let Some(raw) = self.sections.0.get(T::KEY) {
             figment = figment.merge(Serialized::globals(raw));
         }
         let value: T = figment
@@ -49,7 +64,7 @@ impl Config {
     /// Replaces section `T` (tests and benchmarks adjust settings this way).
     pub fn set_section<T: Section>(&mut self, value: &T) {
         let raw = Value::serialize(value).expect("a section serialises to a value");
-        self.sections.insert(T::KEY.to_owned(), raw);
+        self.sections.0.insert(T::KEY.to_owned(), raw);
     }
 
     /// Reads section `T`, lets `change` alter it and stores it back.
@@ -76,6 +91,7 @@ impl Config {
     /// The top-level keys that are neither the runtime's own nor in `known`.
     pub fn unknown_sections<'a>(&'a self, known: &'a [&str]) -> impl Iterator<Item = &'a str> + 'a {
         self.sections
+            .0
             .keys()
             .map(String::as_str)
             .filter(move |key| !known.contains(key))

@@ -180,6 +180,18 @@ fn section_errors_name_the_full_key() {
 }
 
 #[test]
+fn sections_debug_names_keys_never_values() {
+    let mut config = Config::default();
+    config.set_section(&Widget {
+        size: 1,
+        name: "hunter2".to_owned(),
+    });
+    let debug = format!("{config:?}");
+    assert!(debug.contains("widget"), "{debug}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+}
+
+#[test]
 fn set_and_update_section_round_trip() {
     let mut config = Config::default();
     config.set_section(&Widget {
