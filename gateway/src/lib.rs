@@ -4,7 +4,7 @@
 //! - [`upstream`]: one channel per service through the shared client stack, the readiness check
 //!   over grpc.health.v1 that `/readyz` uses, and the admin routes (`/healthz`, `/readyz`,
 //!   `/metrics`).
-//! - [`limit`]: GCRA rate limiting per address and per credential, per route group, shared
+//! - [`ratelimit`]: GCRA rate limiting per address and per credential, per route group, shared
 //!   through Redis.
 //! - [`rest`]: the public REST router: `/openapi.json`, metrics, security headers, CORS.
 //! - [`transcode`]: descriptor-driven REST → gRPC transcoding (`google.api.http` rules), unary
@@ -14,8 +14,8 @@
 //! - [`run`] / [`run_with`]: serve REST and admin listeners until shutdown, then drain.
 #![forbid(unsafe_code)]
 
-pub mod limit;
 pub mod openapi;
+pub mod ratelimit;
 pub mod rest;
 mod serve;
 pub mod transcode;
@@ -114,7 +114,7 @@ async fn serve_api(
     let admin_addr = listeners.admin.local_addr()?;
     tracing::info!(service = "gateway", rest = %http_addr, admin = %admin_addr, tls = tls.is_some(), "listening");
 
-    let limiter = limit::Limiter::new(&config.gateway, config.redis_url.as_deref()).await;
+    let limiter = ratelimit::Limiter::new(&config.gateway, config.redis_url.as_deref()).await;
     let router = rest::router(
         transcoder,
         rest::Edge {

@@ -14,7 +14,7 @@ use axum::routing::get;
 use ironmesh_interceptors::metrics::Metrics;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::limit::Limiter;
+use crate::ratelimit::Limiter;
 use crate::transcode::{Transcoder, handle};
 
 /// OWASP's REST security headers, set on every response.
@@ -103,7 +103,7 @@ pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
         // Innermost of the edge layers: only requests that passed CORS preflight handling count.
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(edge.limiter),
-            crate::limit::enforce,
+            crate::ratelimit::enforce,
         ))
         .layer(cors);
     // The headers go on every response, 429s and CORS refusals included (one layer for all).

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not `env!` at the build script's compile time: worktrees sharing one
+    // target dir reuse the compiled script, which must compile *this* checkout's protos.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let mut files = Vec::new();
     collect_protos(&root.join("ironmesh"), &mut files)?;
     // google/rpc is not imported by our contracts but services use its error details.

@@ -2,10 +2,11 @@
 //! same way `ironmesh-proto` compiles the real ones: the descriptor set keeps custom options, so
 //! the gateway reads test routes exactly as it reads production ones.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time (see libs/proto/build.rs): a shared target dir reuses compiled scripts.
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let own = manifest.join("proto");
     let shared = manifest.join("../../proto");
     let file = own.join("ironmesh/testing/v1/transcoding.proto");

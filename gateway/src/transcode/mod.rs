@@ -36,7 +36,7 @@ use tracing::Instrument;
 pub use message::{is_text_wkt, is_wrapper};
 pub use routes::{BodyTarget, HTTP_BODY, Route, RouteTable};
 
-use crate::limit::ClientAddress;
+use crate::ratelimit::ClientAddress;
 
 /// What the gateway exposes: descriptors, and for each gRPC service in them the channel that
 /// reaches it. Every service with an HTTP rule must have a channel.

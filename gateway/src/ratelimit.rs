@@ -2,7 +2,7 @@
 //! credential, `rate_limit_per_sec` with bursts of `rate_limit_burst`. With Redis configured all
 //! gateway replicas share one budget (one atomic script per check, using Redis's clock); without
 //! it, or while Redis cannot be reached, budgets are kept in this process (logged and counted)
-//! rather than failing all traffic.
+//! rather than failing all traffic. (Request *rates*; message *sizes* are `ironmesh_runtime::limits`.)
 //!
 //! The algorithm is written here rather than taken from `governor` because the Redis and the
 //! in-process store must make the same decisions and report the same `RateLimit-*` figures; with
