@@ -4,6 +4,9 @@
 //! - [`upstream`]: one channel per service through the shared client stack, the readiness check
 //!   over grpc.health.v1 that `/readyz` uses, and the admin routes (`/healthz`, `/readyz`,
 //!   `/metrics`).
+//! - [`error`]: every error the gateway answers — the gRPC code → HTTP table and the gateway's
+//!   own refusals ([`error::ApiError`]), all as `google.rpc.Status` JSON.
+//! - [`header_limit`]: 431 for request headers over the limit, before any other work.
 //! - [`ratelimit`]: GCRA rate limiting per address and per credential, per route group, shared
 //!   through Redis.
 //! - [`rest`]: the public REST router: `/openapi.json`, metrics, security headers, CORS.
@@ -14,6 +17,8 @@
 //! - [`run`] / [`run_with`]: serve REST and admin listeners until shutdown, then drain.
 #![forbid(unsafe_code)]
 
+pub mod error;
+pub mod header_limit;
 pub mod openapi;
 pub mod ratelimit;
 pub mod rest;
@@ -122,6 +127,8 @@ async fn serve_api(
             cors_origins: &config.gateway.cors_origins,
             tls: tls.is_some(),
             openapi,
+            // Until the gateway's config section owns `max_header_bytes` (see header_limit).
+            max_header_bytes: header_limit::DEFAULT_MAX_HEADER_BYTES,
         },
     );
     let rest = serve::serve(

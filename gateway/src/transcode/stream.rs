@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use prost_reflect::{DescriptorPool, DynamicMessage};
+use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage};
 use tonic::Streaming;
 
 use super::errors;
@@ -113,7 +113,15 @@ pub fn response(
                     Some(json) => format.frame("result", &json),
                     None => {
                         *failed = true;
-                        let status = tonic::Status::internal("response encoding failed");
+                        // The detail stays here, with the request id; the client's error line
+                        // carries only the id (errors::body never relays INTERNAL text).
+                        tracing::error!(
+                            service = "gateway",
+                            request_id,
+                            message = message.descriptor().full_name(),
+                            "a stream reply cannot be encoded as JSON"
+                        );
+                        let status = tonic::Status::internal("");
                         error_frame(format, &pool, &status, &request_id)
                     }
                 },
