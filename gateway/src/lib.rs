@@ -4,6 +4,8 @@
 //! - [`upstream`]: one channel per service through the shared client stack, the readiness check
 //!   over grpc.health.v1 that `/readyz` uses, and the admin routes (`/healthz`, `/readyz`,
 //!   `/metrics`).
+//! - [`access`]: who may call a method, from the contract (`ironmesh.api.v1.access`): internal
+//!   methods are never routed, the rest is published in OpenAPI.
 //! - [`error`]: every error the gateway answers — the gRPC code → HTTP table and the gateway's
 //!   own refusals ([`error::ApiError`]), all as `google.rpc.Status` JSON.
 //! - [`header_limit`]: 431 for request headers over the limit, before any other work.
@@ -17,6 +19,7 @@
 //! - [`run`] / [`run_with`]: serve REST and admin listeners until shutdown, then drain.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod error;
 pub mod header_limit;
 pub mod openapi;

@@ -745,3 +745,60 @@ async fn an_unavailable_upstream_is_not_described_to_callers() {
     stop.cancel();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(20), gateway).await;
 }
+
+/// Access from the contract: every served operation states its `security` — none for public
+/// methods, access token or API key (with the method's scopes) otherwise, the levels in
+/// `x-ironmesh-access`, a method without the option read as authenticated — and a method only
+/// services may call (INTERNAL) is neither routed (404) nor documented.
+#[tokio::test]
+async fn access_levels_shape_security_and_routing() {
+    let gateway = start().await;
+    let (status, document) = get(&gateway, "/openapi.json").await;
+    assert_eq!(status, 200);
+    let mut operations = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            assert!(
+                operation["security"].is_array(),
+                "{method} {path} has no security"
+            );
+            assert!(operation["x-ironmesh-access"]["levels"].is_array());
+        }
+    }
+    assert!(operations >= 10, "{operations}");
+    let operation = |path: &str, method: &str| document["paths"][path][method].clone();
+    assert_eq!(
+        operation("/v1/{name}", "get")["security"],
+        json!([]),
+        "public"
+    );
+    assert_eq!(
+        operation("/v1/items/{id}", "patch")["security"],
+        json!([{ "bearerAuth": [] }, { "apiKey": ["items:write"] }]),
+        "authenticated, API keys scoped"
+    );
+    let create = operation("/v1/items", "post");
+    assert_eq!(create["x-ironmesh-access"]["levels"], json!(["operator"]));
+    assert_eq!(
+        create["security"],
+        json!([{ "bearerAuth": [] }, { "apiKey": [] }])
+    );
+    assert_eq!(
+        operation("/v1/items/{id}", "delete")["x-ironmesh-access"]["levels"],
+        json!(["admin"])
+    );
+    let download = operation("/v1/downloads/{name}", "get");
+    assert_eq!(
+        download["x-ironmesh-access"],
+        json!({ "levels": ["authenticated"], "scopes": [], "declared": false }),
+        "no option: authenticated"
+    );
+    assert!(
+        document["paths"].get("/v1/items:purge").is_none(),
+        "internal methods are not documented"
+    );
+    let (status, body) = send(&gateway, "POST", "/v1/items:purge", json!({})).await;
+    assert_eq!((status, body["code"].clone()), (404, json!(5)), "{body}");
+    gateway.shutdown().await;
+}

@@ -1,10 +1,12 @@
 //! The route table: every `google.api.http` rule (with `additional_bindings`) of every service in
-//! the descriptor set, read at start. Conflicting or invalid rules fail start-up.
+//! the descriptor set, read at start, except those of methods only service principals may call
+//! (see [`crate::access`]). Conflicting or invalid rules fail start-up.
 
 use http::Method;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
 use super::template::{PathParts, Template};
+use crate::access::Access;
 
 /// Which part of the request message the HTTP body fills.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct Route {
     pub raw_response: bool,
     /// Server streaming: the reply is a stream of messages (NDJSON or SSE over HTTP).
     pub streaming: bool,
+    /// Who may call the method (`ironmesh.api.v1.access`), for the OpenAPI `security`.
+    pub access: Access,
     /// The gRPC path, `/pkg.Service/Method`, made once.
     pub grpc_path: http::uri::PathAndQuery,
 }
@@ -61,6 +65,12 @@ impl RouteTable {
             for method in service.methods() {
                 let options = method.options();
                 if !options.has_extension(&extension) {
+                    continue;
+                }
+                // Service principals only: never reachable from the REST edge, whatever HTTP
+                // rule the contract carries (so 404, and absent from OpenAPI).
+                if Access::of(&method).internal_only() {
+                    tracing::debug!(method = method.full_name(), "internal method; not routed");
                     continue;
                 }
                 let Value::Message(rule) = options.get_extension(&extension).into_owned() else {
@@ -245,6 +255,7 @@ fn route(method: &MethodDescriptor, rule: &DynamicMessage) -> Result<Route, Stri
         raw_body,
         raw_response,
         streaming: method.is_server_streaming(),
+        access: Access::of(method),
         grpc_path: format!("/{}/{}", method.parent_service().full_name(), method.name())
             .parse()
             .map_err(|e| format!("{name}: {e}"))?,
