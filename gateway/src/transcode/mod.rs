@@ -9,12 +9,14 @@
 //! - `message`: HTTP request → request message.
 //! - `codec`: the tonic codec for descriptor-typed messages.
 //! - `errors`: an upstream's status → HTTP status + `google.rpc.Status` JSON.
+//! - `reply`: a unary reply as JSON or raw bytes.
 //! - `stream`: server-streaming replies as NDJSON or SSE.
 
 mod body;
 mod codec;
 mod errors;
 mod message;
+mod reply;
 mod routes;
 mod stream;
 mod template;
@@ -23,14 +25,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ironmesh_interceptors::client::GrpcChannel;
 use ironmesh_interceptors::context::{RequestId, TraceContext};
 use ironmesh_runtime::Config;
-use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, SerializeOptions, Value};
+use prost_reflect::DescriptorPool;
 use tonic::metadata::MetadataMap;
 use tracing::Instrument;
 
@@ -256,7 +257,7 @@ async fn transcode(
     else {
         // Transcoder::new checks every route has a channel; reaching this is a bug.
         tracing::error!(method = %route.method.full_name(), "no channel for a routed service");
-        return internal(request_id);
+        return reply::internal(request_id);
     };
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     if let Err(status) = grpc.ready().await {
@@ -286,7 +287,7 @@ async fn transcode(
             let mut response = if route.success == StatusCode::NO_CONTENT {
                 StatusCode::NO_CONTENT.into_response()
             } else {
-                let mut response = render(reply, route.response_body.as_deref(), request_id);
+                let mut response = reply::render(reply, route.response_body.as_deref(), request_id);
                 if response.status() == StatusCode::OK {
                     *response.status_mut() = route.success;
                 }
@@ -360,70 +361,4 @@ fn requested_timeout(headers: &HeaderMap) -> Option<Duration> {
         .parse()
         .ok()?;
     (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(1e6)))
-}
-
-/// A `google.api.HttpBody` as (content type, bytes).
-fn http_body(message: &DynamicMessage) -> (String, bytes::Bytes) {
-    let content_type = match message.get_field_by_name("content_type").as_deref() {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => "application/octet-stream".to_owned(),
-    };
-    let data = match message.get_field_by_name("data").as_deref() {
-        Some(Value::Bytes(b)) => b.clone(),
-        _ => bytes::Bytes::new(),
-    };
-    (content_type, data)
-}
-
-/// The proto3 JSON form of `message` (lowerCamelCase names, 64-bit integers as strings).
-fn to_json(message: &DynamicMessage) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(128);
-    let mut serializer = serde_json::Serializer::new(&mut out);
-    message
-        .serialize_with_options(&mut serializer, &SerializeOptions::new())
-        .ok()?;
-    Some(out)
-}
-
-/// The reply as JSON, or just its `response_body` field; a `google.api.HttpBody` is sent as raw
-/// bytes with its own content type.
-fn render(reply: DynamicMessage, response_body: Option<&str>, request_id: &RequestId) -> Response {
-    // response_body names a message field in every rule the route table accepts.
-    let value = match response_body {
-        None => Some(Value::Message(reply)),
-        Some(field) => reply.get_field_by_name(field).map(|v| v.into_owned()),
-    };
-    let Some(Value::Message(message)) = value else {
-        tracing::error!(
-            response_body,
-            "the reply has no message field named by response_body"
-        );
-        return internal(request_id);
-    };
-    if message.descriptor().full_name() == HTTP_BODY {
-        let (content_type, data) = http_body(&message);
-        return ([(header::CONTENT_TYPE, content_type)], Body::from(data)).into_response();
-    }
-    match to_json(&message) {
-        Some(json) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            Body::from(json),
-        )
-            .into_response(),
-        None => {
-            tracing::error!(
-                message = message.descriptor().full_name(),
-                "the reply cannot be encoded as JSON"
-            );
-            internal(request_id)
-        }
-    }
-}
-
-/// The gateway's own INTERNAL: the request id, no detail (logged by the caller of this).
-fn internal(request_id: &RequestId) -> Response {
-    ApiError::Internal {
-        request_id: request_id.as_str().to_owned(),
-    }
-    .into_response()
 }

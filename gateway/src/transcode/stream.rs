@@ -99,7 +99,7 @@ pub fn response(
 ) -> Response {
     let body = if format == Format::Raw {
         let chunks = messages.map(|item| match item {
-            Ok(message) => Ok(super::http_body(&message).1),
+            Ok(message) => Ok(super::reply::http_body(&message).1),
             Err(status) => Err(Aborted(status.code())),
         });
         Body::from_stream(chunks)
@@ -109,7 +109,7 @@ pub fn response(
                 return std::future::ready(None);
             }
             let frame = match item {
-                Ok(message) => match super::to_json(&message) {
+                Ok(message) => match super::reply::to_json(&message) {
                     Some(json) => format.frame("result", &json),
                     None => {
                         *failed = true;
