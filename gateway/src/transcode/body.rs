@@ -28,6 +28,10 @@ use crate::error::ApiError;
 const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 /// The longest a refused body is read on for.
 const DRAIN_TIME: Duration = Duration::from_secs(10);
+/// A client that stops sending for this long is not still writing its body (Apache's lingering
+/// close waits as long per read); the drain ends, so a stalled client holds no connection (nor
+/// the gateway's graceful drain) for the whole [`DRAIN_TIME`].
+const DRAIN_IDLE: Duration = Duration::from_secs(2);
 
 /// The body, if it is at most `limit` bytes; otherwise [`ApiError::BodyTooLarge`], with the
 /// rest of the body drained in the background (see the module doc).
@@ -66,12 +70,12 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes
 }
 
 /// Reads and discards the rest of `body` in the background, within [`DRAIN_BYTES`] and
-/// [`DRAIN_TIME`].
+/// [`DRAIN_TIME`], and only while it keeps coming ([`DRAIN_IDLE`]).
 fn drain(mut body: Body) {
     tokio::spawn(async move {
         let discard = async {
             let mut seen = 0u64;
-            while let Some(Ok(frame)) = body.frame().await {
+            while let Ok(Some(Ok(frame))) = tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
                 if let Ok(data) = frame.into_data() {
                     seen += data.len() as u64;
                     if seen > DRAIN_BYTES {
