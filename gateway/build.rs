@@ -3,10 +3,11 @@
 //! options, so the integration tests route it exactly as production routes the real contracts.
 //! Only `tests/support/transcoding.rs` includes the output; the library never does.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time (see libs/proto/build.rs): a shared target dir reuses compiled scripts.
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let own = manifest.join("tests/proto");
     let shared = manifest.join("../proto");
     let file = own.join("ironmesh/testing/v1/transcoding.proto");

@@ -135,7 +135,7 @@ async fn accounts_over_rest() {
 }
 
 /// gRPC statuses map to HTTP per the grpc-gateway table, with the google.rpc.Status body and its
-/// details; the gateway's own refusals use the same shape.
+/// details; the gateway's own refusals (415, 431) use the same shape, with a code that agrees.
 #[tokio::test]
 async fn errors_map_to_http_with_status_bodies() {
     let (mesh, rest) = gateway().await;
@@ -220,6 +220,27 @@ async fn errors_map_to_http_with_status_bodies() {
         .await
         .unwrap();
     assert_eq!(wrong_type.status().as_u16(), 415);
+    let body: Value = serde_json::from_str(&wrong_type.text().await.unwrap()).unwrap();
+    assert_eq!(
+        body["code"], 3,
+        "INVALID_ARGUMENT, as 400-class as 415: {body}"
+    );
+
+    // Oversized headers are the gateway's to refuse (they once reached auth: 500, or 503 naming
+    // its address): 431 in the same shape, a little over the limit and far over it.
+    for size in [20_000, 70_000] {
+        let (status, body) = rest
+            .call("GET", "/v1/auth/me", Some(&"a".repeat(size)), None)
+            .await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (431, json!(8)),
+            "{size}: {body}"
+        );
+        assert!(!body.to_string().contains("127.0.0.1"), "{body}");
+    }
+    let (status, _) = rest.call("GET", "/v1/auth/me", Some(token), None).await;
+    assert_eq!(status, 200, "auth still reachable after the refusals");
     assert!(mesh.shutdown().await.is_empty());
 }
 

@@ -116,8 +116,9 @@ fn transcript(output: &Output) -> String {
     )
 }
 
-/// The served document is OpenAPI 3.1 with an operation for a known route, the error schema
-/// and the security schemes, and `openapi-spec-validator` finds nothing wrong with it.
+/// The served document is OpenAPI 3.1 with an operation for a known route, the error schema,
+/// the security schemes and `security` on every operation, and `openapi-spec-validator` finds
+/// nothing wrong with it.
 #[tokio::test]
 async fn the_served_document_is_valid_openapi() {
     let mesh = mesh().await;
@@ -131,6 +132,15 @@ async fn the_served_document_is_valid_openapi() {
     assert!(register["responses"]["201"].is_object());
     assert!(document["components"]["schemas"]["google.rpc.Status"].is_object());
     assert!(document["components"]["securitySchemes"]["bearerAuth"].is_object());
+    // Every operation states who may call it (the contract's access option).
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            assert!(
+                operation["security"].is_array(),
+                "{method} {path} has no security"
+            );
+        }
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");

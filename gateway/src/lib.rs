@@ -4,7 +4,12 @@
 //! - [`upstream`]: one channel per service through the shared client stack, the readiness check
 //!   over grpc.health.v1 that `/readyz` uses, and the admin routes (`/healthz`, `/readyz`,
 //!   `/metrics`).
-//! - [`limit`]: GCRA rate limiting per address and per credential, per route group, shared
+//! - [`access`]: who may call a method, from the contract (`ironmesh.api.v1.access`): internal
+//!   methods are never routed, the rest is published in OpenAPI.
+//! - [`error`]: every error the gateway answers — the gRPC code → HTTP table and the gateway's
+//!   own refusals ([`error::ApiError`]), all as `google.rpc.Status` JSON.
+//! - [`header_limit`]: 431 for request headers over the limit, before any other work.
+//! - [`ratelimit`]: GCRA rate limiting per address and per credential, per route group, shared
 //!   through Redis.
 //! - [`rest`]: the public REST router: `/openapi.json`, metrics, security headers, CORS.
 //! - [`transcode`]: descriptor-driven REST → gRPC transcoding (`google.api.http` rules), unary
@@ -14,8 +19,11 @@
 //! - [`run`] / [`run_with`]: serve REST and admin listeners until shutdown, then drain.
 #![forbid(unsafe_code)]
 
-pub mod limit;
+pub mod access;
+pub mod error;
+pub mod header_limit;
 pub mod openapi;
+pub mod ratelimit;
 pub mod rest;
 mod serve;
 pub mod transcode;
@@ -114,7 +122,7 @@ async fn serve_api(
     let admin_addr = listeners.admin.local_addr()?;
     tracing::info!(service = "gateway", rest = %http_addr, admin = %admin_addr, tls = tls.is_some(), "listening");
 
-    let limiter = limit::Limiter::new(&config.gateway, config.redis_url.as_deref()).await;
+    let limiter = ratelimit::Limiter::new(&config.gateway, config.redis_url.as_deref()).await;
     let router = rest::router(
         transcoder,
         rest::Edge {
@@ -122,6 +130,8 @@ async fn serve_api(
             cors_origins: &config.gateway.cors_origins,
             tls: tls.is_some(),
             openapi,
+            // Until the gateway's config section owns `max_header_bytes` (see header_limit).
+            max_header_bytes: header_limit::DEFAULT_MAX_HEADER_BYTES,
         },
     );
     let rest = serve::serve(

@@ -1,7 +1,7 @@
 //! The public REST surface: `/openapi.json`, and every other path to the transcoder
 //! ([`crate::transcode`]), behind the edge layers — RED metrics, security headers on every
-//! response (errors included; HSTS when serving TLS), CORS for the configured origins only, and
-//! the rate limit.
+//! response (errors included; HSTS when serving TLS), the header-size limit, CORS for the
+//! configured origins only, and the rate limit.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use axum::routing::get;
 use ironmesh_interceptors::metrics::Metrics;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::limit::Limiter;
+use crate::ratelimit::Limiter;
 use crate::transcode::{Transcoder, handle};
 
 /// OWASP's REST security headers, set on every response.
@@ -37,6 +37,8 @@ pub struct Edge<'a> {
     pub tls: bool,
     /// The OpenAPI document served at `/openapi.json`.
     pub openapi: serde_json::Value,
+    /// The largest request header list accepted ([`crate::header_limit`]).
+    pub max_header_bytes: usize,
 }
 
 pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
@@ -103,9 +105,14 @@ pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
         // Innermost of the edge layers: only requests that passed CORS preflight handling count.
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(edge.limiter),
-            crate::limit::enforce,
+            crate::ratelimit::enforce,
         ))
-        .layer(cors);
+        .layer(cors)
+        // Before CORS and the rate limit: no work at all for a request refused for its size.
+        .layer(axum::middleware::from_fn_with_state(
+            edge.max_header_bytes,
+            crate::header_limit::enforce,
+        ));
     // The headers go on every response, 429s and CORS refusals included (one layer for all).
     let hsts = edge.tls;
     router = router.layer(axum::middleware::map_response(

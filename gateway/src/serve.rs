@@ -19,6 +19,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+/// The largest header list hyper itself reads over HTTP/2, well above any configured limit.
+const HEADER_LIST_BACKSTOP: u32 = 256 * 1024;
+
 /// The TLS acceptor for `gateway.tls_cert_file` / `tls_key_file`, if they are set.
 pub fn tls_acceptor(config: &GatewayConfig) -> Result<Option<TlsAcceptor>, crate::GatewayError> {
     use rustls_pki_types::pem::PemObject;
@@ -58,6 +61,10 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
+    // hyper's HTTP/2 default (16 KiB) would refuse large header lists itself, with a bare 431
+    // and no body; the backstop lets `header_limit` answer them in the one error shape instead,
+    // as it does over HTTP/1.1 (whose header buffer hyper already sizes at ~400 KiB).
+    builder.http2().max_header_list_size(HEADER_LIST_BACKSTOP);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {

@@ -3,16 +3,20 @@
 //! upstream through the shared client stack, and the reply (or status) comes back as JSON — or,
 //! for server-streaming methods, as NDJSON (default) or server-sent events.
 //!
+//! - `body`: reading request bodies up to the limit (and draining refused ones).
 //! - `template`: path templates.
 //! - `routes`: the route table from the descriptor pool.
 //! - `message`: HTTP request → request message.
 //! - `codec`: the tonic codec for descriptor-typed messages.
-//! - `errors`: status → HTTP status + `google.rpc.Status` JSON.
+//! - `errors`: an upstream's status → HTTP status + `google.rpc.Status` JSON.
+//! - `reply`: a unary reply as JSON or raw bytes.
 //! - `stream`: server-streaming replies as NDJSON or SSE.
 
+mod body;
 mod codec;
 mod errors;
 mod message;
+mod reply;
 mod routes;
 mod stream;
 mod template;
@@ -21,22 +25,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ironmesh_interceptors::client::GrpcChannel;
 use ironmesh_interceptors::context::{RequestId, TraceContext};
 use ironmesh_runtime::Config;
-use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, SerializeOptions, Value};
-use tonic::Code;
+use prost_reflect::DescriptorPool;
 use tonic::metadata::MetadataMap;
 use tracing::Instrument;
 
 pub use message::{is_text_wkt, is_wrapper};
 pub use routes::{BodyTarget, HTTP_BODY, Route, RouteTable};
 
-use crate::limit::ClientAddress;
+use crate::error::ApiError;
+use crate::ratelimit::ClientAddress;
 
 /// What the gateway exposes: descriptors, and for each gRPC service in them the channel that
 /// reaches it. Every service with an HTTP rule must have a channel.
@@ -204,49 +207,31 @@ async fn transcode(
         None => transcoder.table.find(&parts.method, parts.uri.path()),
     };
     let Some((route, bindings)) = matched else {
-        let allowed = transcoder.table.allowed_methods(parts.uri.path());
-        if allowed.is_empty() {
-            return errors::local(
-                Code::NotFound,
-                "no REST route for this method and path",
-                None,
-            );
+        let allow = transcoder.table.allowed_methods(parts.uri.path());
+        if allow.is_empty() {
+            return ApiError::NoRoute.into_response();
         }
-        // RFC 9110: the path exists, the method does not; say which ones do.
-        let mut response = errors::local(Code::Unimplemented, "method not allowed", None);
-        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-        let allow: Vec<&str> = allowed.iter().map(http::Method::as_str).collect();
-        if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
-            response.headers_mut().insert(header::ALLOW, value);
-        }
-        return response;
+        return ApiError::MethodNotAllowed { allow }.into_response();
     };
-    let Ok(body) = axum::body::to_bytes(body, transcoder.max_body_bytes).await else {
-        let mut response = errors::local(Code::InvalidArgument, "request body too large", None);
-        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        return response;
+    let body = match body::read(&parts.headers, body, transcoder.max_body_bytes).await {
+        Ok(body) => body,
+        Err(refused) => return refused.into_response(),
     };
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     if !route.raw_body && !body.is_empty() && !content_type.is_some_and(is_json) {
-        let mut response = errors::local(
-            Code::InvalidArgument,
-            "request bodies must be application/json",
-            None,
-        );
-        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-        return response;
+        return ApiError::UnsupportedMediaType.into_response();
     }
     let message = match message::request(route, &bindings, parts.uri.query(), &body, content_type) {
         Ok(message) => message,
         Err(bad) => {
-            return errors::local(
-                Code::InvalidArgument,
-                "invalid request",
-                Some((&bad.field, &bad.description)),
-            );
+            return ApiError::InvalidRequest {
+                field: bad.field,
+                description: bad.description,
+            }
+            .into_response();
         }
     };
     let mut upstream = tonic::Request::new(message);
@@ -270,7 +255,9 @@ async fn transcode(
         .channels
         .get(route.method.parent_service().full_name())
     else {
-        return errors::local(Code::Internal, "no upstream", None);
+        // Transcoder::new checks every route has a channel; reaching this is a bug.
+        tracing::error!(method = %route.method.full_name(), "no channel for a routed service");
+        return reply::internal(request_id);
     };
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     if let Err(status) = grpc.ready().await {
@@ -300,7 +287,7 @@ async fn transcode(
             let mut response = if route.success == StatusCode::NO_CONTENT {
                 StatusCode::NO_CONTENT.into_response()
             } else {
-                let mut response = render(reply, route.response_body.as_deref());
+                let mut response = reply::render(reply, route.response_body.as_deref(), request_id);
                 if response.status() == StatusCode::OK {
                     *response.status_mut() = route.success;
                 }
@@ -374,55 +361,4 @@ fn requested_timeout(headers: &HeaderMap) -> Option<Duration> {
         .parse()
         .ok()?;
     (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(1e6)))
-}
-
-/// A `google.api.HttpBody` as (content type, bytes).
-fn http_body(message: &DynamicMessage) -> (String, bytes::Bytes) {
-    let content_type = match message.get_field_by_name("content_type").as_deref() {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => "application/octet-stream".to_owned(),
-    };
-    let data = match message.get_field_by_name("data").as_deref() {
-        Some(Value::Bytes(b)) => b.clone(),
-        _ => bytes::Bytes::new(),
-    };
-    (content_type, data)
-}
-
-/// The proto3 JSON form of `message` (lowerCamelCase names, 64-bit integers as strings).
-fn to_json(message: &DynamicMessage) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(128);
-    let mut serializer = serde_json::Serializer::new(&mut out);
-    message
-        .serialize_with_options(&mut serializer, &SerializeOptions::new())
-        .ok()?;
-    Some(out)
-}
-
-/// The reply as JSON, or just its `response_body` field; a `google.api.HttpBody` is sent as raw
-/// bytes with its own content type.
-fn render(reply: DynamicMessage, response_body: Option<&str>) -> Response {
-    let value = match response_body {
-        None => Value::Message(reply),
-        Some(field) => match reply.get_field_by_name(field) {
-            Some(value) => value.into_owned(),
-            None => return errors::local(Code::Internal, "bad response_body", None),
-        },
-    };
-    // response_body names a message field in every rule the route table accepts.
-    let Value::Message(message) = value else {
-        return errors::local(Code::Internal, "response encoding failed", None);
-    };
-    if message.descriptor().full_name() == HTTP_BODY {
-        let (content_type, data) = http_body(&message);
-        return ([(header::CONTENT_TYPE, content_type)], Body::from(data)).into_response();
-    }
-    match to_json(&message) {
-        Some(json) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            Body::from(json),
-        )
-            .into_response(),
-        None => errors::local(Code::Internal, "response encoding failed", None),
-    }
 }

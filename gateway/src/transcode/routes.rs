@@ -1,10 +1,12 @@
 //! The route table: every `google.api.http` rule (with `additional_bindings`) of every service in
-//! the descriptor set, read at start. Conflicting or invalid rules fail start-up.
+//! the descriptor set, read at start, except those of methods only service principals may call
+//! (see [`crate::access`]). Conflicting or invalid rules fail start-up.
 
 use http::Method;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
 use super::template::{PathParts, Template};
+use crate::access::Access;
 
 /// Which part of the request message the HTTP body fills.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct Route {
     pub raw_response: bool,
     /// Server streaming: the reply is a stream of messages (NDJSON or SSE over HTTP).
     pub streaming: bool,
+    /// Who may call the method (`ironmesh.api.v1.access`), for the OpenAPI `security`.
+    pub access: Access,
     /// The gRPC path, `/pkg.Service/Method`, made once.
     pub grpc_path: http::uri::PathAndQuery,
 }
@@ -61,6 +65,13 @@ impl RouteTable {
             for method in service.methods() {
                 let options = method.options();
                 if !options.has_extension(&extension) {
+                    continue;
+                }
+                // Service principals only: never reachable from the REST edge, whatever HTTP
+                // rule the contract carries (so 404, and absent from OpenAPI).
+                let access = Access::of(&method).map_err(|e| e.to_string())?;
+                if access.internal_only() {
+                    tracing::debug!(method = method.full_name(), "internal method; not routed");
                     continue;
                 }
                 let Value::Message(rule) = options.get_extension(&extension).into_owned() else {
@@ -245,6 +256,7 @@ fn route(method: &MethodDescriptor, rule: &DynamicMessage) -> Result<Route, Stri
         raw_body,
         raw_response,
         streaming: method.is_server_streaming(),
+        access: Access::of(method).map_err(|e| e.to_string())?,
         grpc_path: format!("/{}/{}", method.parent_service().full_name(), method.name())
             .parse()
             .map_err(|e| format!("{name}: {e}"))?,
@@ -287,15 +299,26 @@ fn check_field_path(message: &prost_reflect::MessageDescriptor, path: &str) -> R
 mod tests {
     use super::*;
 
-    /// The route table of one test service whose methods carry `rules` (`(rpc line, option)`).
+    /// The route table of one test service whose methods carry `rules` (`(rpc line, option)`),
+    /// each public unless `access` says otherwise (`""` leaves the access option out).
     fn table_of(rules: &[(&str, &str)]) -> Result<RouteTable, String> {
+        table_with_access(
+            rules,
+            "option (ironmesh.api.v1.access) = {levels: ACCESS_LEVEL_PUBLIC};",
+        )
+    }
+
+    fn table_with_access(rules: &[(&str, &str)], access: &str) -> Result<RouteTable, String> {
         let dir = tempfile::tempdir().unwrap();
         let methods: String = rules
             .iter()
-            .map(|(rpc, rule)| format!("  {rpc} {{ option (google.api.http) = {{{rule}}}; }}\n"))
+            .map(|(rpc, rule)| {
+                format!("  {rpc} {{ {access} option (google.api.http) = {{{rule}}}; }}\n")
+            })
             .collect();
         let source = format!(
             "syntax = \"proto3\";\npackage t.v1;\nimport \"google/api/annotations.proto\";\n\
+             import \"ironmesh/api/v1/options.proto\";\n\
              message Req {{ string id = 1; string name = 2; Inner inner = 3; }}\n\
              message Inner {{ string id = 1; }}\n\
              message Resp {{ string id = 1; }}\n\
@@ -362,6 +385,21 @@ mod tests {
             };
             assert!(err.contains(expected), "{err:?} should say {expected:?}");
         }
+    }
+
+    /// A routed method whose contract does not say who may call it stops the gateway's start,
+    /// as it stops a service's; an internal-only one is not routed at all.
+    #[test]
+    fn access_decides_what_is_routed() {
+        let rule = [("rpc A(Req) returns (Resp)", r#"get: "/v1/a/{id}""#)];
+        let err = table_with_access(&rule, "").unwrap_err();
+        assert!(err.contains("t.v1.S.A states no access"), "{err}");
+        let internal = table_with_access(
+            &rule,
+            "option (ironmesh.api.v1.access) = {levels: ACCESS_LEVEL_INTERNAL};",
+        )
+        .unwrap();
+        assert_eq!(internal.len(), 0);
     }
 
     /// Every rule in our contracts parses, binds existing fields, and none conflict.

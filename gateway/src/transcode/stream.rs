@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use prost_reflect::{DescriptorPool, DynamicMessage};
+use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage};
 use tonic::Streaming;
 
 use super::errors;
@@ -99,7 +99,7 @@ pub fn response(
 ) -> Response {
     let body = if format == Format::Raw {
         let chunks = messages.map(|item| match item {
-            Ok(message) => Ok(super::http_body(&message).1),
+            Ok(message) => Ok(super::reply::http_body(&message).1),
             Err(status) => Err(Aborted(status.code())),
         });
         Body::from_stream(chunks)
@@ -109,11 +109,19 @@ pub fn response(
                 return std::future::ready(None);
             }
             let frame = match item {
-                Ok(message) => match super::to_json(&message) {
+                Ok(message) => match super::reply::to_json(&message) {
                     Some(json) => format.frame("result", &json),
                     None => {
                         *failed = true;
-                        let status = tonic::Status::internal("response encoding failed");
+                        // The detail stays here, with the request id; the client's error line
+                        // carries only the id (errors::body never relays INTERNAL text).
+                        tracing::error!(
+                            service = "gateway",
+                            request_id,
+                            message = message.descriptor().full_name(),
+                            "a stream reply cannot be encoded as JSON"
+                        );
+                        let status = tonic::Status::internal("");
                         error_frame(format, &pool, &status, &request_id)
                     }
                 },

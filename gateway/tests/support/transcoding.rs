@@ -204,6 +204,10 @@ impl pb::transcoding_test_service_server::TranscodingTestService for Echo {
         }))
     }
 
+    async fn purge(&self, _: Request<pb::DeleteItemRequest>) -> Result<Response<()>, Status> {
+        Ok(with_reply_header(()))
+    }
+
     async fn sleep(&self, request: Request<pb::SleepRequest>) -> Result<Response<()>, Status> {
         let millis = u64::try_from(request.into_inner().millis).unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(millis)).await;

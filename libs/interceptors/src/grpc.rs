@@ -163,6 +163,18 @@ pub fn encode_timeout(duration: Duration) -> http::HeaderValue {
     http::HeaderValue::from_str(&format!("{amount}{unit}")).expect("digits and a unit letter")
 }
 
+/// What a caller is told of an internal failure: that it happened and the request id to quote,
+/// never the underlying text (which the caller logs with that id). The one wording every
+/// process and the gateway use.
+pub fn internal_message(request_id: &str) -> String {
+    format!("internal error (request id {request_id})")
+}
+
+/// INTERNAL carrying only [`internal_message`].
+pub fn internal_error(request_id: &str) -> tonic::Status {
+    tonic::Status::internal(internal_message(request_id))
+}
+
 /// Splits `/pkg.Service/Method` into `("pkg.Service", "Method")`.
 pub fn split_path(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix('/')?;

@@ -157,17 +157,10 @@ impl PolicyTable {
         for encoded in sets {
             let pool = DescriptorPool::decode(*encoded)
                 .map_err(|error| PolicyError::Decode(Arc::new(error)))?;
-            // Absent from sets that do not import our options: then only public services pass.
-            let option = pool.get_extension_by_name(ACCESS_OPTION);
             for service in pool.services() {
                 let full: Arc<str> = service.full_name().into();
-                let public = PUBLIC_SERVICES.contains(&&*full);
                 for method in service.methods() {
-                    let access = if public {
-                        Access::Public
-                    } else {
-                        declared_access(&method, option.as_ref())?
-                    };
+                    let access = method_access(&method)?;
                     methods.insert(
                         format!("/{full}/{}", method.name()),
                         MethodPolicy {
@@ -245,6 +238,18 @@ fn idempotent(method: &MethodDescriptor) -> bool {
         level,
         IdempotencyLevel::NoSideEffects | IdempotencyLevel::Idempotent
     )
+}
+
+/// Who may call `method`: public for the infrastructure services ([`PUBLIC_SERVICES`]),
+/// otherwise what its `ironmesh.api.v1.access` option states — the one reading of the option,
+/// shared by the server stack and the gateway (which routes and documents by it).
+pub fn method_access(method: &MethodDescriptor) -> Result<Access, PolicyError> {
+    if PUBLIC_SERVICES.contains(&method.parent_service().full_name()) {
+        return Ok(Access::Public);
+    }
+    // Absent from pools that do not import our options: then every method is unannotated.
+    let option = method.parent_pool().get_extension_by_name(ACCESS_OPTION);
+    declared_access(method, option.as_ref())
 }
 
 /// The access `method` states in its options.

@@ -70,3 +70,22 @@ async fn dns_target_resolves_to_the_live_endpoints() {
     assert_eq!(health.calls(), 20);
     server.stop().await;
 }
+
+/// With its only endpoint down, a call fails UNAVAILABLE naming the logical upstream and
+/// nothing else: no address, no port, no URI (the message may reach a REST caller).
+#[tokio::test]
+async fn an_unreachable_upstream_is_named_without_its_address() {
+    let server = serve(Scripted::new(|_, _| Ok(())), stack_config(64)).await;
+    let addr = server.addr;
+    server.stop().await;
+    let mut client = client(&format!("http://{addr}"), false, |builder| builder);
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        client.check(check_request()),
+    )
+    .await
+    .expect("bounded")
+    .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert_eq!(status.message(), "test-upstream is unavailable");
+}

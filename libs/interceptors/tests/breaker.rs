@@ -31,7 +31,7 @@ fn state(upstream: &str) -> i64 {
 }
 
 /// Closed → open after the failure threshold (calls then fail fast without reaching the server,
-/// naming the upstream) → half-open after the cool-down → closed once the probes succeed →
+/// naming the logical upstream, no address) → half-open after the cool-down → closed once the probes succeed →
 /// open again when failures return; a failed probe reopens at once.
 #[tokio::test]
 async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
@@ -65,7 +65,7 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
         assert!(
             status
                 .message()
-                .contains("circuit breaker open for upstream test-upstream"),
+                .contains("test-upstream is unavailable (circuit breaker open)"),
             "{status:?}"
         );
     }

@@ -84,6 +84,8 @@ struct Shared {
     /// made right after start wait for endpoints instead of failing.
     resolved: tokio::sync::watch::Sender<bool>,
     next: AtomicUsize,
+    /// The logical service (`auth`), the only name callers' errors carry.
+    upstream: Arc<str>,
     tls: Option<ClientTls>,
     connect_timeout: Duration,
     ejection: Duration,
@@ -172,6 +174,7 @@ impl std::fmt::Debug for Balanced {
 
 impl Balanced {
     pub(super) fn new(
+        upstream: Arc<str>,
         target: Target,
         tls: Option<ClientTls>,
         connect_timeout: Duration,
@@ -182,6 +185,7 @@ impl Balanced {
             slots: RwLock::new(Vec::new()),
             resolved: tokio::sync::watch::Sender::new(false),
             next: AtomicUsize::new(0),
+            upstream,
             tls,
             connect_timeout,
             ejection,
@@ -256,13 +260,18 @@ impl Service<Request> for Balanced {
             // Bounded by the call's deadline, applied further out.
             let _ = shared.resolved.subscribe().wait_for(|done| *done).await;
             let Some(slot) = shared.pick() else {
-                return Err(
-                    Box::new(tonic::Status::unavailable("no endpoints resolved yet")) as BoxError,
-                );
+                tracing::warn!(upstream = %shared.upstream, "no endpoints resolved yet");
+                return Err(unavailable(&shared.upstream));
             };
             match slot.channel.clone().oneshot(request).await {
                 Ok(response) => {
                     *slot.ejected_until.lock() = None;
+                    // h2's answer to a header list over the server's limit: an HTTP status, no
+                    // gRPC status (tonic would call it UNKNOWN, a failure to the breaker).
+                    if response.status() == http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
+                        tracing::info!(upstream = %shared.upstream, endpoint = %slot.uri, "the upstream refused the request's metadata as too large");
+                        return Err(metadata_too_large(&shared.upstream));
+                    }
                     Ok(response.map(tonic::body::Body::new))
                 }
                 // tonic's channel also enforces the `grpc-timeout` we sent; running out of time
@@ -270,18 +279,53 @@ impl Service<Request> for Balanced {
                 Err(err) if timed_out(&err) => Err(Box::new(tonic::Status::deadline_exceeded(
                     "deadline exceeded waiting for the upstream",
                 )) as BoxError),
+                // The peer is alive and judged this request (see `refused_request`): the
+                // endpoint stays in, and the breaker sees a caller's error, not a failure.
+                Err(err) if refused_request(&err) => {
+                    tracing::info!(upstream = %shared.upstream, endpoint = %slot.uri, error = %err, "the upstream refused the request's metadata as too large");
+                    Err(metadata_too_large(&shared.upstream))
+                }
                 Err(err) => {
-                    // A transport error (refused, reset, unreachable) ejects the endpoint.
+                    // A transport error (refused, reset, unreachable) ejects the endpoint. The
+                    // endpoint and the cause go to the log; the caller learns only which
+                    // service is unavailable (the message may travel as far as a REST client).
                     *slot.ejected_until.lock() = Some(Instant::now() + shared.ejection);
-                    tracing::debug!(endpoint = %slot.uri, error = %err, "endpoint ejected");
-                    Err(Box::new(tonic::Status::unavailable(format!(
-                        "upstream endpoint {} unreachable",
-                        slot.uri
-                    ))) as BoxError)
+                    tracing::warn!(upstream = %shared.upstream, endpoint = %slot.uri, error = %err, "endpoint unreachable; ejected");
+                    Err(unavailable(&shared.upstream))
                 }
             }
         })
     }
+}
+
+/// UNAVAILABLE naming the logical service only: never an address, a port or a cause.
+fn unavailable(upstream: &str) -> BoxError {
+    Box::new(tonic::Status::unavailable(format!(
+        "{upstream} is unavailable"
+    )))
+}
+
+/// RESOURCE_EXHAUSTED, as gRPC answers metadata over the peer's limit: the request's fault (not
+/// retried, not a breaker failure).
+fn metadata_too_large(upstream: &str) -> BoxError {
+    Box::new(tonic::Status::resource_exhausted(format!(
+        "request metadata too large for {upstream}"
+    )))
+}
+
+/// The peer refused this request with HTTP/2 ENHANCE_YOUR_CALM — h2 (hyper, tonic) sends it, as
+/// a GOAWAY, for a header list far over its limit. gRPC's HTTP/2 mapping makes it
+/// RESOURCE_EXHAUSTED: about what was sent, not about the peer's health (a dead endpoint fails
+/// to connect or resets without a reason).
+fn refused_request(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.is_remote() && h2.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM);
+        }
+        current = err.source();
+    }
+    false
 }
 
 fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {

@@ -69,7 +69,7 @@ impl BreakerState {
     }
 }
 
-/// The error of a call refused by an open breaker: UNAVAILABLE naming the upstream. The retry
+/// The error of a call refused by an open breaker: UNAVAILABLE naming the logical upstream. The retry
 /// layer recognises it and does not retry.
 #[derive(Debug, thiserror::Error)]
 #[error("{status}")]
@@ -193,10 +193,11 @@ impl Breaker {
         })
     }
 
+    /// Names the logical upstream (never an endpoint: the message may reach a REST caller).
     fn open_error(&self) -> BreakerOpen {
         BreakerOpen {
             status: Status::unavailable(format!(
-                "circuit breaker open for upstream {}",
+                "{} is unavailable (circuit breaker open)",
                 self.upstream
             )),
         }

@@ -188,6 +188,7 @@ impl ClientBuilder {
     pub fn build(self) -> Result<GrpcChannel, ClientError> {
         let target = Target::parse(&self.target)?;
         let balanced = Balanced::new(
+            self.upstream.clone(),
             target,
             self.tls.clone(),
             self.connect_timeout,

@@ -6,7 +6,6 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
-use tonic::Status;
 
 use crate::around::{Around, AroundLayer};
 use crate::context::RequestId;
@@ -49,7 +48,5 @@ fn panicked(request_id: &str, payload: &(dyn std::any::Any + Send)) -> BoxError 
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)");
     tracing::error!(request_id, panic = message, "handler panicked");
-    Box::new(Status::internal(format!(
-        "internal error (request id {request_id})"
-    )))
+    Box::new(crate::grpc::internal_error(request_id))
 }

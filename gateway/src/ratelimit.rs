@@ -2,7 +2,7 @@
 //! credential, `rate_limit_per_sec` with bursts of `rate_limit_burst`. With Redis configured all
 //! gateway replicas share one budget (one atomic script per check, using Redis's clock); without
 //! it, or while Redis cannot be reached, budgets are kept in this process (logged and counted)
-//! rather than failing all traffic.
+//! rather than failing all traffic. (Request *rates*; message *sizes* are `ironmesh_runtime::limits`.)
 //!
 //! The algorithm is written here rather than taken from `governor` because the Redis and the
 //! in-process store must make the same decisions and report the same `RateLimit-*` figures; with
@@ -13,13 +13,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ironmesh_interceptors::metrics::Metrics;
 use ironmesh_runtime::config::GatewayConfig;
 use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
+
+use crate::error::{ApiError, retry_seconds};
 
 /// GCRA over Redis. Returns `{allowed, remaining, wait_ms}`.
 const GCRA_SCRIPT: &str = r"
@@ -274,22 +276,15 @@ pub async fn enforce(
     response
 }
 
+/// The 429: the one error shape ([`ApiError::RateLimited`], with `Retry-After`) plus this
+/// budget's `RateLimit-*` state.
 fn limited(budget: &Budget, wait: Duration) -> Response {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let body = serde_json::json!({
-        "code": tonic::Code::ResourceExhausted as i32,
-        "message": "rate limit exceeded; retry later",
-        "details": [{
-            "@type": "type.googleapis.com/google.rpc.RetryInfo",
-            "retryDelay": format!("{}.{:03}s", wait.as_secs(), wait.subsec_millis()),
-        }],
-    });
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let seconds = retry_seconds(wait);
+    let mut response = ApiError::RateLimited { wait }.into_response();
     let headers = response.headers_mut();
-    headers.insert("retry-after", HeaderValue::from(seconds.max(1)));
     headers.insert("ratelimit-limit", HeaderValue::from(budget.burst()));
     headers.insert("ratelimit-remaining", HeaderValue::from(0));
-    headers.insert("ratelimit-reset", HeaderValue::from(seconds.max(1)));
+    headers.insert("ratelimit-reset", HeaderValue::from(seconds));
     headers.insert("ratelimit-policy", budget.policy.clone());
     response
 }
