@@ -33,6 +33,15 @@ pub struct SqlMigration {
     pub sql: &'static str,
 }
 
+/// One migration's SQL for each backend, as a shared crate exports it for services to include in
+/// their own [`MigrationSet`] (see the `migrations!` macro). The texts are frozen once released:
+/// sqlx checksums applied migrations, so a change ships as a new constant.
+#[derive(Clone, Copy, Debug)]
+pub struct BackendSql {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
 /// A service's migrations for both backends. Versions must match across backends so a schema
 /// version means the same thing everywhere.
 #[derive(Clone, Copy, Debug)]
