@@ -56,7 +56,7 @@ pub mod write;
 
 pub use event::{EventTrace, MAX_PAYLOAD_BYTES, NewEvent, TypePattern};
 pub use inbox::{Inbox, purge_inbox};
-pub use relay::{Relay, RelayConfig, Subscriber};
+pub use relay::{Relay, RelayConfig, Subscriber, SubscriberConfig};
 pub use sink::Sink;
 pub use store::purge_delivered;
 pub use write::{Connection, Outbox};

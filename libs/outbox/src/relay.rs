@@ -38,7 +38,24 @@ pub struct Subscriber {
     pub sink: Arc<dyn Sink>,
 }
 
+/// One entry of a service's `events.subscribers` config: which sink gets which event types. The
+/// composing process turns it into a [`Subscriber`] by adding the client it built for the sink.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriberConfig {
+    /// The subscriber's stable name (e.g. "audit"); its delivery rows are keyed by it.
+    pub name: String,
+    /// `*`, prefixes like `auth.*`, or exact types.
+    pub event_types: Vec<String>,
+}
+
 impl Subscriber {
+    /// The subscriber `config` describes, delivering through `sink`.
+    pub fn from_config<S: Sink>(config: &SubscriberConfig, sink: S) -> Self {
+        let types: Vec<&str> = config.event_types.iter().map(String::as_str).collect();
+        Self::new(&config.name, &types, sink)
+    }
+
     /// `event_types` are `*`, prefixes like `auth.*`, or exact types.
     pub fn new<S: Sink>(name: &str, event_types: &[&str], sink: S) -> Self {
         Self {

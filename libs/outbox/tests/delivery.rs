@@ -18,6 +18,7 @@ both_backends!(
     two_relays_over_one_outbox_deliver_each_event_once,
     exhausted_attempts_become_a_dead_letter,
     subscribers_get_only_the_types_they_want,
+    a_relay_that_dies_mid_call_holds_its_pairs_only_until_the_lease_ends,
 );
 
 /// Versions of each aggregate in the order `events` lists them.
@@ -290,5 +291,48 @@ async fn subscribers_get_only_the_types_they_want(backend: Backend) {
         + support::states(&db, "exact").await.values().sum::<i64>();
     assert_eq!(total, 2, "no delivery rows for the unwanted type");
     relay.stop().await;
+    test.drop_database().await;
+}
+
+/// A relay killed while its call hangs leaves the pair leased; another relay (a second
+/// replica) takes it once the lease has run out and delivers it.
+async fn a_relay_that_dies_mid_call_holds_its_pairs_only_until_the_lease_ends(backend: Backend) {
+    let mut test = TestDb::create(backend).await;
+    let db_a = test.connect().await;
+    let db_b = test.connect().await;
+    let sink = TestSink::start().await;
+    sink.set_rule(|_, seen| {
+        if seen == 1 {
+            Verdict::Hang
+        } else {
+            Verdict::Accept
+        }
+    });
+    let outbox_a = Outbox::new("svc", vec![sink.subscriber("audit", &["*"])]);
+    let outbox_b = Outbox::new("svc", vec![sink.subscriber("audit", &["*"])]);
+    let config = RelayConfig {
+        lease: std::time::Duration::from_millis(500),
+        call_timeout: std::time::Duration::from_secs(60),
+        ..fast_config()
+    };
+    let relay_a = start_relay(&outbox_a, &db_a, config.clone());
+    let written = write(&db_a, &outbox_a, event("svc.thing.updated", "a")).await;
+    sink.wait_until("the first, hanging call", |s| {
+        s.receipts_of(&written.id) == 1
+    })
+    .await;
+    relay_a.abort().await;
+
+    let relay_b = start_relay(&outbox_b, &db_b, config);
+    sink.wait_until("delivery by the other relay", |s| {
+        s.has_accepted(&written.id)
+    })
+    .await;
+    assert_eq!(sink.with_state(|s| s.receipts_of(&written.id)), 2);
+    support::eventually("the pair delivered", || async {
+        support::states(&db_b, "audit").await.get("delivered") == Some(&1)
+    })
+    .await;
+    relay_b.stop().await;
     test.drop_database().await;
 }

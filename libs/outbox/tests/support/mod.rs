@@ -178,6 +178,12 @@ pub fn start_relay(outbox: &Outbox, db: &Database, config: RelayConfig) -> Runni
 }
 
 impl RunningRelay {
+    /// Kills the relay mid-work, as a crash would: no outcome of an in-flight call is recorded.
+    pub async fn abort(self) {
+        self.task.abort();
+        let _ = tokio::time::timeout(LIMIT, self.task).await;
+    }
+
     /// Cancels and waits (bounded) for every relay task to end.
     pub async fn stop(self) {
         self.token.cancel();
@@ -257,7 +263,12 @@ pub async fn attempted(db: &Database, subscriber: &str) -> i64 {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Accept,
-    Reject { reason: String, retryable: bool },
+    Reject {
+        reason: String,
+        retryable: bool,
+    },
+    /// Never answer the call (the event counts as received).
+    Hang,
 }
 
 type Rule = Arc<dyn Fn(&Event, usize) -> Verdict + Send + Sync>;
@@ -300,6 +311,7 @@ impl EventSinkService for SinkService {
     ) -> Result<tonic::Response<DeliverResponse>, tonic::Status> {
         let rule = self.0.rule.lock().clone();
         let mut response = DeliverResponse::default();
+        let mut hang = false;
         {
             let mut state = self.0.state.lock();
             for event in request.into_inner().events {
@@ -322,10 +334,14 @@ impl EventSinkService for SinkService {
                             retryable,
                         });
                     }
+                    Verdict::Hang => hang = true,
                 }
             }
         }
         self.0.changed.send_modify(|n| *n += 1);
+        if hang {
+            std::future::pending::<()>().await;
+        }
         Ok(tonic::Response::new(response))
     }
 }
