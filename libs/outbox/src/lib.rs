@@ -37,12 +37,14 @@
 //! - [`relay`]: [`Relay`], [`RelayConfig`], [`Subscriber`] — one task per subscriber: claim (lease,
 //!   `SKIP LOCKED` on PostgreSQL), deliver, settle each pair; retention.
 //! - `store`: the relay's SQL. `backoff`: exponential backoff with full jitter.
-//! - [`dead_letters`]: list (paged) and replay.
+//! - [`dead_letters`]: list (paged) and replay; [`admin`]: the same as the operator-only gRPC
+//!   `EventsAdminService`.
 //! - [`inbox`]: [`Inbox::record`] for consumers, and inbox retention.
 //! - `metrics`: pending, oldest-pending age, delivered / failed / dead-lettered, inbox duplicates,
 //!   in the shared registry.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod backoff;
 pub mod dead_letters;
 pub mod event;
@@ -54,6 +56,7 @@ pub mod sink;
 mod store;
 pub mod write;
 
+pub use admin::EventsAdmin;
 pub use event::{EventTrace, MAX_PAYLOAD_BYTES, NewEvent, TypePattern};
 pub use inbox::{Inbox, purge_inbox};
 pub use relay::{Relay, RelayConfig, Subscriber, SubscriberConfig};
