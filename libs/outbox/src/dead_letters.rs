@@ -1,6 +1,9 @@
 //! Dead letters: pairs that a sink refused for good or that ran out of attempts. They stay in
 //! `outbox_deliveries` (state `dead`, with the last error) until an operator replays them, which
 //! makes them pending again with a fresh attempt count.
+//!
+//! A dead pair no longer holds back later versions of its aggregate (that is what dead means), so
+//! a replayed event reaches its subscriber after those; consumers see it by `aggregate_version`.
 
 use std::collections::HashMap;
 

@@ -29,8 +29,13 @@ pub const MAX_BATCH_EVENTS: usize = 500;
 /// Most encoded bytes in one `Deliver` request (the contract's limit).
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
+/// What a lease outlives the call timeout by, at least.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(1);
+
 /// One consumer: its name (the key of its delivery rows — keep it stable), the event types it
-/// wants, and the client to reach it.
+/// wants, and the client to reach it. Delivery rows are created when an event is written, for
+/// the subscribers configured then; a subscriber dropped from the config leaves its pending rows
+/// (and their events) in place until it returns or they are deleted by hand.
 #[derive(Clone)]
 pub struct Subscriber {
     pub name: String,
@@ -81,7 +86,8 @@ pub struct RelayConfig {
     pub batch_bytes: usize,
     /// Deadline of one `Deliver` call.
     pub call_timeout: Duration,
-    /// How long a claim holds its pairs; longer than `call_timeout`.
+    /// How long a claim holds its pairs. Raised to `call_timeout` + [`LEASE_MARGIN`] if shorter,
+    /// so a lease cannot run out while its call may still be in flight.
     pub lease: Duration,
     /// Backoff between attempts of one pair: full jitter in `[0, min(cap, base·2^attempts))`.
     pub backoff_base: Duration,
@@ -126,6 +132,7 @@ impl Relay {
         config.batch_size = config.batch_size.clamp(1, MAX_BATCH_EVENTS);
         config.batch_bytes = config.batch_bytes.clamp(1, MAX_BATCH_BYTES);
         config.max_attempts = config.max_attempts.max(1);
+        config.lease = config.lease.max(config.call_timeout + LEASE_MARGIN);
         Self { outbox, db, config }
     }
 

@@ -19,6 +19,7 @@ both_backends!(
     exhausted_attempts_become_a_dead_letter,
     subscribers_get_only_the_types_they_want,
     a_relay_that_dies_mid_call_holds_its_pairs_only_until_the_lease_ends,
+    batches_keep_to_the_configured_limits,
 );
 
 /// Versions of each aggregate in the order `events` lists them.
@@ -311,8 +312,10 @@ async fn a_relay_that_dies_mid_call_holds_its_pairs_only_until_the_lease_ends(ba
     let outbox_a = Outbox::new("svc", vec![sink.subscriber("audit", &["*"])]);
     let outbox_b = Outbox::new("svc", vec![sink.subscriber("audit", &["*"])]);
     let config = RelayConfig {
-        lease: std::time::Duration::from_millis(500),
-        call_timeout: std::time::Duration::from_secs(60),
+        // The lease becomes call_timeout + 1 s; the call that hangs times out long after the
+        // relay is killed.
+        lease: std::time::Duration::ZERO,
+        call_timeout: std::time::Duration::from_millis(500),
         ..fast_config()
     };
     let relay_a = start_relay(&outbox_a, &db_a, config.clone());
@@ -335,4 +338,54 @@ async fn a_relay_that_dies_mid_call_holds_its_pairs_only_until_the_lease_ends(ba
     .await;
     relay_b.stop().await;
     test.drop_database().await;
+}
+
+/// With at most 3 events per call every request carries 1..=3 events; with a byte limit below
+/// one event's size every request carries exactly one (the rest of a claim is handed back and
+/// sent next). Everything arrives once either way.
+async fn batches_keep_to_the_configured_limits(backend: Backend) {
+    for (config, most) in [
+        (
+            RelayConfig {
+                batch_size: 3,
+                ..fast_config()
+            },
+            3,
+        ),
+        (
+            RelayConfig {
+                batch_bytes: 1,
+                ..fast_config()
+            },
+            1,
+        ),
+    ] {
+        let mut test = TestDb::create(backend).await;
+        let db = test.connect().await;
+        let sink = TestSink::start().await;
+        let outbox = Outbox::new("svc", vec![sink.subscriber("audit", &["*"])]);
+        // Written before the relay starts, so its first claim finds all of them.
+        for i in 0..10 {
+            write(
+                &db,
+                &outbox,
+                event("svc.thing.updated", &format!("agg-{i}")),
+            )
+            .await;
+        }
+        let relay = start_relay(&outbox, &db, config);
+        sink.wait_until("all 10 events", |s| s.accepted.len() == 10)
+            .await;
+        sink.with_state(|s| {
+            assert_eq!(s.receipts.len(), 10);
+            assert!(
+                s.batches.iter().all(|n| (1..=most).contains(n)),
+                "{:?}",
+                s.batches
+            );
+            assert_eq!(s.batches.iter().max(), Some(&most), "{:?}", s.batches);
+        });
+        relay.stop().await;
+        test.drop_database().await;
+    }
 }

@@ -282,6 +282,8 @@ pub struct SinkState {
     pub accepted: Vec<Event>,
     /// Ids answered as duplicates.
     pub duplicates: Vec<String>,
+    /// The number of events of each call, in order.
+    pub batches: Vec<usize>,
 }
 
 impl SinkState {
@@ -314,7 +316,9 @@ impl EventSinkService for SinkService {
         let mut hang = false;
         {
             let mut state = self.0.state.lock();
-            for event in request.into_inner().events {
+            let events = request.into_inner().events;
+            state.batches.push(events.len());
+            for event in events {
                 state.receipts.push(event.clone());
                 let seen = state.receipts_of(&event.id);
                 if state.has_accepted(&event.id) {
