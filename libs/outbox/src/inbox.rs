@@ -23,7 +23,7 @@ use ironmesh_runtime::{Database, with_pool};
 
 use crate::OutboxError;
 use crate::metrics::Metrics;
-use crate::write::Connection;
+use crate::write::OutboxConnection;
 
 /// How long inbox ids are kept by default: longer than any redelivery can arrive.
 pub const DEFAULT_INBOX_RETENTION: std::time::Duration =
@@ -47,7 +47,7 @@ impl Inbox {
     /// Records `event`'s id in the caller's transaction (`conn` is `&mut *tx`). True when the id
     /// is new — apply the effect and commit; false when it was already recorded — answer it as a
     /// duplicate.
-    pub async fn record<C: Connection>(
+    pub async fn record<C: OutboxConnection>(
         &self,
         conn: &mut C,
         event: &Event,
@@ -56,7 +56,7 @@ impl Inbox {
     }
 
     /// [`Self::record`] by id and producing source.
-    pub async fn record_id<C: Connection>(
+    pub async fn record_id<C: OutboxConnection>(
         &self,
         conn: &mut C,
         event_id: &str,

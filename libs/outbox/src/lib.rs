@@ -32,7 +32,7 @@
 //! - [`event`]: [`NewEvent`] (what a service writes), [`EventTrace`] (request id and trace
 //!   context, from the call context), [`TypePattern`] (`*`, `auth.*`, exact).
 //! - [`write`]: [`Outbox`] and [`Outbox::write`] — id, version and delivery rows in the caller's
-//!   transaction, on either backend ([`Connection`]).
+//!   transaction, on either backend ([`OutboxConnection`]).
 //! - [`sink`]: [`Sink`], what the relay calls — any `EventSinkServiceClient`.
 //! - [`relay`]: [`Relay`], [`RelayConfig`], [`Subscriber`] — one task per subscriber: claim (lease,
 //!   `SKIP LOCKED` on PostgreSQL), deliver, settle each pair; retention.
@@ -62,7 +62,7 @@ pub use inbox::{Inbox, purge_inbox};
 pub use relay::{Relay, RelayConfig, Subscriber, SubscriberConfig};
 pub use sink::Sink;
 pub use store::purge_delivered;
-pub use write::{Connection, Outbox};
+pub use write::{Outbox, OutboxConnection};
 
 /// What the outbox's functions fail with.
 #[derive(Debug, thiserror::Error)]

@@ -92,7 +92,8 @@ pub struct RelayConfig {
     /// Backoff between attempts of one pair: full jitter in `[0, min(cap, base·2^attempts))`.
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
-    /// Attempts after which a pair that keeps failing becomes a dead letter.
+    /// Attempts after which a pair that keeps failing becomes a dead letter. With the default
+    /// backoff a sink has to be down for about two hours before its pairs go there.
     pub max_attempts: i32,
     /// Fully delivered events older than this are purged.
     pub retention: Duration,
@@ -111,8 +112,8 @@ impl Default for RelayConfig {
             call_timeout: Duration::from_secs(10),
             lease: Duration::from_secs(30),
             backoff_base: Duration::from_millis(200),
-            backoff_cap: Duration::from_secs(60),
-            max_attempts: 30,
+            backoff_cap: Duration::from_secs(300),
+            max_attempts: 50,
             retention: Duration::from_secs(7 * 24 * 3600),
             purge_every: Duration::from_secs(3600),
             gauge_every: Duration::from_secs(5),

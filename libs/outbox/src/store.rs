@@ -188,10 +188,28 @@ pub(crate) async fn pending(
     })
 }
 
+/// Events one retention statement deletes at most, so no statement holds its locks for long.
+const PURGE_BATCH: i64 = 5000;
+
 /// Deletes events older than `before` whose every delivery is done (their delivery rows go by
-/// `ON DELETE CASCADE`). Dead and pending pairs keep their event. Returns the events deleted.
+/// `ON DELETE CASCADE`; the runtime's SQLite pools enable foreign keys). Dead and pending pairs
+/// keep their event; the aggregate version counters are never purged. Returns the events deleted.
 pub async fn purge_delivered(db: &Database, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    const PURGE: &str = "DELETE FROM outbox_events WHERE occurred_at < $1 AND NOT EXISTS ( \
-         SELECT 1 FROM outbox_deliveries d WHERE d.event_seq = outbox_events.seq AND d.state <> 'delivered')";
-    with_pool!(db, pool => Ok(sqlx::query(PURGE).bind(before).execute(pool).await?.rows_affected()))
+    const PURGE: &str = "DELETE FROM outbox_events WHERE seq IN ( \
+         SELECT e.seq FROM outbox_events e WHERE e.occurred_at < $1 AND NOT EXISTS ( \
+           SELECT 1 FROM outbox_deliveries d WHERE d.event_seq = e.seq AND d.state <> 'delivered') \
+         ORDER BY e.seq LIMIT $2)";
+    let mut total = 0;
+    loop {
+        let deleted = with_pool!(db, pool => sqlx::query(PURGE)
+            .bind(before)
+            .bind(PURGE_BATCH)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        total += deleted;
+        if deleted < PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+    }
 }

@@ -16,10 +16,10 @@ use ironmesh_runtime::Database;
 /// A connection the outbox can write through: `&mut *tx` of a `sqlx::Transaction` on either
 /// backend (`SqliteConnection` or `PgConnection`), so the call reads the same inside
 /// `with_pool!`. Sealed: the SQL behind it is this crate's.
-pub trait Connection: private::Sealed + Send {}
+pub trait OutboxConnection: private::Sealed + Send {}
 
-impl Connection for sqlx::SqliteConnection {}
-impl Connection for sqlx::PgConnection {}
+impl OutboxConnection for sqlx::SqliteConnection {}
+impl OutboxConnection for sqlx::PgConnection {}
 
 pub(crate) mod private {
     use super::*;
@@ -189,7 +189,7 @@ impl Outbox {
     /// (UUIDv7), source, occurred_at and the next aggregate_version, and creates one pending
     /// delivery per subscriber whose patterns match the type. Call [`Self::wake`] after the
     /// commit so the relay delivers at once instead of at its next poll.
-    pub async fn write<C: Connection>(
+    pub async fn write<C: OutboxConnection>(
         &self,
         conn: &mut C,
         event: NewEvent,
