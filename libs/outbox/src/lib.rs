@@ -31,7 +31,7 @@
 //!   per backend, for services to include in their own migrations.
 //! - [`event`]: [`NewEvent`] (what a service writes), [`EventTrace`] (request id and trace
 //!   context, from the call context), [`TypePattern`] (`*`, `auth.*`, exact).
-//! - [`write`]: [`Outbox`] and [`Outbox::write`] — id, version and delivery rows in the caller's
+//! - [`write`](mod@write): [`Outbox`] and [`Outbox::write`] — id, version and delivery rows in the caller's
 //!   transaction, on either backend ([`OutboxConnection`]).
 //! - [`sink`]: [`Sink`], what the relay calls — any `EventSinkServiceClient`.
 //! - [`relay`]: [`Relay`], [`RelayConfig`], [`Subscriber`] — one task per subscriber: claim (lease,
