@@ -253,6 +253,19 @@ mod tests {
         postgres: &[],
     };
 
+    #[test]
+    fn migrations_take_shared_schema_constants() {
+        const SHARED: BackendSql = BackendSql {
+            sqlite: "CREATE TABLE s (id TEXT)",
+            postgres: "CREATE TABLE p (id TEXT)",
+        };
+        const SET: MigrationSet = crate::migrations![3, "shared", (SHARED)];
+        assert_eq!(SET.sqlite[0].version, 3);
+        assert_eq!(SET.sqlite[0].sql, SHARED.sqlite);
+        assert_eq!(SET.postgres[0].sql, SHARED.postgres);
+        assert_eq!(SET.postgres[0].description, "shared");
+    }
+
     #[tokio::test]
     async fn sqlite_file_is_created_and_migrations_are_idempotent() {
         let dir = tempfile::tempdir().unwrap();
