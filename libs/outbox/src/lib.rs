@@ -34,7 +34,8 @@
 //! - [`write`](mod@write): [`Outbox`] and [`Outbox::write`] — id, version and delivery rows in the caller's
 //!   transaction, on either backend ([`OutboxConnection`]).
 //! - [`sink`]: [`Sink`], what the relay calls — any `EventSinkServiceClient`.
-//! - [`relay`]: [`Relay`], [`RelayConfig`], [`Subscriber`] — one task per subscriber: claim (lease,
+//! - [`subscriber`]: [`Subscriber`] and [`SubscriberConfig`] (an `events.subscribers` entry).
+//! - [`relay`]: [`Relay`], [`RelayConfig`] — one task per subscriber: claim (lease,
 //!   `SKIP LOCKED` on PostgreSQL), deliver, settle each pair; retention.
 //! - `store`: the relay's SQL. `backoff`: exponential backoff with full jitter.
 //! - [`dead_letters`]: list (paged) and replay; [`admin`]: the same as the operator-only gRPC
@@ -54,14 +55,16 @@ pub mod relay;
 pub mod schema;
 pub mod sink;
 mod store;
+pub mod subscriber;
 pub mod write;
 
 pub use admin::EventsAdmin;
 pub use event::{EventTrace, MAX_PAYLOAD_BYTES, NewEvent, TypePattern};
 pub use inbox::{Inbox, purge_inbox};
-pub use relay::{Relay, RelayConfig, Subscriber, SubscriberConfig};
+pub use relay::{Relay, RelayConfig};
 pub use sink::Sink;
 pub use store::purge_delivered;
+pub use subscriber::{Subscriber, SubscriberConfig};
 pub use write::{Outbox, OutboxConnection};
 
 /// What the outbox's functions fail with.

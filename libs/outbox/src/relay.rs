@@ -7,7 +7,6 @@
 //! outbox never deliver one pair at the same time, and a relay that dies mid-call only delays its
 //! pairs until the lease runs out.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,10 +17,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::event::{self, TypePattern};
+use crate::event;
 use crate::metrics::Metrics;
-use crate::sink::Sink;
 use crate::store::{self, Claimed, Outcome};
+use crate::subscriber::Subscriber;
 use crate::write::Outbox;
 
 /// Most events in one `Deliver` call (the contract's limit).
@@ -31,49 +30,6 @@ pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// What a lease outlives the call timeout by, at least.
 pub const LEASE_MARGIN: Duration = Duration::from_secs(1);
-
-/// One consumer: its name (the key of its delivery rows — keep it stable), the event types it
-/// wants, and the client to reach it. Delivery rows are created when an event is written, for
-/// the subscribers configured then; a subscriber dropped from the config leaves its pending rows
-/// (and their events) in place until it returns or they are deleted by hand.
-#[derive(Clone)]
-pub struct Subscriber {
-    pub name: String,
-    pub event_types: Vec<TypePattern>,
-    pub sink: Arc<dyn Sink>,
-}
-
-/// One entry of a service's `events.subscribers` config: which sink gets which event types. The
-/// composing process turns it into a [`Subscriber`] by adding the client it built for the sink.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubscriberConfig {
-    /// The subscriber's stable name (e.g. "audit"); its delivery rows are keyed by it.
-    pub name: String,
-    /// `*`, prefixes like `auth.*`, or exact types.
-    pub event_types: Vec<String>,
-}
-
-impl Subscriber {
-    /// The subscriber `config` describes, delivering through `sink`.
-    pub fn from_config<S: Sink>(config: &SubscriberConfig, sink: S) -> Self {
-        let types: Vec<&str> = config.event_types.iter().map(String::as_str).collect();
-        Self::new(&config.name, &types, sink)
-    }
-
-    /// `event_types` are `*`, prefixes like `auth.*`, or exact types.
-    pub fn new<S: Sink>(name: &str, event_types: &[&str], sink: S) -> Self {
-        Self {
-            name: name.to_owned(),
-            event_types: event_types.iter().map(|p| TypePattern::new(p)).collect(),
-            sink: Arc::new(sink),
-        }
-    }
-
-    pub(crate) fn wants(&self, event_type: &str) -> bool {
-        self.event_types.iter().any(|p| p.matches(event_type))
-    }
-}
 
 /// How the relay runs. The defaults suit production; tests shorten the waits.
 #[derive(Clone, Debug)]

@@ -9,7 +9,8 @@ use ironmesh_proto::ironmesh::events::v1::Event;
 use tokio::sync::Notify;
 
 use crate::event::{self, MAX_PAYLOAD_BYTES, NewEvent};
-use crate::relay::{Relay, RelayConfig, Subscriber};
+use crate::relay::{Relay, RelayConfig};
+use crate::subscriber::Subscriber;
 use crate::{OutboxError, metrics};
 use ironmesh_runtime::Database;
 
