@@ -153,6 +153,9 @@ impl Worker {
         let metrics = Metrics::get();
         let mut gauges_at = tokio::time::Instant::now();
         self.refresh_gauges().await;
+        // The earliest retry this task scheduled that no round has looked at since it fell due:
+        // the task wakes for it instead of waiting out the poll interval.
+        let mut next_due: Option<DateTime<Utc>> = None;
         loop {
             if shutdown.is_cancelled() {
                 return;
@@ -161,7 +164,8 @@ impl Worker {
                 gauges_at = tokio::time::Instant::now();
                 self.refresh_gauges().await;
             }
-            let (sent, next_retry) = match self.round().await {
+            let started = Utc::now();
+            let (sent, retry) = match self.round().await {
                 Ok(round) => round,
                 Err(err) => {
                     metrics.relay_errors(self.outbox.source(), &self.subscriber().name);
@@ -169,14 +173,18 @@ impl Worker {
                     (0, None)
                 }
             };
+            next_due = next_due
+                .filter(|at| *at > started)
+                .into_iter()
+                .chain(retry)
+                .min();
             if sent > 0 {
                 continue;
             }
-            let mut wait = self.config.poll_interval;
-            if let Some(at) = next_retry {
+            let wait = next_due.map_or(self.config.poll_interval, |at| {
                 let until = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                wait = wait.min(until);
-            }
+                until.min(self.config.poll_interval)
+            });
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.outbox.inner.wake[self.index].notified() => {}

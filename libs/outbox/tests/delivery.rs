@@ -20,6 +20,7 @@ both_backends!(
     subscribers_get_only_the_types_they_want,
     a_relay_that_dies_mid_call_holds_its_pairs_only_until_the_lease_ends,
     batches_keep_to_the_configured_limits,
+    retries_fall_due_without_waiting_for_the_poll,
 );
 
 /// Versions of each aggregate in the order `events` lists them.
@@ -388,4 +389,34 @@ async fn batches_keep_to_the_configured_limits(backend: Backend) {
         relay.stop().await;
         test.drop_database().await;
     }
+}
+
+/// With a poll interval far beyond the test's bound, a retryably refused event is still retried
+/// as soon as its backoff ends: the relay wakes for the retries it scheduled.
+async fn retries_fall_due_without_waiting_for_the_poll(backend: Backend) {
+    let mut test = TestDb::create(backend).await;
+    let db = test.connect().await;
+    let sink = TestSink::start().await;
+    sink.set_rule(|_, seen| {
+        if seen <= 3 {
+            Verdict::Reject {
+                reason: "later".into(),
+                retryable: true,
+            }
+        } else {
+            Verdict::Accept
+        }
+    });
+    let outbox = Outbox::new("svc", vec![sink.subscriber("audit", &["*"])]);
+    let config = RelayConfig {
+        poll_interval: std::time::Duration::from_secs(3600),
+        ..fast_config()
+    };
+    let relay = start_relay(&outbox, &db, config);
+    let written = write(&db, &outbox, event("svc.thing.updated", "a")).await;
+    sink.wait_until("the fourth attempt", |s| s.has_accepted(&written.id))
+        .await;
+    assert_eq!(sink.with_state(|s| s.receipts_of(&written.id)), 4);
+    relay.stop().await;
+    test.drop_database().await;
 }
