@@ -89,3 +89,26 @@ pub async fn purge_inbox(db: &Database, before: DateTime<Utc>) -> Result<u64, Ou
         .map(|r| r.rows_affected()));
     done.map_err(OutboxError::Database)
 }
+
+/// Purges inbox ids older than `retention` now and every `every` until `shutdown` is cancelled:
+/// what a consuming service spawns beside its server.
+pub async fn run_retention(
+    db: Database,
+    retention: std::time::Duration,
+    every: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let before = crate::event::now()
+            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        match purge_inbox(&db, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(ids = n, "purged inbox ids"),
+            Err(err) => tracing::warn!(error = %err, "inbox retention failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}

@@ -31,8 +31,8 @@
 //!   per backend, for services to include in their own migrations.
 //! - [`event`]: [`NewEvent`] (what a service writes), [`EventTrace`] (request id and trace
 //!   context, from the call context), [`TypePattern`] (`*`, `auth.*`, exact).
-//! - [`write`](mod@write): [`Outbox`] and [`Outbox::write`] — id, version and delivery rows in the caller's
-//!   transaction, on either backend ([`OutboxConnection`]).
+//! - [`write`](mod@write): [`Outbox`] and [`Outbox::write`] — id, version and delivery rows in
+//!   the caller's transaction, on either backend ([`OutboxConnection`]).
 //! - [`sink`]: [`Sink`], what the relay calls — any `EventSinkServiceClient`.
 //! - [`subscriber`]: [`Subscriber`] and [`SubscriberConfig`] (an `events.subscribers` entry).
 //! - [`relay`]: [`Relay`], [`RelayConfig`] — one task per subscriber: claim (lease,
@@ -40,7 +40,7 @@
 //! - `store`: the relay's SQL. `backoff`: exponential backoff with full jitter.
 //! - [`dead_letters`]: list (paged) and replay; [`admin`]: the same as the operator-only gRPC
 //!   `EventsAdminService`.
-//! - [`inbox`]: [`Inbox::record`] for consumers, and inbox retention.
+//! - [`inbox`]: [`Inbox::record`] for consumers, and inbox retention ([`inbox::run_retention`]).
 //! - `metrics`: pending, oldest-pending age, delivered / failed / dead-lettered, inbox duplicates,
 //!   in the shared registry.
 #![forbid(unsafe_code)]

@@ -16,6 +16,7 @@ both_backends!(
     delivered_events_are_purged_and_the_rest_kept,
     the_relay_purges_on_its_own,
     old_inbox_ids_are_purged,
+    the_inbox_retention_loop_purges_on_its_own,
 );
 
 async fn event_count(db: &Database) -> i64 {
@@ -135,5 +136,44 @@ async fn old_inbox_ids_are_purged(backend: Backend) {
         ironmesh_outbox::inbox::DEFAULT_INBOX_RETENTION,
         Duration::from_secs(30 * 24 * 3600)
     );
+    test.drop_database().await;
+}
+
+/// The consumer's retention loop with a zero retention forgets a recorded id by itself, and
+/// stops when cancelled.
+async fn the_inbox_retention_loop_purges_on_its_own(backend: Backend) {
+    let mut test = TestDb::create(backend).await;
+    let db = test.connect().await;
+    let inbox = Inbox::new("consumer");
+    let event = Event {
+        id: uuid::Uuid::now_v7().to_string(),
+        source: "svc".into(),
+        ..Event::default()
+    };
+    with_pool!(&db, pool => {
+        let mut tx = pool.begin().await.unwrap();
+        assert!(inbox.record(&mut *tx, &event).await.unwrap());
+        tx.commit().await.unwrap();
+    });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(ironmesh_outbox::inbox::run_retention(
+        db.clone(),
+        Duration::ZERO,
+        Duration::from_millis(20),
+        shutdown.clone(),
+    ));
+    support::eventually("the inbox id purged", || async {
+        let (n,): (i64,) = with_pool!(&db, pool => sqlx::query_as("SELECT COUNT(*) FROM inbox")
+            .fetch_one(pool)
+            .await
+            .unwrap());
+        n == 0
+    })
+    .await;
+    shutdown.cancel();
+    tokio::time::timeout(support::LIMIT, task)
+        .await
+        .expect("retention loop stops")
+        .unwrap();
     test.drop_database().await;
 }
