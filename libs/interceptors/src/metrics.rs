@@ -178,6 +178,16 @@ impl Metrics {
         }
     }
 
+    /// Adds a collector owned by a crate above this one (e.g. the outbox relay's metrics) to the
+    /// same registry, so every admin port renders it with the rest. Its series must carry a
+    /// `service` label like every other. Fails if a metric of the same name is already there.
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
     /// Prometheus text exposition of every series, or only those whose `service` label is
     /// `service`.
     pub fn render(&self, service: Option<&str>) -> String {

@@ -91,29 +91,56 @@ pub fn policy() -> &'static PolicyTable {
 }
 
 /// A service's [`storage::MigrationSet`] from its `migrations/{sqlite,postgres}/` files, one line
-/// per migration (the same version and file name on both backends):
+/// per migration (the same version and file name on both backends). A line may instead name, in
+/// parentheses, a [`storage::BackendSql`] constant a shared crate exports — e.g. the outbox tables
+/// of `ironmesh-outbox` — at a version of the service's choosing:
 ///
 /// ```ignore
 /// pub const MIGRATIONS: MigrationSet = migrations![
 ///     1, "initial schema", "0001_initial.sql";
 ///     2, "accounts", "0002_accounts.sql";
+///     3, "outbox", (ironmesh_outbox::schema::OUTBOX);
 /// ];
 /// ```
 #[macro_export]
 macro_rules! migrations {
-    ($($version:literal, $description:literal, $file:literal);+ $(;)?) => {
+    ($($version:literal, $description:literal, $source:tt);+ $(;)?) => {
         $crate::storage::MigrationSet {
             sqlite: &[$($crate::storage::SqlMigration {
                 version: $version,
                 description: $description,
-                sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $file)),
+                sql: $crate::migration_sql!(sqlite, $source),
             }),+],
             postgres: &[$($crate::storage::SqlMigration {
                 version: $version,
                 description: $description,
-                sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $file)),
+                sql: $crate::migration_sql!(postgres, $source),
             }),+],
         }
+    };
+}
+
+/// One migration's SQL text for one backend: a file of the calling crate, or a field of a
+/// [`storage::BackendSql`] constant. Used by [`migrations!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! migration_sql {
+    (sqlite, $file:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/sqlite/",
+            $file
+        ))
+    };
+    (postgres, $file:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/postgres/",
+            $file
+        ))
+    };
+    ($backend:ident, ($shared:path)) => {
+        $shared.$backend
     };
 }
 

@@ -33,6 +33,15 @@ pub struct SqlMigration {
     pub sql: &'static str,
 }
 
+/// One migration's SQL for each backend, as a shared crate exports it for services to include in
+/// their own [`MigrationSet`] (see the `migrations!` macro). The texts are frozen once released:
+/// sqlx checksums applied migrations, so a change ships as a new constant.
+#[derive(Clone, Copy, Debug)]
+pub struct BackendSql {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
 /// A service's migrations for both backends. Versions must match across backends so a schema
 /// version means the same thing everywhere.
 #[derive(Clone, Copy, Debug)]
@@ -243,6 +252,19 @@ mod tests {
         }],
         postgres: &[],
     };
+
+    #[test]
+    fn migrations_take_shared_schema_constants() {
+        const SHARED: BackendSql = BackendSql {
+            sqlite: "CREATE TABLE s (id TEXT)",
+            postgres: "CREATE TABLE p (id TEXT)",
+        };
+        const SET: MigrationSet = crate::migrations![3, "shared", (SHARED)];
+        assert_eq!(SET.sqlite[0].version, 3);
+        assert_eq!(SET.sqlite[0].sql, SHARED.sqlite);
+        assert_eq!(SET.postgres[0].sql, SHARED.postgres);
+        assert_eq!(SET.postgres[0].description, "shared");
+    }
 
     #[tokio::test]
     async fn sqlite_file_is_created_and_migrations_are_idempotent() {
