@@ -55,6 +55,9 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Print the OpenAPI 3.1 document of the REST gateway (what it serves at `/openapi.json`),
+    /// generated from the contracts built into this binary.
+    Openapi,
     /// Apply pending migrations for every service (or one) and exit.
     Migrate {
         /// Only this service.
@@ -116,6 +119,16 @@ fn main() -> ExitCode {
             let settings = config.clone();
             block_on(&settings, admin(config, command))
         }
+        Command::Openapi => match ironmesh_gateway::openapi::render() {
+            Ok(document) => {
+                println!("{document}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("ironmesh: cannot build the OpenAPI document: {err}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        },
         Command::Migrate { service } => {
             let kinds = match service.as_deref().map(parse_service).transpose() {
                 Ok(Some(kind)) => vec![kind],
@@ -189,7 +202,11 @@ async fn up(config: Config) -> ExitCode {
 }
 
 async fn serve_gateway(config: Config) -> ExitCode {
-    let listeners = match ironmesh_gateway::GatewayListeners::bind(&config).await {
+    let gateway = match config.section::<ironmesh_gateway::GatewayConfig>() {
+        Ok(gateway) => gateway,
+        Err(err) => return fail(&err),
+    };
+    let listeners = match ironmesh_gateway::GatewayListeners::bind(&config, &gateway).await {
         Ok(listeners) => listeners,
         Err(err) => return fail(&err),
     };

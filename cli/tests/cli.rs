@@ -221,6 +221,16 @@ async fn invalid_config_exits_64_naming_the_key() {
             "hunter2",
             "secrets.master_key",
         ),
+        (
+            "IRONMESH_GATEWAY__FORWARD_RESPONSE_HEADERS",
+            "[Bad Header]",
+            "gateway.forward_response_headers",
+        ),
+        (
+            "IRONMESH_GATEWAY__MAX_HEADER_BYTES",
+            "10",
+            "gateway.max_header_bytes",
+        ),
         // A top-level key no component reads.
         ("IRONMESH_ORDRES", "1", "ordres"),
     ];
@@ -248,6 +258,30 @@ async fn invalid_config_exits_64_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("orders.grpc_port"), "{stderr}");
+}
+
+/// `ironmesh openapi` prints the document the gateway serves, without starting anything: an
+/// OpenAPI 3.1 document whose every operation states its security.
+#[tokio::test]
+async fn openapi_command_prints_the_served_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ironmesh(dir.path())
+        .arg("openapi")
+        .output()
+        .await
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.contains_key("/v1/auth/login"), "{:?}", paths.keys());
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            if operation.is_object() && operation.get("operationId").is_some() {
+                assert!(operation.get("security").is_some(), "{method} {path}");
+            }
+        }
+    }
 }
 
 /// `ironmesh migrate` creates every service's SQLite file and can run again without change.

@@ -298,7 +298,11 @@ async fn query_parameters_fill_request_fields() {
 #[tokio::test]
 async fn security_headers_cors_and_body_limit() {
     let (mesh, rest) = gateway_with(|config| {
-        config.gateway.cors_origins = vec!["https://app.example.com".to_owned()];
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.cors_origins = vec!["https://app.example.com".to_owned()];
+            })
+            .expect("valid gateway settings");
     })
     .await;
     let client = reqwest::Client::new();
@@ -393,8 +397,12 @@ async fn security_headers_cors_and_body_limit() {
 #[tokio::test]
 async fn rate_limit_answers_429_after_the_burst() {
     let (mesh, rest) = gateway_with(|config| {
-        config.gateway.rate_limit_per_sec = 1;
-        config.gateway.rate_limit_burst = 3;
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.rate_limit_per_sec = 1;
+                gateway.rate_limit_burst = 3;
+            })
+            .expect("valid gateway settings");
     })
     .await;
     let client = reqwest::Client::new();
@@ -437,8 +445,12 @@ async fn rate_limit_is_shared_through_redis_and_survives_its_loss() {
     let shared = |redis: String| {
         move |config: &mut ironmesh_runtime::Config| {
             config.redis_url = Some(redis);
-            config.gateway.rate_limit_per_sec = 1;
-            config.gateway.rate_limit_burst = 4;
+            config
+                .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                    gateway.rate_limit_per_sec = 1;
+                    gateway.rate_limit_burst = 4;
+                })
+                .expect("valid gateway settings");
         }
     };
     let (first, rest_a) = gateway_with(shared(redis.clone())).await;
@@ -482,8 +494,12 @@ async fn rate_limit_is_shared_through_redis_and_survives_its_loss() {
     // Redis gone: decisions move into the process, and the limit still applies.
     let (third, rest_c) = gateway_with(|config| {
         config.redis_url = Some("redis://127.0.0.1:1".to_owned());
-        config.gateway.rate_limit_per_sec = 1;
-        config.gateway.rate_limit_burst = 2;
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.rate_limit_per_sec = 1;
+                gateway.rate_limit_burst = 2;
+            })
+            .expect("valid gateway settings");
     })
     .await;
     let mut seen = Vec::new();
@@ -499,7 +515,14 @@ async fn rate_limit_is_shared_through_redis_and_survives_its_loss() {
 #[tokio::test]
 async fn unfinished_headers_are_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mesh, rest) = gateway_with(|config| config.gateway.header_read_timeout_ms = 500).await;
+    let (mesh, rest) = gateway_with(|config| {
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.header_read_timeout_ms = 500;
+            })
+            .expect("valid gateway settings");
+    })
+    .await;
     let mut stream = tokio::net::TcpStream::connect(rest.base.trim_start_matches("http://"))
         .await
         .unwrap();
@@ -528,7 +551,11 @@ async fn unfinished_headers_are_cut_off() {
 #[tokio::test]
 async fn login_lockout_is_per_client_address_behind_the_gateway() {
     let (mesh, rest) = gateway_with(|config| {
-        config.gateway.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            })
+            .expect("valid gateway settings");
         config
             .update_section(|lockout: &mut ironmesh_auth::settings::LockoutConfig| {
                 lockout.ip_threshold = 3;
@@ -587,12 +614,16 @@ async fn login_lockout_is_per_client_address_behind_the_gateway() {
 #[tokio::test]
 async fn route_groups_are_limited_separately() {
     let (mesh, rest) = gateway_with(|config| {
-        config.gateway.route_limits = vec![ironmesh_runtime::config::RouteLimit {
-            name: "jwks".to_owned(),
-            prefix: "/.well-known/".to_owned(),
-            per_sec: 1,
-            burst: 2,
-        }];
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.route_limits = vec![ironmesh_gateway::config::RouteLimit {
+                    name: "jwks".to_owned(),
+                    prefix: "/.well-known/".to_owned(),
+                    per_sec: 1,
+                    burst: 2,
+                }];
+            })
+            .expect("valid gateway settings");
     })
     .await;
     let client = reqwest::Client::new();

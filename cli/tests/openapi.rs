@@ -28,9 +28,17 @@ async fn mesh() -> TestMesh {
         &ServiceKind::ALL,
         true,
         |config: &mut Config| {
-            config.gateway.rate_limit_per_sec = 100_000;
-            config.gateway.rate_limit_burst = 100_000;
-            config.gateway.route_limits.clear();
+            config
+                .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                    gateway.rate_limit_per_sec = 100_000;
+                    gateway.rate_limit_burst = 100_000;
+                })
+                .expect("valid gateway settings");
+            config
+                .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                    gateway.route_limits.clear()
+                })
+                .expect("valid");
             config
                 .update_section(|lockout: &mut ironmesh_auth::settings::LockoutConfig| {
                     lockout.ip_threshold = 1_000_000;

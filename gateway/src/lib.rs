@@ -6,6 +6,7 @@
 //!   `/metrics`).
 //! - [`access`]: who may call a method, from the contract (`ironmesh.api.v1.access`): internal
 //!   methods are never routed, the rest is published in OpenAPI.
+//! - [`config`]: the `gateway` configuration section ([`GatewayConfig`]), validated here.
 //! - [`error`]: every error the gateway answers — the gRPC code → HTTP table and the gateway's
 //!   own refusals ([`error::ApiError`]), all as `google.rpc.Status` JSON.
 //! - [`header_limit`]: 431 for request headers over the limit, before any other work.
@@ -20,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod config;
 pub mod error;
 pub mod header_limit;
 pub mod openapi;
@@ -29,6 +31,7 @@ mod serve;
 pub mod transcode;
 pub mod upstream;
 
+pub use config::GatewayConfig;
 pub use transcode::{Api, Transcoder};
 
 use std::future::Future;
@@ -48,18 +51,18 @@ pub struct GatewayListeners {
 }
 
 impl GatewayListeners {
-    /// Binds the configured REST and admin ports on `config.bind_host`.
-    pub async fn bind(config: &Config) -> Result<Self, BindError> {
+    /// Binds the configured REST and admin ports (`gateway`'s section) on `config.bind_host`.
+    pub async fn bind(config: &Config, gateway: &GatewayConfig) -> Result<Self, BindError> {
         let http = bind(
             "gateway",
             "REST",
-            SocketAddr::new(config.bind_host, config.gateway.http_port),
+            SocketAddr::new(config.bind_host, gateway.http_port),
         )
         .await?;
         let admin = bind(
             "gateway",
             "admin HTTP",
-            SocketAddr::new(config.bind_host, config.gateway.admin_port),
+            SocketAddr::new(config.bind_host, gateway.admin_port),
         )
         .await?;
         Ok(Self { http, admin })
@@ -81,6 +84,8 @@ pub enum GatewayError {
     Routes(String),
     #[error("cannot load the REST TLS certificate or key: {0}")]
     Tls(String),
+    #[error(transparent)]
+    Config(#[from] ironmesh_runtime::config::ConfigError),
 }
 
 /// Serves the gateway in front of the six Ironmesh services until `shutdown` resolves;
@@ -114,31 +119,32 @@ async fn serve_api(
     upstreams: upstream::Upstreams,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
-    let tls = serve::tls_acceptor(&config.gateway)?;
-    let transcoder = Arc::new(Transcoder::new(api, &config).map_err(GatewayError::Routes)?);
+    let gateway = config.section::<GatewayConfig>()?;
+    let tls = serve::tls_acceptor(&gateway)?;
+    let transcoder =
+        Arc::new(Transcoder::new(api, &config, &gateway).map_err(GatewayError::Routes)?);
     let openapi = openapi::document(transcoder.table());
     let draining = CancellationToken::new();
     let http_addr = listeners.http.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
     tracing::info!(service = "gateway", rest = %http_addr, admin = %admin_addr, tls = tls.is_some(), "listening");
 
-    let limiter = ratelimit::Limiter::new(&config.gateway, config.redis_url.as_deref()).await;
+    let limiter = ratelimit::Limiter::new(&gateway, config.redis_url.as_deref()).await;
     let router = rest::router(
         transcoder,
         rest::Edge {
             limiter,
-            cors_origins: &config.gateway.cors_origins,
+            cors_origins: &gateway.cors_origins,
             tls: tls.is_some(),
             openapi,
-            // Until the gateway's config section owns `max_header_bytes` (see header_limit).
-            max_header_bytes: header_limit::DEFAULT_MAX_HEADER_BYTES,
+            max_header_bytes: gateway.max_header_bytes,
         },
     );
     let rest = serve::serve(
         listeners.http,
         router,
         tls,
-        std::time::Duration::from_millis(config.gateway.header_read_timeout_ms),
+        std::time::Duration::from_millis(gateway.header_read_timeout_ms),
         draining.clone(),
     );
     let admin_stop = CancellationToken::new();

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::GatewayConfig;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ironmesh_interceptors::metrics::Metrics;
-use ironmesh_runtime::config::GatewayConfig;
 use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 
@@ -294,10 +294,10 @@ mod tests {
     use super::*;
 
     fn config(per_sec: u32, burst: u32) -> GatewayConfig {
-        let mut config = ironmesh_runtime::Config::default().gateway;
+        let mut config = GatewayConfig::default();
         config.rate_limit_per_sec = per_sec;
         config.rate_limit_burst = burst;
-        config.route_limits = vec![ironmesh_runtime::config::RouteLimit {
+        config.route_limits = vec![crate::config::RouteLimit {
             name: "login".to_owned(),
             prefix: "/v1/auth/login".to_owned(),
             per_sec: 1,

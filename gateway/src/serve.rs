@@ -7,20 +7,20 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::config::GatewayConfig;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use ironmesh_runtime::config::GatewayConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// The largest header list hyper itself reads over HTTP/2, well above any configured limit.
-const HEADER_LIST_BACKSTOP: u32 = 256 * 1024;
+pub(crate) const HEADER_LIST_BACKSTOP: u32 = 256 * 1024;
 
 /// The TLS acceptor for `gateway.tls_cert_file` / `tls_key_file`, if they are set.
 pub fn tls_acceptor(config: &GatewayConfig) -> Result<Option<TlsAcceptor>, crate::GatewayError> {

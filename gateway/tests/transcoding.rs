@@ -9,9 +9,13 @@ use support::transcoding::{REPLY_HEADER, TestGateway};
 
 async fn start() -> TestGateway {
     TestGateway::start(|config| {
-        config.gateway.forward_response_headers = vec![REPLY_HEADER.to_owned()];
-        config.gateway.rate_limit_per_sec = 10_000;
-        config.gateway.rate_limit_burst = 10_000;
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.forward_response_headers = vec![REPLY_HEADER.to_owned()];
+                gateway.rate_limit_per_sec = 10_000;
+                gateway.rate_limit_burst = 10_000;
+            })
+            .expect("valid gateway settings");
     })
     .await
 }
@@ -480,8 +484,12 @@ async fn tls_listener_sends_hsts() {
     std::fs::write(&cert_file, cert.pem()).unwrap();
     std::fs::write(&key_file, key.serialize_pem()).unwrap();
     let gateway = TestGateway::start(|config| {
-        config.gateway.tls_cert_file = Some(cert_file.clone());
-        config.gateway.tls_key_file = Some(key_file.clone());
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.tls_cert_file = Some(cert_file.clone());
+                gateway.tls_key_file = Some(key_file.clone());
+            })
+            .expect("valid gateway settings");
     })
     .await;
 
@@ -552,7 +560,14 @@ async fn other_methods_get_405_with_allow() {
 #[tokio::test]
 async fn oversized_chunked_bodies_are_refused_before_they_end() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let gateway = TestGateway::start(|config| config.gateway.max_body_bytes = 1024).await;
+    let gateway = TestGateway::start(|config| {
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.max_body_bytes = 1024;
+            })
+            .expect("valid gateway settings");
+    })
+    .await;
     let mut tcp = tokio::net::TcpStream::connect(gateway.rest).await.unwrap();
     let head = "POST /v1/items HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
                 transfer-encoding: chunked\r\n\r\n";
@@ -625,9 +640,13 @@ async fn post_oversized(gateway: &TestGateway, head: String, body: Vec<u8>) -> (
 #[tokio::test]
 async fn refused_bodies_always_deliver_their_413() {
     let gateway = TestGateway::start(|config| {
-        config.gateway.max_body_bytes = SMALL_LIMIT;
-        config.gateway.rate_limit_per_sec = 10_000;
-        config.gateway.rate_limit_burst = 10_000;
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.max_body_bytes = SMALL_LIMIT;
+                gateway.rate_limit_per_sec = 10_000;
+                gateway.rate_limit_burst = 10_000;
+            })
+            .expect("valid gateway settings");
     })
     .await;
     for attempt in 0..20 {
@@ -708,7 +727,8 @@ async fn an_unavailable_upstream_is_not_described_to_callers() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = closed.local_addr().unwrap();
     drop(closed);
-    let config = ironmesh_runtime::Config::default().on_loopback_any_port();
+    let mut config = ironmesh_runtime::Config::default().on_loopback_any_port();
+    ironmesh_gateway::GatewayConfig::any_port(&mut config).unwrap();
     let channel = ironmesh_interceptors::client::ClientBuilder::new(
         "gateway",
         "testing",
@@ -718,7 +738,7 @@ async fn an_unavailable_upstream_is_not_described_to_callers() {
     .unwrap();
     let pool = prost_reflect::DescriptorPool::decode(DESCRIPTOR_SET).unwrap();
     let api = ironmesh_gateway::Api::new(pool).route(SERVICE, channel);
-    let listeners = ironmesh_gateway::GatewayListeners::bind(&config)
+    let listeners = ironmesh_gateway::GatewayListeners::bind(&config, &config.section().unwrap())
         .await
         .unwrap();
     let rest = listeners.http.local_addr().unwrap();

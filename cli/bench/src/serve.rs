@@ -79,12 +79,12 @@ pub fn serve_mesh(
 
 fn mesh_config(dir: &Path) -> Result<Config, String> {
     use base64::Engine as _;
-    let mut config = Config {
+    let mut config = ironmesh_launcher::config::on_loopback_any_port(Config {
         data_dir: dir.to_path_buf(),
         shutdown_grace_secs: MESH_GRACE_SECS,
         ..Config::default()
-    }
-    .on_loopback_any_port();
+    })
+    .map_err(|err| err.to_string())?;
     config.set_section(&ironmesh_sealing::SecretsConfig {
         master_key: Some(
             base64::engine::general_purpose::STANDARD.encode(token::random_bytes(32)?),

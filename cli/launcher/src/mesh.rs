@@ -15,7 +15,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ironmesh_gateway::GatewayListeners;
+use ironmesh_gateway::{GatewayConfig, GatewayListeners};
+use ironmesh_runtime::config::ConfigError;
 use ironmesh_runtime::server::BindError;
 use ironmesh_runtime::{Config, Listeners, ServiceKind};
 use tokio::task::JoinSet;
@@ -56,19 +57,30 @@ pub struct BoundMesh {
     gateway: Option<GatewayListeners>,
 }
 
+/// Why a mesh could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum BindMeshError {
+    /// A port is taken (the error names the component and the address).
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The gateway's section is invalid (the error names the key).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
 /// Binds the listeners of `services` (and the gateway if asked) as configured.
 pub async fn bind(
     mut config: Config,
     services: &[ServiceKind],
     gateway: bool,
-) -> Result<BoundMesh, BindError> {
+) -> Result<BoundMesh, BindMeshError> {
     let mut bound = Vec::with_capacity(services.len());
     for &kind in services {
         let listeners = Listeners::bind(&config, kind).await?;
         bound.push((kind, listeners));
     }
     let gateway = if gateway {
-        Some(GatewayListeners::bind(&config).await?)
+        Some(GatewayListeners::bind(&config, &config.section::<GatewayConfig>()?).await?)
     } else {
         None
     };
@@ -79,8 +91,10 @@ pub async fn bind(
         service.admin_port = local_addr(&listeners.admin).port();
     }
     if let Some(listeners) = &gateway {
-        config.gateway.http_port = local_addr(&listeners.http).port();
-        config.gateway.admin_port = local_addr(&listeners.admin).port();
+        config.update_section::<GatewayConfig>(|gateway| {
+            gateway.http_port = local_addr(&listeners.http).port();
+            gateway.admin_port = local_addr(&listeners.admin).port();
+        })?;
         // The in-process gateway calls the services over loopback: let them believe the client
         // address it relays, or every REST login would count against one address.
         if config.trusted_forwarders.is_empty() {

@@ -364,13 +364,13 @@ impl TestMesh {
 /// A config for tests: every port 0 on 127.0.0.1, SQLite under `data_dir` or PostgreSQL at
 /// `database_url`, a short drain.
 pub fn test_config(data_dir: &std::path::Path, database_url: Option<&str>) -> Config {
-    let mut config = Config {
+    let mut config = ironmesh_launcher::config::on_loopback_any_port(Config {
         data_dir: data_dir.to_path_buf(),
         database_url: database_url.map(str::to_owned),
         shutdown_grace_secs: 5,
         ..Config::default()
-    }
-    .on_loopback_any_port();
+    })
+    .expect("the default gateway section is valid");
     // A fresh master key per test (PostgreSQL requires one to be configured).
     use base64::Engine;
     config.set_section(&ironmesh_sealing::SecretsConfig {

@@ -31,6 +31,8 @@ use axum::response::{IntoResponse, Response};
 use ironmesh_interceptors::client::GrpcChannel;
 use ironmesh_interceptors::context::{RequestId, TraceContext};
 use ironmesh_runtime::Config;
+
+use crate::config::GatewayConfig;
 use prost_reflect::DescriptorPool;
 use tonic::metadata::MetadataMap;
 use tracing::Instrument;
@@ -80,8 +82,7 @@ pub struct Transcoder {
 impl Transcoder {
     /// Reads the route table from `api`'s descriptors; invalid or conflicting rules, or a rule
     /// of a service without a channel, are an error.
-    pub fn new(api: Api, config: &Config) -> Result<Self, String> {
-        let gateway = &config.gateway;
+    pub fn new(api: Api, config: &Config, gateway: &GatewayConfig) -> Result<Self, String> {
         let table = RouteTable::from_pool(&api.pool)?;
         for route in table.iter() {
             let service = route.method.parent_service();

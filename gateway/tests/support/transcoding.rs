@@ -248,6 +248,7 @@ impl TestGateway {
         })];
 
         let mut config = ironmesh_runtime::Config::default().on_loopback_any_port();
+        ironmesh_gateway::GatewayConfig::any_port(&mut config).expect("valid gateway section");
         adjust(&mut config);
         let policy = PolicyTable::from_descriptor_sets(&[DESCRIPTOR_SET]).expect("policy");
         let channel = ClientBuilder::new("gateway", "testing", &format!("http://{grpc}"))
@@ -256,7 +257,8 @@ impl TestGateway {
             .expect("channel");
         let pool = prost_reflect::DescriptorPool::decode(DESCRIPTOR_SET).expect("descriptors");
         let api = ironmesh_gateway::Api::new(pool).route(SERVICE, channel);
-        let listeners = ironmesh_gateway::GatewayListeners::bind(&config)
+        let gateway = config.section().expect("valid gateway section");
+        let listeners = ironmesh_gateway::GatewayListeners::bind(&config, &gateway)
             .await
             .expect("bind gateway");
         let rest = listeners.http.local_addr().expect("address");

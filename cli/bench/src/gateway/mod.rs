@@ -229,13 +229,17 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
 /// the gateway's REST address, auth's admin address.
 pub fn serve_child(dir: Option<&Path>) -> ExitCode {
     let unlimited = |config: &mut ironmesh_runtime::Config| {
-        config.gateway.rate_limit_per_sec = UNLIMITED;
-        config.gateway.rate_limit_burst = UNLIMITED;
-        // The bench's path is in the default `auth` route group: give it the same budget.
-        for group in &mut config.gateway.route_limits {
-            group.per_sec = UNLIMITED;
-            group.burst = UNLIMITED;
-        }
+        config
+            .update_section(|gateway: &mut ironmesh_gateway::GatewayConfig| {
+                gateway.rate_limit_per_sec = UNLIMITED;
+                gateway.rate_limit_burst = UNLIMITED;
+                // The bench's path is in the default `auth` route group: same budget there.
+                for group in &mut gateway.route_limits {
+                    group.per_sec = UNLIMITED;
+                    group.burst = UNLIMITED;
+                }
+            })
+            .expect("unlimited rates are valid");
     };
     crate::serve::serve_mesh(
         "gateway",

@@ -38,55 +38,6 @@ pub const ENV_PREFIX: &str = "IRONMESH_";
 /// Environment variable naming the optional TOML file.
 pub const CONFIG_FILE_ENV: &str = "IRONMESH_CONFIG";
 
-/// The REST gateway's listeners.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GatewayConfig {
-    /// REST listener port (0 = any free port).
-    pub http_port: u16,
-    /// Admin HTTP listener port (0 = any free port).
-    pub admin_port: u16,
-    /// Origins allowed to call the REST API from a browser (exact `scheme://host[:port]`).
-    pub cors_origins: Vec<String>,
-    /// Requests per second allowed per client address and per credential (GCRA).
-    pub rate_limit_per_sec: u32,
-    /// How many requests may come at once before the rate applies.
-    pub rate_limit_burst: u32,
-    /// Addresses of proxies in front of the gateway whose `X-Forwarded-For` is believed; from
-    /// anyone else the header is ignored.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// A client must send its request headers within this many milliseconds (slowloris guard).
-    pub header_read_timeout_ms: u64,
-    /// Route groups with their own rate limit: the longest matching path prefix decides; paths
-    /// in no group use `rate_limit_per_sec` / `rate_limit_burst`.
-    pub route_limits: Vec<RouteLimit>,
-    /// Request headers passed upstream as gRPC metadata, besides `authorization`, `x-request-id`
-    /// and the trace context, which always are.
-    pub forward_request_headers: Vec<String>,
-    /// Response metadata returned to REST clients as headers.
-    pub forward_response_headers: Vec<String>,
-    /// Largest request body accepted (413 beyond, without reading the rest).
-    pub max_body_bytes: usize,
-    /// Serve REST over TLS with this certificate chain (PEM); HSTS is sent only then.
-    pub tls_cert_file: Option<PathBuf>,
-    /// The private key (PEM) of `tls_cert_file`.
-    pub tls_key_file: Option<PathBuf>,
-}
-
-/// A rate limit for every REST path starting with `prefix`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteLimit {
-    /// The group's name, used in metrics and Redis keys.
-    pub name: String,
-    /// Path prefix, such as `/v1/auth/`.
-    pub prefix: String,
-    /// Requests per second per client address and per credential.
-    pub per_sec: u32,
-    /// Burst allowance.
-    pub burst: u32,
-}
-
 /// Everything a process needs to start. See the README's config reference.
 ///
 /// Unknown keys are not refused by serde here (`deny_unknown_fields` cannot be combined with the
@@ -130,7 +81,6 @@ pub struct Config {
     pub provisioning: ServiceConfig,
     pub notification: ServiceConfig,
     pub audit: ServiceConfig,
-    pub gateway: GatewayConfig,
     /// Tables owned by crates above the runtime, raw until their owner reads them.
     #[serde(flatten)]
     pub sections: Sections,
@@ -163,35 +113,6 @@ impl Default for Config {
             provisioning: ServiceConfig::defaults(ServiceKind::Provisioning),
             notification: ServiceConfig::defaults(ServiceKind::Notification),
             audit: ServiceConfig::defaults(ServiceKind::Audit),
-            gateway: GatewayConfig {
-                http_port: 8080,
-                admin_port: 9100,
-                cors_origins: Vec::new(),
-                rate_limit_per_sec: 50,
-                rate_limit_burst: 100,
-                trusted_proxies: Vec::new(),
-                header_read_timeout_ms: 10_000,
-                route_limits: vec![RouteLimit {
-                    name: "auth".to_owned(),
-                    prefix: "/v1/auth/".to_owned(),
-                    per_sec: 10,
-                    burst: 20,
-                }],
-                forward_request_headers: [
-                    "accept-language",
-                    "idempotency-key",
-                    "if-match",
-                    "webhook-id",
-                    "webhook-signature",
-                    "webhook-timestamp",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
-                forward_response_headers: ["etag", "location"].map(str::to_owned).to_vec(),
-                max_body_bytes: 4 * 1024 * 1024,
-                tls_cert_file: None,
-                tls_key_file: None,
-            },
             sections: Sections::new(),
         }
     }
@@ -280,59 +201,6 @@ impl Config {
             ));
         }
         self.tokens.validate()?;
-        if self.gateway.rate_limit_per_sec == 0 || self.gateway.rate_limit_burst == 0 {
-            return Err(ConfigError::new(
-                "gateway.rate_limit_per_sec",
-                "rate limits must be at least 1",
-            ));
-        }
-        for origin in &self.gateway.cors_origins {
-            check_url("gateway.cors_origins", origin, &["http", "https"])?;
-        }
-        for group in &self.gateway.route_limits {
-            if group.per_sec == 0 || group.burst == 0 {
-                return Err(ConfigError::new(
-                    "gateway.route_limits",
-                    "rate limits must be at least 1",
-                ));
-            }
-            if !group.prefix.starts_with('/') || group.name.is_empty() {
-                return Err(ConfigError::new(
-                    "gateway.route_limits",
-                    "each group needs a name and a prefix starting with /",
-                ));
-            }
-        }
-        let headers = self
-            .gateway
-            .forward_request_headers
-            .iter()
-            .chain(&self.gateway.forward_response_headers);
-        for name in headers {
-            let valid = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !name.starts_with("grpc-");
-            if !valid {
-                return Err(ConfigError::new(
-                    "gateway.forward_request_headers",
-                    "header names must be lower-case token characters and not grpc-*",
-                ));
-            }
-        }
-        if self.gateway.max_body_bytes == 0 {
-            return Err(ConfigError::new(
-                "gateway.max_body_bytes",
-                "must be at least 1",
-            ));
-        }
-        if self.gateway.tls_cert_file.is_some() != self.gateway.tls_key_file.is_some() {
-            return Err(ConfigError::new(
-                "gateway.tls_key_file",
-                "tls_cert_file and tls_key_file go together",
-            ));
-        }
         let tls = &self.tls;
         let files = [
             ("tls.cert_file", &tls.cert_file),
@@ -377,8 +245,9 @@ impl Config {
         }
     }
 
-    /// Every listener on 127.0.0.1 and port 0 (any free port), as tests and benchmarks run a
-    /// mesh beside whatever else the machine runs.
+    /// Every service listener on 127.0.0.1 and port 0 (any free port), as tests and benchmarks
+    /// run a mesh beside whatever else the machine runs. (The gateway's own ports are its
+    /// section's: see `ironmesh_gateway::config`.)
     pub fn on_loopback_any_port(mut self) -> Self {
         self.bind_host = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for kind in ServiceKind::ALL {
@@ -386,8 +255,6 @@ impl Config {
             service.grpc_port = 0;
             service.admin_port = 0;
         }
-        self.gateway.http_port = 0;
-        self.gateway.admin_port = 0;
         self
     }
 

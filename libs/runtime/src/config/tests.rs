@@ -25,7 +25,6 @@ fn defaults_follow_the_port_table() {
     let config = load(&[]).unwrap();
     assert_eq!(config.orders.grpc_port, 50052);
     assert_eq!(config.audit.admin_port, 9106);
-    assert_eq!(config.gateway.http_port, 8080);
     assert_eq!(
         config.endpoint(ServiceKind::Inventory),
         "http://127.0.0.1:50053"
@@ -49,45 +48,12 @@ fn nested_env_keys_override_defaults() {
 }
 
 #[test]
-fn gateway_lists_come_from_the_environment() {
-    let config = load(&[
-        (
-            "IRONMESH_GATEWAY__ROUTE_LIMITS",
-            r#"[{name="login",prefix="/v1/auth/login",per_sec=2,burst=5}]"#,
-        ),
-        (
-            "IRONMESH_GATEWAY__FORWARD_RESPONSE_HEADERS",
-            "[etag,x-page]",
-        ),
-        ("IRONMESH_TRUSTED_FORWARDERS", "[10.0.0.5]"),
-    ])
-    .unwrap();
-    assert_eq!(
-        config.gateway.route_limits,
-        vec![RouteLimit {
-            name: "login".to_owned(),
-            prefix: "/v1/auth/login".to_owned(),
-            per_sec: 2,
-            burst: 5,
-        }]
-    );
-    assert_eq!(config.gateway.forward_response_headers, ["etag", "x-page"]);
+fn lists_come_from_the_environment() {
+    let config = load(&[("IRONMESH_TRUSTED_FORWARDERS", "[10.0.0.5]")]).unwrap();
     assert_eq!(
         config.trusted_forwarders,
         vec!["10.0.0.5".parse::<IpAddr>().unwrap()]
     );
-    let err = load(&[(
-        "IRONMESH_GATEWAY__FORWARD_REQUEST_HEADERS",
-        "[grpc-timeout]",
-    )])
-    .unwrap_err();
-    assert_eq!(err.key, "gateway.forward_request_headers");
-    let err = load(&[(
-        "IRONMESH_GATEWAY__ROUTE_LIMITS",
-        r#"[{name="x",prefix="/x",per_sec=0,burst=1}]"#,
-    )])
-    .unwrap_err();
-    assert_eq!(err.key, "gateway.route_limits");
 }
 
 #[test]
