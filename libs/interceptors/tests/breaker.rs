@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Scripted, check_request, client, serve, stack_config};
+use common::{Scripted, check_request, client_of, serve, stack_config};
 use ironmesh_interceptors::client::BreakerConfig;
 use ironmesh_interceptors::metrics::Metrics;
 use tonic::{Code, Status};
@@ -22,6 +22,10 @@ fn breaker() -> BreakerConfig {
         probes: 2,
     }
 }
+
+/// Each test's own upstream name: the breaker-state gauge lives in the process-wide registry.
+const TRIP: &str = "breaker-trip";
+const CALLER_ERRORS: &str = "breaker-caller-errors";
 
 fn state(upstream: &str) -> i64 {
     Metrics::global()
@@ -46,7 +50,7 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
     });
     let server = serve(health.clone(), stack_config(64)).await;
     // Not idempotent: one attempt per call, so server counts are exact.
-    let mut client = client(&format!("http://{}", server.addr), false, |b| {
+    let mut client = client_of(TRIP, &format!("http://{}", server.addr), false, |b| {
         b.breaker(breaker())
     });
 
@@ -57,7 +61,7 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
         );
     }
     assert_eq!(health.calls(), 4);
-    assert_eq!(state("test-upstream"), 2, "open");
+    assert_eq!(state(TRIP), 2, "open");
 
     for _ in 0..5 {
         let status = client.check(check_request()).await.unwrap_err();
@@ -65,7 +69,7 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
         assert!(
             status
                 .message()
-                .contains("test-upstream is unavailable (circuit breaker open)"),
+                .contains("breaker-trip is unavailable (circuit breaker open)"),
             "{status:?}"
         );
     }
@@ -78,11 +82,7 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
         Code::Unavailable
     );
     assert_eq!(health.calls(), 5, "one probe went through");
-    assert_eq!(
-        state("test-upstream"),
-        2,
-        "open again after the failed probe"
-    );
+    assert_eq!(state(TRIP), 2, "open again after the failed probe");
     let refused = client.check(check_request()).await.unwrap_err();
     assert!(
         refused.message().contains("circuit breaker open"),
@@ -94,9 +94,9 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
     healthy.store(true, Ordering::SeqCst);
     tokio::time::sleep(COOL_DOWN).await;
     client.check(check_request()).await.expect("probe 1");
-    assert_eq!(state("test-upstream"), 1, "half-open while probing");
+    assert_eq!(state(TRIP), 1, "half-open while probing");
     client.check(check_request()).await.expect("probe 2");
-    assert_eq!(state("test-upstream"), 0, "closed");
+    assert_eq!(state(TRIP), 0, "closed");
     for _ in 0..10 {
         client
             .check(check_request())
@@ -108,11 +108,11 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
     healthy.store(false, Ordering::SeqCst);
     for _ in 0..20 {
         let _ = client.check(check_request()).await;
-        if state("test-upstream") == 2 {
+        if state(TRIP) == 2 {
             break;
         }
     }
-    assert_eq!(state("test-upstream"), 2, "reopened on renewed failures");
+    assert_eq!(state(TRIP), 2, "reopened on renewed failures");
     server.stop().await;
 }
 
@@ -122,9 +122,12 @@ async fn breaker_opens_fails_fast_half_opens_closes_and_reopens() {
 async fn caller_errors_do_not_open_the_breaker() {
     let health = Scripted::new(|_, _| Err(Status::not_found("no such thing")));
     let server = serve(health.clone(), stack_config(64)).await;
-    let mut client = client(&format!("http://{}", server.addr), false, |b| {
-        b.breaker(breaker())
-    });
+    let mut client = client_of(
+        CALLER_ERRORS,
+        &format!("http://{}", server.addr),
+        false,
+        |b| b.breaker(breaker()),
+    );
     for _ in 0..20 {
         assert_eq!(
             client.check(check_request()).await.unwrap_err().code(),
@@ -132,6 +135,6 @@ async fn caller_errors_do_not_open_the_breaker() {
         );
     }
     assert_eq!(health.calls(), 20);
-    assert_eq!(state("test-upstream"), 0);
+    assert_eq!(state(CALLER_ERRORS), 0);
     server.stop().await;
 }

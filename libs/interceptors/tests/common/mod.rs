@@ -131,8 +131,24 @@ pub fn client(
     idempotent: bool,
     adjust: impl FnOnce(ClientBuilder) -> ClientBuilder,
 ) -> HealthClient<GrpcChannel> {
-    let builder = ClientBuilder::new("test", "test-upstream", target)
-        .policy(PolicyTable::default().with(CHECK, idempotent, Access::Public));
+    client_of("test-upstream", target, idempotent, adjust)
+}
+
+/// Like [`client`], for the logical upstream `upstream`. Tests that read an upstream's series
+/// from the process-wide metrics registry give it a name of its own, so tests running in one
+/// process (plain `cargo test`) never read each other's values.
+#[allow(dead_code)] // each test binary compiles this module; not all of them call this
+pub fn client_of(
+    upstream: &str,
+    target: &str,
+    idempotent: bool,
+    adjust: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> HealthClient<GrpcChannel> {
+    let builder = ClientBuilder::new("test", upstream, target).policy(PolicyTable::default().with(
+        CHECK,
+        idempotent,
+        Access::Public,
+    ));
     HealthClient::new(adjust(builder).build().unwrap())
 }
 

@@ -33,21 +33,21 @@ pub enum Role {
 }
 
 impl Role {
+    const ALL: [Role; 3] = [Role::Customer, Role::Operator, Role::Admin];
+
+    /// The name in tokens and API-key answers. Operator and admin are the names every
+    /// service's authorization layer checks (`ironmesh_interceptors::auth`), so they are taken
+    /// from there rather than spelled twice.
     pub const fn as_str(self) -> &'static str {
         match self {
             Role::Customer => "customer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
+            Role::Operator => ironmesh_interceptors::auth::ROLE_OPERATOR,
+            Role::Admin => ironmesh_interceptors::auth::ROLE_ADMIN,
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "customer" => Some(Role::Customer),
-            "operator" => Some(Role::Operator),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|role| role.as_str() == text)
     }
 }
 

@@ -62,7 +62,7 @@ pub fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
             // fault and its whole source chain go to the log under the same id.
             let id = request_id.map(|id| id.to_string()).unwrap_or_default();
             tracing::error!(request_id = %id, error = %crate::error_chain(&fault), "internal error");
-            Status::internal(format!("internal error (request id {id})"))
+            ironmesh_interceptors::grpc::internal_error(&id)
         }
     }
 }
