@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{Last, client, start};
 use ironmesh_interceptors::context::{CallContext, RequestId, TraceContext};
-use ironmesh_otlp_receiver::{Span, attribute, receiver};
+use ironmesh_test_support::otlp::{Span, attribute, receiver};
 use tonic_health::pb::HealthCheckRequest;
 
 const LIMIT: Duration = Duration::from_secs(20);

@@ -19,8 +19,8 @@ use ironmesh_proto::ironmesh::events::v1::{
 };
 use ironmesh_runtime::storage::MigrationSet;
 use ironmesh_runtime::{Database, with_pool};
+use ironmesh_test_support::TestDatabase;
 use parking_lot::Mutex;
-use sqlx::Connection;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,11 +35,7 @@ pub const MIGRATIONS: MigrationSet = ironmesh_runtime::migrations![
     2, "inbox", (ironmesh_outbox::schema::INBOX);
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use ironmesh_test_support::Backend;
 
 /// Generates `<name>_sqlite` and `<name>_postgres` tests running `async fn name(Backend)`. The
 /// PostgreSQL one is skipped (with a note) when `TEST_DATABASE_URL` is unset, and fails then if
@@ -69,16 +65,7 @@ macro_rules! both_backends {
 
 /// Whether the PostgreSQL variants run: panics when CI=true and TEST_DATABASE_URL is missing.
 pub fn postgres_available() -> bool {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => true,
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("TEST_DATABASE_URL is not set but CI=true: PostgreSQL tests must run in CI")
-        }
-        _ => {
-            eprintln!("note: TEST_DATABASE_URL is not set; skipping the PostgreSQL variant");
-            false
-        }
-    }
+    ironmesh_test_support::backends().contains(&Backend::Postgres)
 }
 
 /// A database for one test: a temp SQLite file, or `ironmesh_test_<uuid>` on the server of
@@ -86,7 +73,7 @@ pub fn postgres_available() -> bool {
 pub struct TestDb {
     pub backend: Backend,
     url: String,
-    admin: Option<(String, String)>,
+    postgres: Option<TestDatabase>,
     _dir: Option<tempfile::TempDir>,
     pools: Vec<Database>,
 }
@@ -100,28 +87,17 @@ impl TestDb {
                 Self {
                     backend,
                     url,
-                    admin: None,
+                    postgres: None,
                     _dir: Some(dir),
                     pools: Vec::new(),
                 }
             }
             Backend::Postgres => {
-                let admin_url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-                let name = format!("ironmesh_test_{}", uuid::Uuid::now_v7().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin_url)
-                    .await
-                    .expect("connect to TEST_DATABASE_URL");
-                sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
-                let _ = conn.close().await;
-                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&name);
+                let database = TestDatabase::create().await;
                 Self {
                     backend,
-                    url: url.to_string(),
-                    admin: Some((admin_url, name)),
+                    url: database.url().to_owned(),
+                    postgres: Some(database),
                     _dir: None,
                     pools: Vec::new(),
                 }
@@ -142,12 +118,8 @@ impl TestDb {
         for pool in &self.pools {
             pool.close().await;
         }
-        if let Some((admin_url, name)) = &self.admin
-            && let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await
-        {
-            let statement = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-            let _ = sqlx::query(&statement).execute(&mut conn).await;
-            let _ = conn.close().await;
+        if let Some(database) = self.postgres {
+            database.drop_database().await;
         }
     }
 }

@@ -1,13 +1,5 @@
-//! A real OTLP/gRPC trace receiver on 127.0.0.1:0 for tests: every exported span arrives on a
-//! channel, so a test follows a trace across processes without a collector.
-//!
-//! # Layout
-//! - [`receiver`]: start one; its address goes into `OTEL_EXPORTER_OTLP_ENDPOINT`.
-//! - [`attribute`]: read a span attribute as text.
-//!
-//! It lives under libs/ (below the runtime) so the runtime's own trace tests can use it without
-//! depending on the testkit, which sits above every service.
-#![forbid(unsafe_code)]
+//! A real OTLP/gRPC trace receiver on 127.0.0.1:0: every exported span arrives on a channel,
+//! so a test follows a trace across processes without a collector.
 
 use std::net::SocketAddr;
 
