@@ -70,7 +70,8 @@ mod tests {
     /// for a zero `ip_threshold` and `max_secs` for a zero `base_secs`).
     #[test]
     fn each_bad_value_names_its_own_key() {
-        let cases: [(fn(&mut LockoutConfig), &str); 5] = [
+        type Change = fn(&mut LockoutConfig);
+        let cases: [(Change, &str); 5] = [
             (|l| l.account_threshold = 0, "lockout.account_threshold"),
             (|l| l.ip_threshold = 0, "lockout.ip_threshold"),
             (|l| l.window_secs = 0, "lockout.window_secs"),
