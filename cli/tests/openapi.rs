@@ -214,6 +214,11 @@ async fn schemathesis_default_checks_pass_against_the_mesh() {
         // service's tag here as it lands.
         "--include-tag",
         "AuthService",
+        "--include-tag",
+        "AuditService",
+        // Audit's operations not built yet (501 naming what is missing); drop this as they land.
+        "--exclude-operation-id-regex",
+        "^AuditService_(GetCheckpoint|Export)$",
     ]
     .iter()
     .map(|s| (*s).to_owned())
