@@ -364,17 +364,17 @@ fn new_entries(entries: &[pb::AuditEntry]) -> Result<Vec<NewEntry>, AuditError> 
 
 fn filter(request: &pb::QueryRequest) -> Result<Filter, AuditError> {
     let mut violations = Violations::default();
-    let mut bound = |field: &str, ts: Option<&prost_types::Timestamp>| {
-        ts.and_then(|ts| match time(ts).and_then(domain::to_nanos) {
-            Some(ns) => Some(ns),
-            None => {
-                violations.add(field, "not a valid timestamp between 1677 and 2262");
-                None
-            }
+    // A bound outside what the store's nanosecond times hold (1677–2262) excludes nothing on
+    // that side, or everything: clamp it rather than refuse a valid Timestamp.
+    let bound = |ts: Option<&prost_types::Timestamp>| {
+        ts.map(|ts| match time(ts).and_then(domain::to_nanos) {
+            Some(ns) => ns,
+            None if ts.seconds < 0 => i64::MIN,
+            None => i64::MAX,
         })
     };
-    let start_ns = bound("start_time", request.start_time.as_ref());
-    let end_ns = bound("end_time", request.end_time.as_ref());
+    let start_ns = bound(request.start_time.as_ref());
+    let end_ns = bound(request.end_time.as_ref());
     let outcome = match pb::Outcome::try_from(request.outcome) {
         Ok(pb::Outcome::Unspecified) => None,
         Ok(pb::Outcome::Success) => Some(Outcome::Success),

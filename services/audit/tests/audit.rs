@@ -525,6 +525,19 @@ async fn query_filters_and_get_entry() {
             ..Default::default()
         };
         assert_eq!(seqs(q(window).await), [2, 3]);
+        // Bounds beyond what the store's times hold (year 1, year 9999) are valid: no limit.
+        let wide = pb::QueryRequest {
+            start_time: Some(prost_types::Timestamp {
+                seconds: -62_135_596_800,
+                nanos: 0,
+            }),
+            end_time: Some(prost_types::Timestamp {
+                seconds: 253_402_300_799,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(seqs(q(wide).await), [1, 2, 3, 4, 5, 6], "{backend:?}");
         let newest = pb::QueryRequest {
             newest_first: true,
             page_size: 4,
@@ -562,6 +575,34 @@ async fn query_filters_and_get_entry() {
             "{backend:?}"
         );
         assert_eq!(got.details.get("reason").map(String::as_str), Some("asked"));
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}
+
+/// VerifyChain's work is bounded by its deadline: with no time left it checks nothing and says
+/// so (the range it covered is empty), with time it covers the whole log.
+#[tokio::test]
+async fn verification_stops_at_the_deadline() {
+    for backend in backends() {
+        let (mesh, _admin, db) = mesh(backend).await;
+        let store = Store::new(db);
+        let batch: Vec<NewEntry> = (1..=5).map(|i| entry(&format!("d{i}"))).collect();
+        bounded(store.append(&batch)).await.unwrap();
+        let none = bounded(store.verify(1, 0, tokio::time::Instant::now()))
+            .await
+            .unwrap();
+        assert_eq!(
+            (none.entries_checked, none.end_sequence),
+            (0, 0),
+            "{backend:?}"
+        );
+        assert!(none.first_broken.is_none());
+        let later = tokio::time::Instant::now() + LIMIT;
+        let all = bounded(store.verify(2, 0, later)).await.unwrap();
+        assert_eq!(
+            (all.start_sequence, all.end_sequence, all.entries_checked),
+            (2, 5, 4)
+        );
         assert!(mesh.shutdown().await.is_empty());
     }
 }
