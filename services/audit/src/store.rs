@@ -386,8 +386,11 @@ impl Store {
                 return Ok(broken(start, check.next_sequence, "gap", checked));
             }
             for row in rows {
-                let entry = Row::from(row).into_entry()?;
                 let at = check.next_sequence;
+                // A row edited into something no entry can be is as broken as a bad hash.
+                let Ok(entry) = Row::from(row).into_entry() else {
+                    return Ok(broken(start, at, "unreadable entry", checked));
+                };
                 if let Err(reason) = check.check(&entry) {
                     return Ok(broken(start, at, reason, checked));
                 }

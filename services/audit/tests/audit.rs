@@ -233,12 +233,22 @@ async fn out_of_band_changes_are_reported_at_their_sequence() {
             (8, "prev_hash mismatch"),
             "{backend:?}"
         );
+        // A value no entry can hold is reported too, not answered with INTERNAL.
+        run("UPDATE entries SET outcome = 99 WHERE sequence = 2")
+            .await
+            .unwrap();
+        let found = verify(&mesh, &admin, 0, 0).await;
+        assert_eq!(
+            (found.first_broken_sequence, found.failure_reason.as_str()),
+            (2, "unreadable entry"),
+            "{backend:?}"
+        );
         // The untouched head of the log still verifies as a range, and says what it covered.
-        let head = verify(&mesh, &admin, 1, 2).await;
+        let head = verify(&mesh, &admin, 1, 1).await;
         assert!(head.ok, "{backend:?}: {head:?}");
         assert_eq!(
             (head.start_sequence, head.end_sequence, head.entries_checked),
-            (1, 2, 2)
+            (1, 1, 1)
         );
         db.close().await;
         assert!(mesh.shutdown().await.is_empty());
