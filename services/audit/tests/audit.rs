@@ -325,7 +325,8 @@ async fn deliver_twice_records_each_event_once() {
     }
 }
 
-/// Append and Deliver are internal: even an administrator's user token is PERMISSION_DENIED.
+/// Append and Deliver are internal: even an administrator's user token is PERMISSION_DENIED;
+/// Query needs an operator, so a customer's token is refused it.
 #[tokio::test]
 async fn internal_methods_refuse_user_tokens() {
     for backend in backends() {
@@ -345,6 +346,15 @@ async fn internal_methods_refuse_user_tokens() {
             .await
             .unwrap_err();
         assert_eq!(deliver.code(), Code::PermissionDenied, "{backend:?}");
+        // Reads are for operators: a customer is refused them too.
+        let customer = mesh.customer().await.access_token;
+        let read = mesh
+            .audit()
+            .await
+            .query(authed(pb::QueryRequest::default(), &customer))
+            .await
+            .unwrap_err();
+        assert_eq!(read.code(), Code::PermissionDenied, "{backend:?}");
         assert!(mesh.shutdown().await.is_empty());
     }
 }
