@@ -10,8 +10,9 @@
 //!   tokens, VerifyChain's ranges.
 //! - [`store`]: the schema per backend ([`MIGRATIONS`], with the outbox library's inbox) and
 //!   every query; appends serialize on one head row in the database (the why is in its docs).
-//! - [`grpc`]: the tonic adapters (proto ⇄ domain, errors → status in one function), and
-//!   [`grpc::deliver`] / [`grpc::event_entry`], how an event becomes an entry.
+//! - [`grpc`]: the `AuditService` adapter and errors → status in one function;
+//!   `grpc/convert` (proto ⇄ domain) and `grpc/sink` (`EventSinkService`, [`grpc::deliver`],
+//!   [`grpc::event_entry`]: how an event becomes an entry).
 //!
 //! `domain`, `service`, `store` and `grpc` are public so tests can drive the internal-only
 //! operations (Append, Deliver) below the gRPC layer, which refuses user tokens for them.
