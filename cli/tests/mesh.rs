@@ -364,11 +364,11 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
                 .unwrap_err(),
         ),
         (
-            "audit log",
+            "signed checkpoints",
             mesh.audit()
                 .await
-                .query(authed(
-                    ironmesh::audit::v1::QueryRequest::default(),
+                .get_checkpoint(authed(
+                    ironmesh::audit::v1::GetCheckpointRequest::default(),
                     &operator,
                 ))
                 .await
