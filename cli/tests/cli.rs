@@ -113,11 +113,18 @@ async fn up_serves_every_component_and_exits_zero_on_sigterm() {
         let mut command = ironmesh(dir.path());
         all_ports_ephemeral(&mut command);
         if let Some(pg) = &pg {
-            // PostgreSQL means replicas: the master key must be configured, not generated.
-            command.env("IRONMESH_DATABASE_URL", pg.url()).env(
-                "IRONMESH_SECRETS__MASTER_KEY",
-                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-            );
+            // PostgreSQL means replicas: the master key and the service identity secret must be
+            // configured, not generated.
+            command
+                .env("IRONMESH_DATABASE_URL", pg.url())
+                .env(
+                    "IRONMESH_SECRETS__MASTER_KEY",
+                    "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+                )
+                .env(
+                    "IRONMESH_SERVICE_IDENTITY__SECRET",
+                    "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
+                );
         }
         let mut child = command.arg("up").spawn().expect("start ironmesh up");
         let table = read_table(&mut child).await;
@@ -209,6 +216,11 @@ async fn invalid_config_exits_64_naming_the_key() {
         ),
         ("IRONMESH_DATABASE_URL", "not a url", "database_url"),
         ("IRONMESH_LOG_LEVEL", "loud", "log_level"),
+        (
+            "IRONMESH_SERVICE_IDENTITY__SECRET",
+            "hunter2",
+            "service_identity.secret",
+        ),
         // Sections owned by components, validated by their owners before anything starts.
         (
             "IRONMESH_LOCKOUT__IP_THRESHOLD",

@@ -29,12 +29,13 @@ impl Upstreams {
         let channels = ServiceKind::ALL
             .into_iter()
             .map(|kind| {
-                let channel = clients::channel(config, "gateway", kind).map_err(|source| {
-                    super::GatewayError::Upstream {
-                        service: kind.name(),
-                        source,
-                    }
-                })?;
+                let channel =
+                    clients::forwarding_channel(config, "gateway", kind).map_err(|source| {
+                        super::GatewayError::Upstream {
+                            service: kind.name(),
+                            source,
+                        }
+                    })?;
                 Ok((kind, channel))
             })
             .collect::<Result<_, super::GatewayError>>()?;

@@ -91,6 +91,8 @@ fn mesh_config(dir: &Path) -> Result<Config, String> {
         ),
         ..Default::default()
     });
+    config.service_identity.secret =
+        Some(base64::engine::general_purpose::STANDARD.encode(token::random_bytes(32)?));
     config.set_section(&ironmesh_auth::settings::LockoutConfig {
         account_threshold: NEVER_LOCKED,
         ip_threshold: NEVER_LOCKED,

@@ -271,6 +271,9 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<&str>) -> Co
         ),
         ..Default::default()
     });
+    // And a fresh service identity secret (PostgreSQL requires one too).
+    config.service_identity.secret =
+        Some(base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>()));
     config
 }
 

@@ -253,6 +253,7 @@ impl TestGateway {
         let policy = PolicyTable::from_descriptor_sets(&[DESCRIPTOR_SET]).expect("policy");
         let channel = ClientBuilder::new("gateway", "testing", &format!("http://{grpc}"))
             .policy(policy)
+            .credentials(ironmesh_interceptors::client::Credentials::ForwardCaller)
             .build()
             .expect("channel");
         let pool = prost_reflect::DescriptorPool::decode(DESCRIPTOR_SET).expect("descriptors");

@@ -11,8 +11,9 @@
 //!     2, "outbox", (ironmesh_outbox::schema::OUTBOX);
 //! ];
 //!
-//! // Once per process: who gets what, through which client (built on the shared stack).
-//! let audit = EventSinkServiceClient::new(ClientBuilder::new("orders", "audit", url).build()?);
+//! // Once per process: who gets what, through which client (built on the shared stack; `Deliver`
+//! // is internal, so the channel authenticates as the service: `clients::channel`).
+//! let audit = EventSinkServiceClient::new(clients::channel(&config, "orders", ServiceKind::Audit)?);
 //! let outbox = Outbox::new("orders", vec![Subscriber::new("audit", &["*"], audit)]);
 //! tokio::spawn(outbox.relay(db.clone(), RelayConfig::default()).run(shutdown.clone()));
 //!

@@ -1,6 +1,8 @@
 //! How a service learns who is calling: access tokens are verified locally
 //! ([`ironmesh_interceptors::auth::jwt::JwtAuthenticator`]) against auth's JWKS, fetched over gRPC
-//! through the shared client stack and cached.
+//! through the shared client stack and cached; API keys are resolved by auth's internal
+//! `AuthenticateApiKey`, called as this service (its service identity); service tokens are
+//! verified locally with the deployment's service secret ([`service_secret`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,10 @@ use std::time::Duration;
 use ironmesh_interceptors::BoxError;
 use ironmesh_interceptors::auth::api_key::{ApiKeyAuthenticator, ApiKeyLookup, Credentials};
 use ironmesh_interceptors::auth::jwt::{JwtAuthenticator, KeySource, PublicJwk};
-use ironmesh_interceptors::auth::{AuthFailure, Authenticator, Principal};
+use ironmesh_interceptors::auth::service::{
+    ServiceAuthenticator, ServiceSecret, ServiceSecretError, WithServices,
+};
+use ironmesh_interceptors::auth::{AuthFailure, Authenticator, Principal, PrincipalKind};
 use ironmesh_interceptors::client::GrpcChannel;
 use ironmesh_proto::ironmesh::auth::v1::auth_service_client::AuthServiceClient;
 use ironmesh_proto::ironmesh::auth::v1::{AuthenticateApiKeyRequest, GetJwksRequest};
@@ -69,6 +74,7 @@ impl ApiKeyLookup for RemoteApiKeys {
                         session: None,
                         roles: Vec::new(),
                         scopes: answer.scopes,
+                        kind: PrincipalKind::ApiKey,
                     }))
                 }
                 Err(status) if status.code() == tonic::Code::Unauthenticated => Ok(None),
@@ -76,6 +82,38 @@ impl ApiKeyLookup for RemoteApiKeys {
             }
         })
     }
+}
+
+/// The file the service secret is generated into when none is configured.
+pub const SERVICE_KEY_FILE: &str = "service.key";
+
+/// The deployment's service identity secret: `service_identity.secret`, else — when every
+/// service stores in SQLite, i.e. one node — `data_dir/service.key` (generated once, mode 0600).
+/// PostgreSQL means replicas, whose generated files would differ: there it must be configured.
+pub fn service_secret(config: &Config) -> Result<ServiceSecret, ServiceSecretError> {
+    let single_node = ServiceKind::ALL
+        .iter()
+        .all(|kind| config.database_url(*kind).starts_with("sqlite:"));
+    ServiceSecret::load(
+        config.service_identity.secret.as_deref(),
+        single_node
+            .then(|| config.data_dir.join(SERVICE_KEY_FILE))
+            .as_deref(),
+    )
+}
+
+/// `authenticator`, plus service tokens addressed to `service`: what every server's
+/// authentication layer runs, so internal methods can admit other services.
+pub fn with_service_identities(
+    config: &Config,
+    service: &str,
+    authenticator: Arc<dyn Authenticator>,
+) -> Result<Arc<dyn Authenticator>, ServiceSecretError> {
+    let secret = service_secret(config)?;
+    Ok(Arc::new(WithServices {
+        services: Arc::new(ServiceAuthenticator::new(&secret, service)),
+        others: authenticator,
+    }))
 }
 
 /// The verifier `caller` uses for incoming calls: access tokens checked against auth's JWKS,

@@ -276,6 +276,8 @@ pub async fn serve(
         Some(authenticator) => authenticator,
         None => crate::auth::remote_authenticator(config, kind.name())?,
     };
+    let authenticator = crate::auth::with_service_identities(config, kind.name(), authenticator)
+        .map_err(crate::clients::ClientSetupError::from)?;
     let server = grpc_server(config, kind.name(), policy, Some(authenticator))?
         .add_routes(service.routes)
         .add_service(health.service())

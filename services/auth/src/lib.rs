@@ -41,7 +41,7 @@ use std::time::Duration;
 use ironmesh_interceptors::BoxError;
 use ironmesh_interceptors::auth::api_key::ApiKeyLookup;
 use ironmesh_interceptors::auth::jwt::{KeySource, PublicJwk};
-use ironmesh_interceptors::auth::{AuthFailure, Principal};
+use ironmesh_interceptors::auth::{AuthFailure, Principal, PrincipalKind};
 use ironmesh_proto::ironmesh::auth::v1::auth_service_server::AuthServiceServer;
 use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
 
@@ -150,6 +150,7 @@ impl ApiKeyLookup for LocalApiKeys {
                     session: None,
                     roles: Vec::new(),
                     scopes: key.scopes,
+                    kind: PrincipalKind::ApiKey,
                 })),
                 Err(domain::AuthError::InvalidApiKey) => Ok(None),
                 // For the log only: callers see a generic UNAUTHENTICATED.

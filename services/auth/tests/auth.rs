@@ -408,20 +408,22 @@ async fn key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
 }
 
 /// Who may call what, over every auth RPC: without a token only the public ones get past the
-/// authentication layer; a customer is refused the admin ones with PERMISSION_DENIED.
+/// authentication layer; a customer is refused the admin and internal ones with
+/// PERMISSION_DENIED.
 #[tokio::test]
 async fn rbac_matrix_over_every_auth_rpc() {
     let mesh = mesh(Backend::Sqlite).await;
     let customer = mesh.customer().await;
     let descriptors = ironmesh_runtime::policy();
-    let public = [
-        "Register",
-        "Login",
-        "Refresh",
-        "GetJwks",
+    let public = ["Register", "Login", "Refresh", "GetJwks"];
+    // Refused to every user: services only (see tests/service_identity.rs).
+    let denied = [
+        "ListUsers",
+        "SetRoles",
+        "LockUser",
+        "UnlockUser",
         "AuthenticateApiKey",
     ];
-    let admin = ["ListUsers", "SetRoles", "LockUser", "UnlockUser"];
     let channel = mesh.channel(ServiceKind::Auth).await;
     let methods = [
         "Register",
@@ -459,11 +461,11 @@ async fn rbac_matrix_over_every_auth_rpc() {
             assert_eq!(anonymous, Code::Unauthenticated, "{method} needs a token");
         }
         let as_customer = call_empty(channel.clone(), &path, Some(&customer.access_token)).await;
-        if admin.contains(&method) {
+        if denied.contains(&method) {
             assert_eq!(
                 as_customer,
                 Code::PermissionDenied,
-                "{method} is admin-only"
+                "{method} is admin-only or internal"
             );
         } else {
             assert!(

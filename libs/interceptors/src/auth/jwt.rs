@@ -182,6 +182,7 @@ impl JwtAuthenticator {
             session: claims.sid.map(Into::into),
             roles: claims.roles,
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+            kind: super::PrincipalKind::User,
         })
     }
 }

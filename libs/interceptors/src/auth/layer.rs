@@ -7,8 +7,8 @@
 //! (PERMISSION_DENIED otherwise):
 //! - authenticated: any principal;
 //! - operator: the `operator` or `admin` role; admin: the `admin` role;
-//! - internal: service principals only. None exist yet (service identities come with issue 10),
-//!   so today internal methods refuse every credential, which is what they must do to end users.
+//! - internal: service principals only ([`PrincipalKind::Service`], authenticated by a service
+//!   token, see [`crate::auth::service`]); every end user and API key is refused, admins included.
 //!
 //! Authentication is asynchronous (a JWKS refresh may be needed), so unlike most layers this one
 //! cannot call the inner service synchronously; it follows tower's pattern of taking the service
@@ -21,7 +21,7 @@ use tonic::Status;
 use tower::{Layer, Service};
 
 use super::api_key::API_KEY_PREFIX;
-use super::{Authenticator, Principal, ROLE_ADMIN, ROLE_OPERATOR};
+use super::{Authenticator, Principal, PrincipalKind, ROLE_ADMIN, ROLE_OPERATOR};
 use crate::policy::{Access, Level, PolicyTable};
 use crate::{BoxError, BoxFuture, Request, Response};
 
@@ -99,9 +99,9 @@ fn satisfies(level: Level, principal: &Principal) -> bool {
         Level::Authenticated => true,
         Level::Operator => principal.has_role(ROLE_OPERATOR) || principal.has_role(ROLE_ADMIN),
         Level::Admin => principal.has_role(ROLE_ADMIN),
-        // No credential authenticates a service yet (issue 10): refusing every principal is the
-        // only reading of "service principals only" that cannot admit an end user.
-        Level::Internal => false,
+        // Judged by how the principal authenticated, never by its name or roles: only a valid
+        // service token makes a service principal.
+        Level::Internal => principal.kind == PrincipalKind::Service,
     }
 }
 
@@ -173,8 +173,9 @@ mod tests {
     use super::*;
     use crate::auth::AuthFailure;
 
-    /// Credentials by name: `customer`, `operator`, `admin` (access tokens with that role) and
-    /// `imk_orders_read` / `imk_other` (API keys with those scopes and no roles).
+    /// Credentials by name: `customer`, `operator`, `admin` (access tokens with that role),
+    /// `imk_orders_read` / `imk_other` (API keys with those scopes and no roles) and
+    /// `service:orders` (a service principal).
     struct Named;
 
     impl Authenticator for Named {
@@ -182,11 +183,19 @@ mod tests {
             &'a self,
             credential: &'a str,
         ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthFailure>> + Send + 'a>> {
+            let kind = if credential.starts_with("imk_") {
+                PrincipalKind::ApiKey
+            } else if credential.starts_with("service:") {
+                PrincipalKind::Service
+            } else {
+                PrincipalKind::User
+            };
             let principal = |roles: &[&str], scopes: &[&str]| Principal {
                 subject: credential.into(),
                 session: None,
                 roles: roles.iter().map(|r| (*r).to_owned()).collect(),
                 scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                kind,
             };
             let answer = match credential {
                 "customer" => Ok(principal(&["customer"], &[])),
@@ -194,6 +203,7 @@ mod tests {
                 "admin" => Ok(principal(&[ROLE_ADMIN], &[])),
                 "imk_orders_read" => Ok(principal(&[], &["orders:read"])),
                 "imk_other" => Ok(principal(&[], &["inventory:write"])),
+                "service:orders" => Ok(principal(&[], &[])),
                 _ => Err(AuthFailure::Rejected("unknown test credential")),
             };
             Box::pin(async move { answer })
@@ -238,6 +248,7 @@ mod tests {
     const SEND: &str = "/ironmesh.notification.v1.NotificationService/Send";
     const GET_ME: &str = "/ironmesh.auth.v1.AuthService/GetMe";
     const LOGIN: &str = "/ironmesh.auth.v1.AuthService/Login";
+    const API_KEY: &str = "/ironmesh.auth.v1.AuthService/AuthenticateApiKey";
 
     /// Public methods need nothing; authenticated ones any valid credential, tokens and keys.
     #[tokio::test]
@@ -291,12 +302,12 @@ mod tests {
         assert_eq!(code(&policy, LIST_USERS, Some("admin")).await, Code::Ok);
     }
 
-    /// Internal methods refuse every end-user credential, admins included (no service
-    /// principals exist yet); "operator or internal" admits operators.
+    /// Internal methods refuse every end-user credential and API key, admins included;
+    /// "operator or internal" admits operators.
     #[tokio::test]
     async fn internal_methods_refuse_end_users() {
         let policy = contracts();
-        for path in [RESERVE, DELIVER] {
+        for path in [RESERVE, DELIVER, API_KEY] {
             assert_eq!(
                 code(&policy, path, None).await,
                 Code::Unauthenticated,
@@ -315,6 +326,27 @@ mod tests {
             Code::PermissionDenied
         );
         assert_eq!(code(&policy, SEND, Some("operator")).await, Code::Ok);
+    }
+
+    /// A service principal passes internal methods (and "operator or internal" ones), but not
+    /// operator or admin methods: it holds no roles.
+    #[tokio::test]
+    async fn internal_methods_admit_service_principals() {
+        let policy = contracts();
+        for path in [RESERVE, DELIVER, SEND, API_KEY] {
+            assert_eq!(
+                code(&policy, path, Some("service:orders")).await,
+                Code::Ok,
+                "{path}"
+            );
+        }
+        for path in [FULFILL, LIST_USERS] {
+            assert_eq!(
+                code(&policy, path, Some("service:orders")).await,
+                Code::PermissionDenied,
+                "{path}"
+            );
+        }
     }
 
     /// Scopes narrow API keys only: a key needs one of the listed scopes, an access token is

@@ -10,10 +10,13 @@
 //!   public methods pass, everything else needs a valid credential (UNAUTHENTICATED, generic
 //!   message, otherwise) that meets one of the method's levels and, for API keys, scopes
 //!   (PERMISSION_DENIED otherwise).
+//! - [`service`]: service identities — the deployment's service secret, the short-lived tokens a
+//!   service calls others with, and their verifier (the only source of service principals).
 
 pub mod api_key;
 pub mod jwt;
 mod layer;
+pub mod service;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +39,17 @@ pub struct Principal {
     pub session: Option<Arc<str>>,
     pub roles: Vec<String>,
     pub scopes: Vec<String>,
+    /// What kind of credential authenticated it.
+    pub kind: PrincipalKind,
+}
+
+/// Who stands behind a principal: an end user's access token, an API key, or another service of
+/// the mesh ([`service`]). Only service principals pass `internal` methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    User,
+    ApiKey,
+    Service,
 }
 
 impl Principal {

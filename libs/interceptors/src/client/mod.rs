@@ -26,6 +26,7 @@ pub use propagate::PropagateLayer;
 pub use retry::{RetryConfig, RetryLayer};
 
 use crate::around::AroundLayer;
+use crate::auth::service::ServiceTokens;
 use crate::policy::PolicyTable;
 use crate::{BoxError, Request, Response};
 
@@ -103,6 +104,24 @@ impl Default for DeadlineConfig {
     }
 }
 
+/// The credential outgoing calls carry — the one decision about authorization a client makes.
+///
+/// Why a choice and not always forwarding: a user's token forwarded service → service lets any
+/// service act as that user at every other service (and turns a leaked hop into a leaked user
+/// session), and it cannot pass `internal` methods anyway. So only the gateway, whose upstream
+/// calls *are* the end user's calls, forwards the caller's `authorization`; a service calling
+/// another presents its own identity, and the acting user travels in request fields (`actor`).
+#[derive(Clone, Debug, Default)]
+pub enum Credentials {
+    /// No credential (public upstreams, tests): nothing borrowed by accident.
+    #[default]
+    None,
+    /// The inbound call's `authorization`, unchanged: gateway → service hops only.
+    ForwardCaller,
+    /// This service's own short-lived token (`service:<name>`, see [`crate::auth::service`]).
+    Service(Arc<ServiceTokens>),
+}
+
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -121,6 +140,7 @@ pub struct ClientBuilder {
     breaker: BreakerConfig,
     deadline: DeadlineConfig,
     tls: Option<ClientTls>,
+    credentials: Credentials,
     resolve_every: Duration,
     ejection: Duration,
     connect_timeout: Duration,
@@ -140,6 +160,7 @@ impl ClientBuilder {
             breaker: BreakerConfig::default(),
             deadline: DeadlineConfig::default(),
             tls: None,
+            credentials: Credentials::None,
             resolve_every: Duration::from_secs(10),
             ejection: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(2),
@@ -169,6 +190,12 @@ impl ClientBuilder {
 
     pub fn tls(mut self, tls: ClientTls) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// What authorization outgoing calls carry (default: none; see [`Credentials`]).
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
         self
     }
 
@@ -210,8 +237,9 @@ impl ClientBuilder {
             ))
             // One breaker per upstream, judging every attempt.
             .layer(AroundLayer(breaker::Guarded(breaker)))
-            // Per attempt: request id, trace context and the caller's authorization go along.
-            .layer(PropagateLayer)
+            // Per attempt: request id, trace context and the chosen credential go along (inside
+            // the retries, so a retried attempt after a long backoff gets a fresh service token).
+            .layer(PropagateLayer::new(self.credentials))
             .service(balanced);
         Ok(GrpcChannel {
             inner: BoxCloneSyncService::new(stack),

@@ -1,29 +1,43 @@
 //! Propagation: every attempt carries the inbound call's request id, its trace context (this
-//! hop's span as the parent) and `tracestate`, and the caller's authorization — unless the
-//! request already set its own.
+//! hop's span as the parent) and `tracestate`, and the credential the builder chose
+//! ([`Credentials`]): the inbound caller's authorization (gateway → service only), this
+//! service's own token, or none — unless the request already set its own.
 
 use std::task::{Context, Poll};
 
 use http::HeaderValue;
 use tower::{Layer, Service};
 
+use super::Credentials;
 use crate::context::CallContext;
 use crate::{BoxError, Request, Response};
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PropagateLayer;
+#[derive(Clone, Debug, Default)]
+pub struct PropagateLayer {
+    credentials: Credentials,
+}
+
+impl PropagateLayer {
+    pub fn new(credentials: Credentials) -> Self {
+        Self { credentials }
+    }
+}
 
 impl<S> Layer<S> for PropagateLayer {
     type Service = Propagate<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Propagate { inner }
+        Propagate {
+            inner,
+            credentials: self.credentials.clone(),
+        }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Propagate<S> {
     inner: S,
+    credentials: Credentials,
 }
 
 impl<S> Service<Request> for Propagate<S>
@@ -40,6 +54,16 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
+        if let Credentials::Service(tokens) = &self.credentials
+            && !request.headers().contains_key(http::header::AUTHORIZATION)
+            && let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", tokens.token()))
+        {
+            // Kept out of HPACK tables and debug output.
+            value.set_sensitive(true);
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, value);
+        }
         if let Some(context) = CallContext::current() {
             let headers = request.headers_mut();
             if let Some(id) = &context.request_id
@@ -57,7 +81,9 @@ where
                     headers.insert("tracestate", state.clone());
                 }
             }
-            if let Some(authorization) = &context.authorization {
+            if let Credentials::ForwardCaller = self.credentials
+                && let Some(authorization) = &context.authorization
+            {
                 headers
                     .entry(http::header::AUTHORIZATION)
                     .or_insert_with(|| authorization.clone());

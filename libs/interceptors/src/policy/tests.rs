@@ -144,10 +144,10 @@ fn known_methods_have_the_contracts_access() {
     let auth = "/ironmesh.auth.v1.AuthService";
     assert_eq!(access(&table, &format!("{auth}/Login")), Access::Public);
     assert_eq!(access(&table, &format!("{auth}/GetJwks")), Access::Public);
-    // Internal by intent; public until service identities exist (see auth.proto).
+    // Services call it as themselves (see auth.proto).
     assert_eq!(
         access(&table, &format!("{auth}/AuthenticateApiKey")),
-        Access::Public
+        require(&[Level::Internal])
     );
     assert_eq!(
         access(&table, &format!("{auth}/GetMe")),

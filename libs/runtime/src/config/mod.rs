@@ -7,11 +7,13 @@
 //! # Layout
 //! - [`kinds`]: the six services, log settings, one service's listeners, mTLS files.
 //! - [`tokens`]: access-token settings every verifier shares.
+//! - [`identity`]: the service identity secret services call each other with.
 //! - [`sections`]: tables owned by crates above the runtime (auth's `lockout`, the sealing
 //!   library's `secrets`, the gateway's `gateway`), typed and validated by their owners.
 //! - [`error`]: [`ConfigError`] and the key-naming helpers.
 
 mod error;
+mod identity;
 mod kinds;
 mod sections;
 #[cfg(test)]
@@ -28,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use error::from_figment;
 pub use error::{ConfigError, check_url, env_name};
+pub use identity::ServiceIdentityConfig;
 pub use kinds::{LogFormat, LogLevel, ServiceConfig, ServiceKind, TlsConfig};
 pub use sections::{Section, Sections};
 pub use tokens::TokenConfig;
@@ -75,6 +78,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Access and refresh token settings (auth issues, every service verifies).
     pub tokens: TokenConfig,
+    /// The secret services authenticate to each other with (`service_identity.secret`).
+    pub service_identity: ServiceIdentityConfig,
     pub auth: ServiceConfig,
     pub orders: ServiceConfig,
     pub inventory: ServiceConfig,
@@ -107,6 +112,7 @@ impl Default for Config {
             max_deadline_ms: 300_000,
             tls: TlsConfig::default(),
             tokens: TokenConfig::default(),
+            service_identity: ServiceIdentityConfig::default(),
             auth: ServiceConfig::defaults(ServiceKind::Auth),
             orders: ServiceConfig::defaults(ServiceKind::Orders),
             inventory: ServiceConfig::defaults(ServiceKind::Inventory),
@@ -151,6 +157,7 @@ impl Config {
 
     /// Checks what types alone cannot: URL schemes and sensible durations.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.service_identity.validate()?;
         if let Some(url) = &self.database_url {
             check_url("database_url", url, &["postgres", "postgresql"])?;
         }

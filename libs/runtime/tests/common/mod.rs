@@ -106,8 +106,22 @@ impl Hops {
 }
 
 pub fn client(caller: &'static str, addr: SocketAddr) -> HealthClient<GrpcChannel> {
+    client_with(
+        caller,
+        addr,
+        ironmesh_interceptors::client::Credentials::ForwardCaller,
+    )
+}
+
+/// A client to `addr` whose calls carry `credentials`.
+pub fn client_with(
+    caller: &'static str,
+    addr: SocketAddr,
+    credentials: ironmesh_interceptors::client::Credentials,
+) -> HealthClient<GrpcChannel> {
     let channel = ClientBuilder::new(caller, "next-hop", &format!("http://{addr}"))
         .policy(ironmesh_runtime::policy().clone())
+        .credentials(credentials)
         .build()
         .expect("client");
     HealthClient::new(channel)
