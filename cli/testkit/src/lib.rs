@@ -29,6 +29,15 @@ use tonic_health::pb::health_client::HealthClient;
 /// How long [`TestMesh::start`] waits for every component to report healthy.
 const READY_LIMIT: Duration = Duration::from_secs(20);
 
+/// The fields named by the `google.rpc.BadRequest` field violations of `status` (empty if none).
+pub fn violations(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|br| br.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
 /// The most any one RPC on a testkit channel may take.
 pub const CALL_LIMIT: Duration = Duration::from_secs(30);
 

@@ -170,6 +170,19 @@ pub fn internal_message(request_id: &str) -> String {
     format!("internal error (request id {request_id})")
 }
 
+/// `err: source: source…` on one line: what the log records of an internal failure (under the
+/// request id the caller was given), so the whole cause is in one field.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(err) = source {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        source = err.source();
+    }
+    text
+}
+
 /// INTERNAL carrying only [`internal_message`].
 pub fn internal_error(request_id: &str) -> tonic::Status {
     tonic::Status::internal(internal_message(request_id))

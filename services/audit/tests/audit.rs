@@ -16,7 +16,6 @@ use ironmesh_proto::ironmesh::events::v1 as events;
 use ironmesh_runtime::{Database, ServiceKind};
 use ironmesh_testkit::{Backend, TestMesh, authed, backends};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 /// The most any direct store call in these tests may take.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -92,12 +91,7 @@ async fn query_all(
     }
 }
 
-fn violations(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|br| br.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
-}
+use ironmesh_testkit::violations;
 
 /// 50 callers append at once, half through the service's pool and half through a second pool
 /// (another replica): the log is one chain, sequences 1..=100 with no gap, each batch's two

@@ -178,13 +178,4 @@ impl KeySource for LocalJwks {
 }
 
 /// `err: source: source…` on one line, for logs and operator messages.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(err) = source {
-        text.push_str(": ");
-        text.push_str(&err.to_string());
-        source = err.source();
-    }
-    text
-}
+pub(crate) use ironmesh_interceptors::grpc::error_chain;

@@ -32,12 +32,7 @@ async fn orders_accepts(mesh: &TestMesh, token: &str) -> bool {
     }
 }
 
-fn violations(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|br| br.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
-}
+use ironmesh_testkit::violations;
 
 /// Register → login → the access token works at another service (verified locally against
 /// auth's JWKS) and GetMe returns the normalised account.

@@ -44,22 +44,10 @@ pub fn status(err: AuditError, request_id: Option<&RequestId>) -> Status {
         AuditError::NotFound => Status::not_found("no audit entry at that sequence"),
         AuditError::Internal(fault) => {
             let id = request_id.map(|id| id.0.to_string()).unwrap_or_default();
-            tracing::error!(request_id = %id, error = %error_chain(fault.as_ref()), "internal error");
+            tracing::error!(request_id = %id, error = %ironmesh_interceptors::grpc::error_chain(fault.as_ref()), "internal error");
             ironmesh_interceptors::grpc::internal_error(&id)
         }
     }
-}
-
-/// `err: source: source…` on one line, for the log.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(err) = source {
-        text.push_str(": ");
-        text.push_str(&err.to_string());
-        source = err.source();
-    }
-    text
 }
 
 /// Runs `f` and maps its error with the request's id.
