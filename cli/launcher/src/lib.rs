@@ -9,10 +9,12 @@
 //!   endpoint at the address actually bound, spawn, wait until healthy, run until told to stop,
 //!   drain — one implementation of start → wait healthy → stop.
 //! - [`config`]: every component's configuration sections, checked together.
+//! - `probe`: the health checks `mesh` waits on (grpc.health.v1 Watch, the gateway's `/readyz`).
 //! - [`services`]: the table from [`ironmesh_runtime::ServiceKind`] to each service crate's
 //!   `run` and migrations.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod mesh;
+mod probe;
 pub mod services;

@@ -110,8 +110,12 @@ fn status(err: OutboxError) -> Status {
                 .and_then(|ctx| ctx.request_id)
                 .map(|id| id.to_string())
                 .unwrap_or_default();
-            tracing::error!(request_id = %id, error = %err, "events admin failed");
-            Status::internal(format!("internal error (request id {id})"))
+            tracing::error!(
+                request_id = %id,
+                error = %ironmesh_interceptors::grpc::error_chain(&err),
+                "events admin failed"
+            );
+            ironmesh_interceptors::grpc::internal_error(&id)
         }
     }
 }
