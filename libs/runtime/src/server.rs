@@ -7,7 +7,10 @@
 //!    sending new work), Watch streams end after saying so;
 //! 2. tonic stops accepting, sends GOAWAY and waits for in-flight calls;
 //! 3. if they are not done within `shutdown_grace`, the rest are cut off and that is logged;
-//! 4. the admin listener closes last, so probes see the drain until it is over.
+//! 4. background tasks ([`GrpcService::background`]: relays, sweepers, retention) are cancelled
+//!    once in-flight calls are done — so events those calls committed are still relayed — and
+//!    awaited;
+//! 5. the admin listener closes last, so probes see the drain until it is over.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -50,7 +53,12 @@ pub struct GrpcService {
     routes: Routes,
     names: Vec<&'static str>,
     authenticator: Option<Arc<dyn Authenticator>>,
+    background: Vec<(&'static str, BackgroundTask)>,
 }
+
+/// A task that runs beside the listeners until its token is cancelled (see [`serve`], step 4).
+pub type BackgroundTask =
+    Box<dyn FnOnce(CancellationToken) -> futures_util::future::BoxFuture<'static, ()> + Send>;
 
 impl GrpcService {
     pub fn new(kind: ServiceKind) -> Self {
@@ -59,7 +67,20 @@ impl GrpcService {
             routes: Routes::default(),
             names: Vec::new(),
             authenticator: None,
+            background: Vec::new(),
         }
+    }
+
+    /// Runs `task` beside the listeners for the life of the process (an outbox relay, a sweeper,
+    /// retention); it must return soon after its token is cancelled. `name` is for the log.
+    pub fn background<F, Fut>(mut self, name: &'static str, task: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.background
+            .push((name, Box::new(move |token| Box::pin(task(token)))));
+        self
     }
 
     /// Verifies credentials with `authenticator` instead of auth's JWKS over gRPC (auth itself
@@ -259,6 +280,16 @@ pub async fn serve(
         .in_current_span(),
     );
 
+    let background_stop = CancellationToken::new();
+    let background: Vec<_> = service
+        .background
+        .into_iter()
+        .map(|(name, task)| {
+            let task = task(background_stop.clone());
+            (name, tokio::spawn(task.in_current_span()))
+        })
+        .collect();
+
     let drain_started = CancellationToken::new();
     let signal = {
         let health = health.clone();
@@ -302,6 +333,12 @@ pub async fn serve(
 
     poll_stop.cancel();
     let _ = poller.await;
+    background_stop.cancel();
+    for (name, task) in background {
+        if let Err(err) = task.await {
+            tracing::error!(service = %kind, task = name, error = %err, "background task failed");
+        }
+    }
     admin_stop.cancel();
     let admin_result = admin.await;
     db.close().await;
