@@ -1,9 +1,12 @@
 //! `ironmesh`: run the whole mesh (`up`), one component (`serve`), the migrations (`migrate`) or
-//! operator tasks (`admin create-user`, `admin rotate-signing-key`). The benchmark is its own
+//! operator tasks (`admin create-user`, `admin rotate-signing-key`, `events dead-letters
+//! list|replay`). The benchmark is its own
 //! binary (`ironmesh-bench`, cli/bench), so none of its code ships in this one.
 //!
 //! Exit codes: 0 after a clean drain, 64 for unusable configuration (the message names the key),
 //! 1 for anything else (a busy port, an unreachable database, a component that failed).
+
+mod events;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +61,11 @@ enum Command {
     /// Print the OpenAPI 3.1 document of the REST gateway (what it serves at `/openapi.json`),
     /// generated from the contracts built into this binary.
     Openapi,
+    /// Operator tasks on events: the dead letters of a service's outbox.
+    Events {
+        #[command(subcommand)]
+        command: events::EventsCommand,
+    },
     /// Apply pending migrations for every service (or one) and exit.
     Migrate {
         /// Only this service.
@@ -118,6 +126,10 @@ fn main() -> ExitCode {
         Command::Admin { command } => {
             let settings = config.clone();
             block_on(&settings, admin(config, command))
+        }
+        Command::Events { command } => {
+            let settings = config.clone();
+            block_on(&settings, events::run(config, command))
         }
         Command::Openapi => match ironmesh_gateway::openapi::render() {
             Ok(document) => {

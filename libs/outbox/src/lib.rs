@@ -11,11 +11,13 @@
 //!     2, "outbox", (ironmesh_outbox::schema::OUTBOX);
 //! ];
 //!
-//! // Once per process: who gets what, through which client (built on the shared stack; `Deliver`
-//! // is internal, so the channel authenticates as the service: `clients::channel`).
-//! let audit = EventSinkServiceClient::new(clients::channel(&config, "orders", ServiceKind::Audit)?);
-//! let outbox = Outbox::new("orders", vec![Subscriber::new("audit", &["*"], audit)]);
-//! tokio::spawn(outbox.relay(db.clone(), RelayConfig::default()).run(shutdown.clone()));
+//! // Once per process: the subscribers of the `events` section, each reached over the shared
+//! // client stack as this service (`Deliver` is internal); the relay runs beside the server.
+//! let events = Events::from_config(&config, ServiceKind::Orders)?;
+//! let outbox = events.outbox().clone(); // for the store
+//! run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
+//!     events.mount(GrpcService::new(KIND).add_service(/* … */), db)
+//! })
 //!
 //! // In the store, inside the change's transaction:
 //! with_pool!(&db, pool => {
@@ -28,6 +30,9 @@
 //! ```
 //!
 //! # Layout
+//! - [`config`]: the `events` section ([`EventsConfig`]): subscribers, relay and inbox settings.
+//! - [`service`]: [`Events`] — what a producing process builds from that section and mounts on
+//!   its server: the outbox, its relay (a background task) and `EventsAdminService`.
 //! - [`schema`]: the SQL of the tables (`OUTBOX` for producers, `INBOX` for consumers), one text
 //!   per backend, for services to include in their own migrations.
 //! - [`event`]: [`NewEvent`] (what a service writes), [`EventTrace`] (request id and trace
@@ -41,6 +46,8 @@
 //! - `store`: the relay's SQL. `backoff`: exponential backoff with full jitter.
 //! - [`dead_letters`]: list (paged) and replay; [`admin`]: the same as the operator-only gRPC
 //!   `EventsAdminService`.
+//! - [`payload`]: a payload's fields as text, by the message its content type names (for
+//!   generic consumers like audit).
 //! - [`inbox`]: [`Inbox::record`] for consumers, and inbox retention ([`inbox::run_retention`]).
 //! - `metrics`: pending, oldest-pending age, delivered / failed / dead-lettered, inbox duplicates,
 //!   in the shared registry.
@@ -48,21 +55,26 @@
 
 pub mod admin;
 mod backoff;
+pub mod config;
 pub mod dead_letters;
 pub mod event;
 pub mod inbox;
 mod metrics;
+pub mod payload;
 pub mod relay;
 pub mod schema;
+pub mod service;
 pub mod sink;
 mod store;
 pub mod subscriber;
 pub mod write;
 
 pub use admin::EventsAdmin;
+pub use config::EventsConfig;
 pub use event::{EventTrace, MAX_PAYLOAD_BYTES, NewEvent, TypePattern};
 pub use inbox::{Inbox, purge_inbox};
 pub use relay::{Relay, RelayConfig};
+pub use service::Events;
 pub use sink::Sink;
 pub use store::purge_delivered;
 pub use subscriber::{Subscriber, SubscriberConfig};

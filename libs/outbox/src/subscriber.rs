@@ -24,6 +24,9 @@ pub struct Subscriber {
 pub struct SubscriberConfig {
     /// The subscriber's stable name (e.g. "audit"); its delivery rows are keyed by it.
     pub name: String,
+    /// The service whose `EventSinkService` receives the events; `name` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// `*`, prefixes like `auth.*`, or exact types.
     pub event_types: Vec<String>,
 }

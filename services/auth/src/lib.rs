@@ -2,8 +2,10 @@
 //! export/delete — and the template the other services copy.
 //!
 //! # Layout
-//! - [`run`]: load the master key, open and migrate the store, serve `AuthService` until
-//!   shutdown.
+//! - [`run`]: load the master key, open and migrate the store, serve `AuthService` (and the
+//!   outbox's `EventsAdminService`, with the relay beside it) until shutdown.
+//! - [`events`]: the security events auth writes through the outbox, one constructor per type
+//!   (payloads in `proto/ironmesh/auth/v1/events.proto`); never a secret.
 //! - [`settings`]: auth's configuration sections (`lockout`; the sealing library's `secrets`).
 //! - [`operator`]: `ironmesh admin create-user` / `rotate-signing-key` and the master key, with
 //!   [`operator::OperatorError`].
@@ -23,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod domain;
+pub mod events;
 mod grpc;
 mod keys;
 pub mod operator;
@@ -42,6 +45,7 @@ use ironmesh_interceptors::BoxError;
 use ironmesh_interceptors::auth::api_key::ApiKeyLookup;
 use ironmesh_interceptors::auth::jwt::{KeySource, PublicJwk};
 use ironmesh_interceptors::auth::{AuthFailure, Principal, PrincipalKind};
+use ironmesh_outbox::Events;
 use ironmesh_proto::ironmesh::auth::v1::auth_service_server::AuthServiceServer;
 use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
 
@@ -68,8 +72,9 @@ pub async fn run(
     let limit = config.max_message_bytes;
     let tokens = config.tokens.clone();
     let trusted_forwarders = config.trusted_forwarders.clone();
+    let events = Events::from_config(&config, KIND)?;
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
-        let store = store::Store::new(db);
+        let store = store::Store::new(db.clone(), events.outbox().clone());
         let ttl = |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
         let keys = Arc::new(keys::SigningKeys::configured(
             &tokens,
@@ -98,12 +103,13 @@ pub async fn run(
             LocalJwks(keys),
             LocalApiKeys(accounts.clone()),
         );
-        GrpcService::new(KIND)
+        let service = GrpcService::new(KIND)
             .add_service(limit_sizes!(
                 AuthServiceServer::new(grpc::AuthApi::new(accounts, trusted_forwarders)),
                 limit
             ))
-            .authenticator(authenticator)
+            .authenticator(authenticator);
+        events.mount(service, db)
     })
     .await
 }

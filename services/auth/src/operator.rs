@@ -3,6 +3,7 @@
 //! need. Operators read these errors in their terminal, so unlike RPC errors they carry the
 //! whole cause.
 
+use ironmesh_outbox::Events;
 use ironmesh_runtime::config::ConfigError;
 use ironmesh_runtime::storage::StorageError;
 use ironmesh_runtime::{Config, Database};
@@ -65,7 +66,8 @@ impl From<MasterKeyError> for OperatorError {
 pub async fn rotate_signing_key(config: &Config) -> Result<String, OperatorError> {
     let sealing = sealing(config)?;
     let db = open(config).await?;
-    let keys = keys::SigningKeys::configured(&config.tokens, Store::new(db.clone()), sealing);
+    let store = Store::new(db.clone(), Events::writer(config, KIND)?);
+    let keys = keys::SigningKeys::configured(&config.tokens, store, sealing);
     let key = keys.rotate(chrono::Utc::now()).await;
     db.close().await;
     Ok(key?.kid)
@@ -105,12 +107,14 @@ pub async fn create_user(
     let (Some(email), Some(name), true) = (email, name, problems.is_empty()) else {
         return Err(OperatorError::Invalid(problems));
     };
+    let outbox = Events::writer(config, KIND)?;
     let db = open(config).await?;
     let result = async {
         let hash = Hasher::default().hash(password).await?;
         let id = uuid::Uuid::now_v7().to_string();
-        let inserted = Store::new(db.clone())
-            .insert_user(&id, email.as_str(), &hash, &name, roles, chrono::Utc::now())
+        let event = crate::events::registered(crate::events::OPERATOR, &id, roles);
+        let inserted = Store::new(db.clone(), outbox)
+            .insert_user(&id, email.as_str(), &hash, &name, roles, chrono::Utc::now(), event)
             .await?;
         if inserted {
             Ok(CreatedUser {

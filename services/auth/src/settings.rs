@@ -6,7 +6,11 @@ use ironmesh_runtime::config::{ConfigError, Section};
 use serde::{Deserialize, Serialize};
 
 /// The top-level keys auth reads besides the runtime's: what its binary accepts in a config.
-pub const SECTIONS: &[&str] = &[LockoutConfig::KEY, ironmesh_sealing::SecretsConfig::KEY];
+pub const SECTIONS: &[&str] = &[
+    LockoutConfig::KEY,
+    ironmesh_sealing::SecretsConfig::KEY,
+    ironmesh_outbox::EventsConfig::KEY,
+];
 
 /// `lockout.*`: failed logins within `window_secs` beyond a threshold lock the account (or the
 /// client address) for `base_secs`, doubling with each further failure up to `max_secs`.

@@ -1006,22 +1006,28 @@ async fn export_and_delete_my_account() {
             "so did the API keys"
         );
 
-        // The event waits in auth's outbox for the relay.
+        // The deletion and its event committed together: the event is in auth's outbox, its
+        // payload the protobuf the content type names, with the user id and nothing else.
         let db = ironmesh_runtime::Database::connect(
             &mesh.config().database_url(ServiceKind::Auth),
             "auth",
         )
         .await
         .unwrap();
-        let sql = "SELECT event_type, aggregate_id, payload FROM outbox WHERE published_at IS NULL";
-        let events: Vec<(String, String, Vec<u8>)> = ironmesh_runtime::with_pool!(&db, pool => {
+        let sql = "SELECT aggregate_id, actor, content_type, payload FROM outbox_events WHERE event_type = 'auth.user.deleted'";
+        let events: Vec<(String, String, String, Vec<u8>)> = ironmesh_runtime::with_pool!(&db, pool => {
             sqlx::query_as(sql).fetch_all(pool).await.unwrap()
         });
         assert_eq!(events.len(), 1, "{backend:?}");
-        assert_eq!(events[0].0, "auth.user.deleted");
-        assert_eq!(events[0].1, user.user_id);
-        let payload: serde_json::Value = serde_json::from_slice(&events[0].2).unwrap();
-        assert_eq!(payload["user_id"], user.user_id.as_str());
+        let (aggregate_id, actor, content_type, payload) = &events[0];
+        assert_eq!(aggregate_id, &user.user_id);
+        assert_eq!(actor, &user.user_id);
+        assert_eq!(
+            content_type,
+            "application/protobuf; proto=ironmesh.auth.v1.UserDeleted"
+        );
+        let deleted = <pb::UserDeleted as prost::Message>::decode(payload.as_slice()).unwrap();
+        assert_eq!(deleted.user_id, user.user_id);
         db.close().await;
         assert!(mesh.shutdown().await.is_empty());
     }

@@ -84,7 +84,10 @@ pub async fn deliver(
 }
 
 /// The entry an event becomes: what happened is the event type, to the aggregate, by the
-/// event's actor, successfully (an event is a fact already committed), keyed by the event id.
+/// event's actor, keyed by the event id. The outcome is the type's verb (events.proto):
+/// `….failed` a failure, `….denied` a refusal, anything else a success. The details are the
+/// payload's top-level fields (protobuf payloads of the contracts; they never hold secrets),
+/// plus the aggregate version.
 pub fn event_entry(event: &events::Event) -> Result<NewEntry, String> {
     let occurred_at = event
         .occurred_at
@@ -96,7 +99,15 @@ pub fn event_entry(event: &events::Event) -> Result<NewEntry, String> {
     } else {
         format!("{}/{}", event.aggregate_type, event.aggregate_id)
     };
-    let mut details = BTreeMap::new();
+    let mut details: BTreeMap<String, String> =
+        ironmesh_outbox::payload::payload_fields(event, domain::MAX_DETAILS - 1);
+    // Within the entry's byte budget (with room for the version): drop the last fields over it.
+    while details.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        > domain::MAX_DETAILS_BYTES - 64
+    {
+        let last = details.keys().next_back().cloned().unwrap_or_default();
+        details.remove(&last);
+    }
     if event.aggregate_version > 0 {
         details.insert(
             "aggregate_version".to_owned(),
@@ -108,7 +119,7 @@ pub fn event_entry(event: &events::Event) -> Result<NewEntry, String> {
         actor: event.actor.clone(),
         action: event.r#type.clone(),
         resource,
-        outcome: Outcome::Success,
+        outcome: outcome(&event.r#type),
         source_service: event.source.clone(),
         request_id: event.request_id.clone(),
         idempotency_key: event.id.clone(),
@@ -119,6 +130,15 @@ pub fn event_entry(event: &events::Event) -> Result<NewEntry, String> {
     match violations.0.first() {
         None => Ok(entry),
         Some(v) => Err(format!("{}: {}", event_field(&v.field), v.description)),
+    }
+}
+
+/// The outcome an event type's verb states.
+fn outcome(event_type: &str) -> Outcome {
+    match event_type.rsplit('.').next() {
+        Some("failed") => Outcome::Failure,
+        Some("denied") => Outcome::Denied,
+        _ => Outcome::Success,
     }
 }
 
@@ -163,6 +183,11 @@ mod tests {
         assert_eq!(e.actor, "user-9");
         assert_eq!(e.request_id, "req-9");
         assert_eq!(e.outcome, Outcome::Success);
+        let failed = events::Event {
+            r#type: "auth.login.failed".into(),
+            ..event.clone()
+        };
+        assert_eq!(event_entry(&failed).unwrap().outcome, Outcome::Failure);
         let mut bad = event;
         bad.r#type = "nonsense".into();
         assert!(event_entry(&bad).unwrap_err().starts_with("type"));

@@ -1,8 +1,7 @@
 //! Who is calling and from where: the principal the authentication layer attached, the
-//! client's address, and the ids that trace the request.
+//! client's address.
 
 use ironmesh_interceptors::auth::Principal;
-use ironmesh_interceptors::context::RequestId;
 use tonic::Request;
 
 use crate::domain::AuthError;
@@ -53,19 +52,4 @@ pub fn origin<R>(
         user_agent: text("user-agent"),
         client_ip,
     }
-}
-
-/// The request id and W3C `traceparent` of the call, to store with what it causes (an outbox
-/// event), so the effect can be traced back to the request.
-pub fn trace<R>(request: &Request<R>) -> (Option<String>, Option<String>) {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.to_string());
-    let traceparent = request
-        .metadata()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    (request_id, traceparent)
 }

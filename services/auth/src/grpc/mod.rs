@@ -7,7 +7,7 @@
 //! - `status`: `AuthError` → `Status` (internal faults logged, never shown).
 
 mod caller;
-mod convert;
+pub(crate) mod convert;
 mod status;
 
 use ironmesh_proto::ironmesh::auth::v1::{self as pb, auth_service_server::AuthService};
@@ -313,14 +313,8 @@ impl AuthService for AuthApi {
         let body = request.get_ref();
         answer(&request, async {
             let caller = user_session(&request)?;
-            let (request_id, traceparent) = caller::trace(&request);
             self.accounts
-                .delete_account(
-                    &caller.subject,
-                    &body.password,
-                    &body.totp_code,
-                    (request_id.as_deref(), traceparent.as_deref()),
-                )
+                .delete_account(&caller.subject, &body.password, &body.totp_code)
                 .await?;
             Ok(pb::DeleteMyAccountResponse {})
         })
@@ -387,9 +381,10 @@ impl AuthService for AuthApi {
                 .as_ref()
                 .map(|t| time("locked_until", t))
                 .transpose()?;
+            let caller = principal(&request)?;
             let row = self
                 .accounts
-                .set_lock(&body.user_id, Some((&body.reason, until)))
+                .set_lock(&caller.subject, &body.user_id, Some((&body.reason, until)))
                 .await?;
             Ok(pb::LockUserResponse {
                 user: Some(user(row)),
@@ -404,7 +399,11 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::UnlockUserResponse>, Status> {
         let body = request.get_ref();
         answer(&request, async {
-            let row = self.accounts.set_lock(&body.user_id, None).await?;
+            let caller = principal(&request)?;
+            let row = self
+                .accounts
+                .set_lock(&caller.subject, &body.user_id, None)
+                .await?;
             Ok(pb::UnlockUserResponse {
                 user: Some(user(row)),
             })

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::Accounts;
 use crate::domain::{AuthError, Email, Role, User};
+use crate::events::{self, Revocation};
 use crate::store::UserFilter;
 
 impl Accounts {
@@ -64,15 +65,18 @@ impl Accounts {
         }
         let mut roles = roles.to_vec();
         roles.dedup();
-        if !self.store.set_roles(user_id, &roles, Utc::now()).await? {
+        let event = events::roles_changed(caller, user_id, &roles);
+        if !self.store.set_roles(user_id, &roles, Utc::now(), event).await? {
             return Err(AuthError::NotFound);
         }
         self.me(user_id).await
     }
 
-    /// Locks an account (every session is revoked) or unlocks it (failed-login counters too).
+    /// Locks an account (every session is revoked) or unlocks it (failed-login counters too);
+    /// `caller` is the administrator.
     pub async fn set_lock(
         &self,
+        caller: &str,
         user_id: &str,
         lock: Option<(&str, Option<DateTime<Utc>>)>,
     ) -> Result<User, AuthError> {
@@ -82,13 +86,21 @@ impl Accounts {
             return Err(AuthError::invalid("reason", "required"));
         }
         let now = Utc::now();
-        if !self.store.set_lock(user_id, lock, now).await? {
+        let event = match lock {
+            Some((reason, until)) => events::locked(caller, user_id, reason, until),
+            None => events::unlocked(caller, user_id),
+        };
+        if !self.store.set_lock(user_id, lock, now, event).await? {
             return Err(AuthError::NotFound);
         }
         let user = self.me(user_id).await?;
         match lock {
             Some(_) => {
-                self.store.revoke_sessions(user_id, None, None, now).await?;
+                self.store
+                    .revoke_sessions(user_id, None, None, now, |count| {
+                        events::sessions_revoked(caller, user_id, None, count, Revocation::Locked)
+                    })
+                    .await?;
             }
             None => {
                 // Unlocking also lifts a brute-force lockout of the account.

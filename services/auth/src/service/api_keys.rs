@@ -6,6 +6,7 @@ use ironmesh_interceptors::auth::api_key::API_KEY_PREFIX;
 use subtle::ConstantTimeEq;
 
 use super::Accounts;
+use crate::events;
 use crate::domain::{ApiKey, AuthError, Violation, valid_scope};
 use crate::tokens::{api_key_secret, hash_secret};
 
@@ -56,7 +57,14 @@ impl Accounts {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store.insert_api_key(&row).await?;
+        let event = events::api_key_created(
+            user_id,
+            &row.id,
+            &row.name,
+            &row.scopes,
+            row.expires_at,
+        );
+        self.store.insert_api_key(&row, event).await?;
         Ok((row, format!("{API_KEY_PREFIX}{prefix}_{secret}")))
     }
 
@@ -76,7 +84,7 @@ impl Accounts {
     /// Revokes one of the user's keys; another user's key reads as not found.
     pub async fn revoke_api_key(&self, user_id: &str, id: &str) -> Result<ApiKey, AuthError> {
         self.store
-            .revoke_api_key(user_id, id, Utc::now())
+            .revoke_api_key(user_id, id, Utc::now(), events::api_key_revoked(user_id, id))
             .await?
             .ok_or(AuthError::NotFound)
     }

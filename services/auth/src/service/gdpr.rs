@@ -7,7 +7,6 @@ use ironmesh_interceptors::auth::api_key::API_KEY_PREFIX;
 use super::{Accounts, SecondFactor};
 use crate::domain::{AuthError, Fault, check_login_password};
 use crate::password::Verdict;
-use crate::store::OutboxEvent;
 
 impl Accounts {
     /// Everything stored about the user, as one JSON document (GDPR art. 15/20): the profile,
@@ -60,7 +59,6 @@ impl Accounts {
         user_id: &str,
         password: &str,
         totp_code: &str,
-        trace: (Option<&str>, Option<&str>),
     ) -> Result<(), AuthError> {
         check_login_password(password).map_err(|v| AuthError::Invalid(vec![v]))?;
         let user = self.me(user_id).await?;
@@ -72,30 +70,14 @@ impl Accounts {
             let factor = (!totp_code.is_empty()).then(|| SecondFactor::Totp(totp_code.to_owned()));
             self.check_second_factor(&user, factor, now).await?;
         }
-        let payload = serde_json::to_vec(&serde_json::json!({ "user_id": user.id }))
-            .map_err(Fault::Export)?;
-        let event_id = uuid::Uuid::now_v7().to_string();
         let deleted = self
             .store
-            .delete_user(
-                &user.id,
-                &OutboxEvent {
-                    id: &event_id,
-                    event_type: "auth.user.deleted",
-                    aggregate_type: "user",
-                    aggregate_id: &user.id,
-                    occurred_at: now,
-                    actor: &user.id,
-                    payload: &payload,
-                    request_id: trace.0,
-                    traceparent: trace.1,
-                },
-            )
+            .delete_user(&user.id, crate::events::user_deleted(&user.id))
             .await?;
         if !deleted {
             return Err(AuthError::NotFound);
         }
-        tracing::info!(user_id = %user.id, event_id = %event_id, "account deleted");
+        tracing::info!(user_id = %user.id, "account deleted");
         Ok(())
     }
 }

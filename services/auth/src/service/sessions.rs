@@ -8,6 +8,7 @@ use crate::domain::{
     AuthError, Email, Role, Rotation, Session, User, Violation, check_display_name,
     check_login_password, check_new_password,
 };
+use crate::events::{self, LoginFailure, Revocation};
 use crate::password::Verdict;
 use crate::store::NewRefresh;
 use crate::tokens::{Subject, access_token, hash_secret, refresh_token};
@@ -35,7 +36,15 @@ impl Accounts {
         let now = Utc::now();
         let inserted = self
             .store
-            .insert_user(&id, email.as_str(), &hash, &name, &[Role::Customer], now)
+            .insert_user(
+                &id,
+                email.as_str(),
+                &hash,
+                &name,
+                &[Role::Customer],
+                now,
+                events::registered(&id, &id, &[Role::Customer]),
+            )
             .await?;
         if !inserted {
             return Err(AuthError::EmailTaken);
@@ -60,17 +69,27 @@ impl Accounts {
         AuthError::check(violations)?;
         let email = email.expect("checked");
         let ip = origin.client_ip.as_deref();
+        let failed = |reason, user_id| events::login_failed(reason, ip.unwrap_or_default(), user_id);
         if let Some(wait) = self.lockout.wait(&email, ip).await {
+            self.store
+                .record_event(failed(LoginFailure::TooManyAttempts, None))
+                .await?;
             return Err(AuthError::TooManyAttempts(wait));
         }
         let Some(user) = self.store.user_by_email(email.as_str()).await? else {
             self.hasher.verify_dummy(password).await?;
             self.lockout.count_failure(&email, ip).await;
+            self.store
+                .record_event(failed(LoginFailure::InvalidCredentials, None))
+                .await?;
             return Err(AuthError::InvalidCredentials);
         };
         match self.hasher.verify(&user.password_hash, password).await? {
             Verdict::Mismatch => {
                 self.lockout.count_failure(&email, ip).await;
+                self.store
+                    .record_event(failed(LoginFailure::InvalidCredentials, Some(&user.id)))
+                    .await?;
                 return Err(AuthError::InvalidCredentials);
             }
             Verdict::Match => {}
@@ -81,6 +100,9 @@ impl Accounts {
         }
         let now = Utc::now();
         if user.is_locked(now) {
+            self.store
+                .record_event(failed(LoginFailure::Locked, Some(&user.id)))
+                .await?;
             return Err(AuthError::Locked);
         }
         if user.totp_enabled {
@@ -89,6 +111,9 @@ impl Accounts {
                 Err(AuthError::InvalidCredentials) => {
                     // Six digits are guessable: wrong codes count like wrong passwords.
                     self.lockout.count_failure(&email, ip).await;
+                    self.store
+                        .record_event(failed(LoginFailure::InvalidSecondFactor, Some(&user.id)))
+                        .await?;
                     return Err(AuthError::InvalidCredentials);
                 }
                 Err(other) => return Err(other),
@@ -98,7 +123,8 @@ impl Accounts {
         let (refresh, refresh_hash) = refresh_token()?;
         let refresh_expires_at = now + self.settings.refresh_ttl;
         self.store
-            .insert_refresh(&NewRefresh {
+            .open_session(
+                &NewRefresh {
                 id: &uuid::Uuid::now_v7().to_string(),
                 family_id: &session_id,
                 user_id: &user.id,
@@ -108,9 +134,11 @@ impl Accounts {
                 label: &origin.label,
                 user_agent: origin.user_agent.as_deref(),
                 client_ip: origin.client_ip.as_deref(),
-            })
+            },
+                now,
+                events::login_succeeded(&user.id, &session_id, ip.unwrap_or_default(), user.totp_enabled),
+            )
             .await?;
-        self.store.record_login(&user.id, now).await?;
         self.lockout.clear_account(&email).await;
         let tokens = self
             .tokens_for(&user, &session_id, refresh, refresh_expires_at, now)
@@ -216,9 +244,16 @@ impl Accounts {
         if !all && only.is_none() {
             return Ok(0);
         }
+        let reason = if all {
+            Revocation::LogoutAll
+        } else {
+            Revocation::Logout
+        };
         Ok(self
             .store
-            .revoke_sessions(user_id, only, None, Utc::now())
+            .revoke_sessions(user_id, only, None, Utc::now(), |count| {
+                events::sessions_revoked(user_id, user_id, only, count, reason)
+            })
             .await?)
     }
 
@@ -246,11 +281,11 @@ impl Accounts {
             return Err(AuthError::InvalidCredentials);
         }
         let hash = self.hasher.hash(new).await?;
-        let now = Utc::now();
-        self.store.set_password(user_id, &hash, now).await?;
         Ok(self
             .store
-            .revoke_sessions(user_id, None, session_id, now)
+            .change_password(user_id, &hash, session_id, Utc::now(), |revoked| {
+                events::password_changed(user_id, revoked)
+            })
             .await?)
     }
 
@@ -265,7 +300,9 @@ impl Accounts {
         }
         match self
             .store
-            .revoke_sessions(user_id, Some(session_id), None, Utc::now())
+            .revoke_sessions(user_id, Some(session_id), None, Utc::now(), |count| {
+                events::sessions_revoked(user_id, user_id, Some(session_id), count, Revocation::Revoked)
+            })
             .await?
         {
             0 => Err(AuthError::NotFound),

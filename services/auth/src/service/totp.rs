@@ -127,7 +127,8 @@ impl Accounts {
             .map(|c| hash_secret(&totp::normalise_recovery_code(c)))
             .collect();
         let step = i64::try_from(step).map_err(|err| Fault::Totp(Box::new(err)))?;
-        if !self.store.enable_totp(user_id, step, &hashes).await? {
+        let event = crate::events::totp_enabled(user_id);
+        if !self.store.enable_totp(user_id, step, &hashes, event).await? {
             return Err(AuthError::TotpAlreadyEnabled);
         }
         Ok(codes)
@@ -176,7 +177,7 @@ mod tests {
             .await
             .unwrap();
         db.migrate("auth", &crate::MIGRATIONS).await.unwrap();
-        let store = Store::new(db);
+        let store = Store::new(db, ironmesh_outbox::Outbox::new("auth", Vec::new()));
         let sealing = Keyring::new(Key::derived(&MASTER)).accept_legacy();
         let policy = Policy {
             threshold: 5,
@@ -218,7 +219,8 @@ mod tests {
                     &hash,
                     "Ada",
                     &[Role::Customer],
-                    now
+                    now,
+                    crate::events::registered("u1", "u1", &[Role::Customer]),
                 )
                 .await
                 .unwrap()
@@ -226,7 +228,8 @@ mod tests {
         let secret = totp::new_secret().unwrap();
         let legacy = Sealed::new(legacy_seal(&secret));
         assert!(store.start_totp("u1", &legacy, now).await.unwrap());
-        assert!(store.enable_totp("u1", 0, &[]).await.unwrap());
+        let enabled = crate::events::totp_enabled("u1");
+        assert!(store.enable_totp("u1", 0, &[], enabled).await.unwrap());
 
         let user = accounts.me("u1").await.unwrap();
         let code = totp_rs::TOTP::new(

@@ -1,6 +1,7 @@
 //! API keys: creation, listing, lookup by prefix, revocation, last use.
 
 use chrono::{DateTime, Utc};
+use ironmesh_outbox::NewEvent;
 use ironmesh_runtime::with_pool;
 
 use super::{Result, Store};
@@ -44,20 +45,26 @@ fn api_key(row: Row) -> ApiKey {
 }
 
 impl Store {
-    pub async fn insert_api_key(&self, key: &ApiKey) -> Result<()> {
+    /// Stores a new key with `event`.
+    pub async fn insert_api_key(&self, key: &ApiKey, event: NewEvent) -> Result<()> {
         let sql = "INSERT INTO api_keys (id, user_id, prefix, secret_hash, name, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        with_pool!(&self.db, pool => sqlx::query(sql)
-            .bind(&key.id)
-            .bind(&key.user_id)
-            .bind(&key.prefix)
-            .bind(key.secret_hash.expose())
-            .bind(&key.name)
-            .bind(key.scopes.join(" "))
-            .bind(key.created_at)
-            .bind(key.expires_at)
-            .execute(pool)
-            .await
-            .map(drop))?;
+        with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql)
+                .bind(&key.id)
+                .bind(&key.user_id)
+                .bind(&key.prefix)
+                .bind(key.secret_hash.expose())
+                .bind(&key.name)
+                .bind(key.scopes.join(" "))
+                .bind(key.created_at)
+                .bind(key.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            self.write_event(&mut *tx, event).await?;
+            tx.commit().await?;
+        });
+        self.committed();
         Ok(())
     }
 
@@ -82,29 +89,41 @@ impl Store {
         Ok(row.map(api_key))
     }
 
-    /// Revokes one of the user's keys (idempotent); `None` when the user has no such key.
+    /// Revokes one of the user's keys (idempotent: revoking again changes nothing and writes no
+    /// second event); `None` when the user has no such key. `event` is written when this call
+    /// revoked it.
     pub async fn revoke_api_key(
         &self,
         user_id: &str,
         id: &str,
         now: DateTime<Utc>,
+        event: NewEvent,
     ) -> Result<Option<ApiKey>> {
-        let sql = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3";
-        let changed = with_pool!(&self.db, pool => sqlx::query(sql)
-            .bind(now)
-            .bind(id)
-            .bind(user_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        if changed == 0 {
-            return Ok(None);
+        let revoke = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL";
+        let select = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND user_id = $2");
+        let (row, revoked) = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let revoked = sqlx::query(revoke)
+                .bind(now)
+                .bind(id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected() == 1;
+            if revoked {
+                self.write_event(&mut *tx, event).await?;
+            }
+            let row = sqlx::query_as::<_, Row>(&select)
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            (row, revoked)
+        });
+        if revoked {
+            self.committed();
         }
-        let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
-        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, Row>(&sql)
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?;
         Ok(row.map(api_key))
     }
 

@@ -5,7 +5,10 @@
 //! - `users`: accounts, and the administrators' listing, roles and locks.
 //! - `sessions`: refresh tokens, their rotation, and the sessions they form.
 //! - `api_keys`, `totp`, `signing_keys`: one kind of credential each.
-//! - `gdpr`: account deletion with its outbox event.
+//! - `gdpr`: account deletion.
+//!
+//! Every change a security event describes writes that event through the outbox in the same
+//! transaction ([`Store::outbox`]), and wakes the relay after the commit.
 
 mod api_keys;
 mod gdpr;
@@ -14,11 +17,12 @@ mod signing_keys;
 mod totp;
 mod users;
 
+use ironmesh_outbox::{NewEvent, Outbox, OutboxConnection, OutboxError};
 use ironmesh_runtime::storage::{Database, MigrationSet};
+use ironmesh_runtime::with_pool;
 
 use crate::domain::{AuthError, Fault};
 
-pub use gdpr::OutboxEvent;
 pub use sessions::NewRefresh;
 pub use users::UserFilter;
 
@@ -29,6 +33,8 @@ pub const MIGRATIONS: MigrationSet = ironmesh_runtime::migrations![
     3, "admin locks", "0003_admin.sql";
     4, "totp", "0004_totp.sql";
     5, "outbox", "0005_outbox.sql";
+    6, "shared outbox", (ironmesh_outbox::schema::OUTBOX);
+    7, "legacy outbox moved to the shared one", "0007_legacy_outbox.sql";
 ];
 
 /// A query failed. The source is kept for the log; callers see an internal error.
@@ -36,6 +42,8 @@ pub const MIGRATIONS: MigrationSet = ironmesh_runtime::migrations![
 pub enum StoreError {
     #[error("database query failed")]
     Query(#[from] sqlx::Error),
+    #[error("writing an event failed")]
+    Event(#[from] OutboxError),
 }
 
 impl From<StoreError> for AuthError {
@@ -48,11 +56,36 @@ impl From<StoreError> for AuthError {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Database,
+    outbox: Outbox,
 }
 
 impl Store {
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    /// Auth's tables in `db`; events go through `outbox`.
+    pub fn new(db: Database, outbox: Outbox) -> Self {
+        Self { db, outbox }
+    }
+
+    /// Records `event` on its own: a fact with no row of its own (a failed login).
+    pub async fn record_event(&self, event: NewEvent) -> Result<()> {
+        with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            self.outbox.write(&mut *tx, event).await?;
+            tx.commit().await?;
+        });
+        self.outbox.wake();
+        Ok(())
+    }
+
+    /// Writes `event` on `conn`, inside the transaction of the change it describes; the caller
+    /// commits and then calls [`Self::committed`].
+    async fn write_event<C: OutboxConnection>(&self, conn: &mut C, event: NewEvent) -> Result<()> {
+        self.outbox.write(conn, event).await?;
+        Ok(())
+    }
+
+    /// Wakes the relay after a commit that wrote events.
+    fn committed(&self) {
+        self.outbox.wake();
     }
 }
 

@@ -2,11 +2,13 @@
 //! see `domain::refresh`), list, revoke.
 
 use chrono::{DateTime, Utc};
+use ironmesh_outbox::NewEvent;
 use ironmesh_runtime::with_pool;
 
 use super::{Result, Store};
 use crate::domain::refresh::{self, RefreshState, Rotation};
-use crate::domain::{Session, TokenHash};
+use crate::domain::{PasswordHash, Session, TokenHash};
+use crate::events::{self, AUTH_SERVICE, Revocation};
 
 /// A new refresh token to store.
 pub struct NewRefresh<'a> {
@@ -22,11 +24,23 @@ pub struct NewRefresh<'a> {
 }
 
 impl Store {
-    pub async fn insert_refresh(&self, token: &NewRefresh<'_>) -> Result<()> {
+    /// Opens a session: stores its first refresh token, records the login time and writes
+    /// `event`, in one transaction.
+    pub async fn open_session(
+        &self,
+        token: &NewRefresh<'_>,
+        now: DateTime<Utc>,
+        event: NewEvent,
+    ) -> Result<()> {
+        let record_login = "UPDATE users SET last_login_at = $1 WHERE id = $2";
         with_pool!(&self.db, pool => {
-            let mut conn = pool.acquire().await?;
-            insert_refresh_on(&mut *conn, token).await?;
+            let mut tx = pool.begin().await?;
+            insert_refresh_on(&mut *tx, token).await?;
+            sqlx::query(record_login).bind(now).bind(token.user_id).execute(&mut *tx).await?;
+            self.write_event(&mut *tx, event).await?;
+            tx.commit().await?;
         });
+        self.committed();
         Ok(())
     }
 
@@ -40,8 +54,7 @@ impl Store {
         race_window: chrono::Duration,
     ) -> Result<Rotation> {
         let claim = "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1 RETURNING user_id, family_id, label";
-        let inspect =
-            "SELECT family_id, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1";
+        let inspect = "SELECT family_id, user_id, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1";
         let revoke =
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL";
         let rotation = with_pool!(&self.db, pool => {
@@ -58,14 +71,22 @@ impl Store {
                     Rotation::Rotated { user_id, family_id }
                 }
                 None => {
-                    let seen = sqlx::query_as::<_, (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)>(inspect)
+                    let seen = sqlx::query_as::<_, (String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)>(inspect)
                         .bind(old_hash.expose())
                         .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|(family_id, rotated_at, revoked_at)| RefreshState { family_id, rotated_at, revoked_at });
-                    let rotation = refresh::classify(seen.as_ref(), now, race_window);
-                    if let (Rotation::Reused, Some(seen)) = (&rotation, &seen) {
-                        sqlx::query(revoke).bind(now).bind(&seen.family_id).execute(&mut *tx).await?;
+                        .await?;
+                    let state = seen.as_ref().map(|(family_id, _, rotated_at, revoked_at)| RefreshState {
+                        family_id: family_id.clone(),
+                        rotated_at: *rotated_at,
+                        revoked_at: *revoked_at,
+                    });
+                    let rotation = refresh::classify(state.as_ref(), now, race_window);
+                    if let (Rotation::Reused, Some((family_id, user_id, _, _))) = (&rotation, &seen) {
+                        let revoked = sqlx::query(revoke).bind(now).bind(family_id).execute(&mut *tx).await?.rows_affected();
+                        if revoked > 0 {
+                            let event = events::sessions_revoked(AUTH_SERVICE, user_id, Some(family_id), 1, Revocation::RefreshTokenReused);
+                            self.write_event(&mut *tx, event).await?;
+                        }
                     }
                     rotation
                 }
@@ -73,6 +94,9 @@ impl Store {
             tx.commit().await?;
             rotation
         });
+        if rotation == Rotation::Reused {
+            self.committed();
+        }
         Ok(rotation)
     }
 
@@ -110,38 +134,84 @@ impl Store {
     }
 
     /// Revokes sessions of `user_id`: one (`Some(family)`), or all but `keep`, or all. Returns how
-    /// many sessions were revoked.
+    /// many sessions were revoked; when any were, `event(count)` is written with the change.
     pub async fn revoke_sessions(
         &self,
         user_id: &str,
         only: Option<&str>,
         keep: Option<&str>,
         now: DateTime<Utc>,
+        event: impl FnOnce(u64) -> NewEvent,
     ) -> Result<u64> {
-        let count = "SELECT COUNT(DISTINCT family_id) FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL AND ($2 = '' OR family_id = $2) AND family_id <> $3";
-        let revoke = "UPDATE refresh_tokens SET revoked_at = $4 WHERE user_id = $1 AND revoked_at IS NULL AND ($2 = '' OR family_id = $2) AND family_id <> $3";
-        let only = only.unwrap_or("");
-        let keep = keep.unwrap_or("");
         let revoked = with_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let (sessions,): (i64,) = sqlx::query_as(count)
-                .bind(user_id)
-                .bind(only)
-                .bind(keep)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query(revoke)
-                .bind(user_id)
-                .bind(only)
-                .bind(keep)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            sessions
+            let revoked = revoke_on(&mut *tx, user_id, only, keep, now).await?;
+            if revoked > 0 {
+                self.write_event(&mut *tx, event(revoked)).await?;
+                tx.commit().await?;
+            }
+            revoked
         });
-        Ok(u64::try_from(revoked).unwrap_or(0))
+        if revoked > 0 {
+            self.committed();
+        }
+        Ok(revoked)
     }
+
+    /// Replaces the password and revokes every session but `keep`, with `event(revoked)`, in one
+    /// transaction. Returns how many sessions were revoked.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &PasswordHash,
+        keep: Option<&str>,
+        now: DateTime<Utc>,
+        event: impl FnOnce(u64) -> NewEvent,
+    ) -> Result<u64> {
+        let set = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3";
+        let revoked = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(set).bind(password_hash.expose()).bind(now).bind(user_id).execute(&mut *tx).await?;
+            let revoked = revoke_on(&mut *tx, user_id, None, keep, now).await?;
+            self.write_event(&mut *tx, event(revoked)).await?;
+            tx.commit().await?;
+            revoked
+        });
+        self.committed();
+        Ok(revoked)
+    }
+}
+
+/// Revokes the live refresh tokens of `user_id` — of one session (`only`), or of all but `keep`,
+/// or of all — in one statement on `conn`; returns how many sessions (refresh families) that
+/// ended.
+async fn revoke_on<'c, E, DB>(
+    conn: E,
+    user_id: &str,
+    only: Option<&str>,
+    keep: Option<&str>,
+    now: DateTime<Utc>,
+) -> std::result::Result<u64, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = DB>,
+    DB: sqlx::Database,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    (String,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let revoke = "UPDATE refresh_tokens SET revoked_at = $4 WHERE user_id = $1 AND revoked_at IS NULL \
+                  AND ($2 = '' OR family_id = $2) AND family_id <> $3 RETURNING family_id";
+    let families: Vec<(String,)> = sqlx::query_as(revoke)
+        .bind(user_id)
+        .bind(only.unwrap_or(""))
+        .bind(keep.unwrap_or(""))
+        .bind(now)
+        .fetch_all(conn)
+        .await?;
+    let distinct: std::collections::HashSet<&str> =
+        families.iter().map(|(f,)| f.as_str()).collect();
+    Ok(u64::try_from(distinct.len()).unwrap_or(u64::MAX))
 }
 
 async fn insert_refresh_on<'c, E, DB>(

@@ -20,7 +20,8 @@ impl Store {
         }))
     }
 
-    /// Retires every active key (published until `retired_until`) and stores `new`, atomically.
+    /// Retires every active key (published until `retired_until`) and stores `new`, with the
+    /// `auth.signing_key.rotated` event, atomically.
     pub async fn rotate_signing_keys(
         &self,
         new: &SigningKey,
@@ -40,8 +41,10 @@ impl Store {
                 .bind(new.created_at)
                 .execute(&mut *tx)
                 .await?;
+            self.write_event(&mut *tx, crate::events::signing_key_rotated(&new.kid)).await?;
             tx.commit().await?;
         });
+        self.committed();
         Ok(())
     }
 

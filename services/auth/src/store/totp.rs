@@ -1,6 +1,7 @@
 //! TOTP: the sealed secret, enrollment, used time steps, recovery codes.
 
 use chrono::{DateTime, Utc};
+use ironmesh_outbox::NewEvent;
 use ironmesh_runtime::with_pool;
 
 use super::{Result, Store};
@@ -53,12 +54,14 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Turns TOTP on with fresh recovery codes (hashed), replacing any old ones, atomically.
+    /// Turns TOTP on with fresh recovery codes (hashed), replacing any old ones, with `event`,
+    /// atomically. False (and no event) when it was on already.
     pub async fn enable_totp(
         &self,
         user_id: &str,
         step: i64,
         recovery_hashes: &[TokenHash],
+        event: NewEvent,
     ) -> Result<bool> {
         let enable = "UPDATE users SET totp_enabled = TRUE, totp_pending_at = NULL, totp_last_step = $1 WHERE id = $2 AND totp_enabled = FALSE";
         let clear = "DELETE FROM recovery_codes WHERE user_id = $1";
@@ -71,10 +74,14 @@ impl Store {
                 for hash in recovery_hashes {
                     sqlx::query(insert).bind(user_id).bind(hash.expose()).execute(&mut *tx).await?;
                 }
+                self.write_event(&mut *tx, event).await?;
             }
             tx.commit().await?;
             changed == 1
         });
+        if enabled {
+            self.committed();
+        }
         Ok(enabled)
     }
 

@@ -2,6 +2,7 @@
 //! (listing, roles, locks).
 
 use chrono::{DateTime, Utc};
+use ironmesh_outbox::NewEvent;
 use ironmesh_runtime::storage::is_unique_violation;
 use ironmesh_runtime::with_pool;
 
@@ -69,7 +70,8 @@ pub struct UserFilter<'a> {
 }
 
 impl Store {
-    /// Stores a new account; false when the email is taken.
+    /// Stores a new account with `event`; false (and no event) when the email is taken.
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_user(
         &self,
         id: &str,
@@ -78,22 +80,35 @@ impl Store {
         display_name: &str,
         roles: &[Role],
         now: DateTime<Utc>,
+        event: NewEvent,
     ) -> Result<bool> {
         let sql = "INSERT INTO users (id, email, password_hash, roles, display_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
-        let result = with_pool!(&self.db, pool => sqlx::query(sql)
-            .bind(id)
-            .bind(email)
-            .bind(password_hash.expose())
-            .bind(join_roles(roles))
-            .bind(display_name)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(drop));
-        match result {
-            Err(err) if is_unique_violation(&err) => Ok(false),
-            other => Ok(other.map(|()| true)?),
+        let inserted = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let result = sqlx::query(sql)
+                .bind(id)
+                .bind(email)
+                .bind(password_hash.expose())
+                .bind(join_roles(roles))
+                .bind(display_name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await;
+            match result {
+                // The transaction is dropped: rolled back.
+                Err(err) if is_unique_violation(&err) => false,
+                Err(err) => return Err(err.into()),
+                Ok(_) => {
+                    self.write_event(&mut *tx, event).await?;
+                    tx.commit().await?;
+                    true
+                }
+            }
+        });
+        if inserted {
+            self.committed();
         }
+        Ok(inserted)
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
@@ -131,12 +146,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn record_login(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
-        let sql = "UPDATE users SET last_login_at = $1 WHERE id = $2";
-        with_pool!(&self.db, pool => sqlx::query(sql).bind(now).bind(id).execute(pool).await.map(drop))?;
-        Ok(())
-    }
-
     /// Users in id order (ids are UUIDv7: creation order) after `filter.after_id`.
     pub async fn users(&self, filter: &UserFilter<'_>) -> Result<Vec<User>> {
         let sql = format!(
@@ -163,41 +172,71 @@ impl Store {
         Ok(rows.into_iter().map(user).collect())
     }
 
-    /// Replaces the roles; false when no such user.
-    pub async fn set_roles(&self, id: &str, roles: &[Role], now: DateTime<Utc>) -> Result<bool> {
+    /// Replaces the roles, with `event`; false (and no event) when no such user.
+    pub async fn set_roles(
+        &self,
+        id: &str,
+        roles: &[Role],
+        now: DateTime<Utc>,
+        event: NewEvent,
+    ) -> Result<bool> {
         let sql = "UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3";
-        let done = with_pool!(&self.db, pool => sqlx::query(sql)
-            .bind(join_roles(roles))
-            .bind(now)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
+        let done = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql)
+                .bind(join_roles(roles))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected() == 1;
+            if done {
+                self.write_event(&mut *tx, event).await?;
+                tx.commit().await?;
+            }
+            done
+        });
+        if done {
+            self.committed();
+        }
+        Ok(done)
     }
 
-    /// Locks (with a reason and optional end) or unlocks an account. False when no such user.
+    /// Locks (with a reason and optional end) or unlocks an account, with `event`. False (and no
+    /// event) when no such user.
     pub async fn set_lock(
         &self,
         id: &str,
         lock: Option<(&str, Option<DateTime<Utc>>)>,
         now: DateTime<Utc>,
+        event: NewEvent,
     ) -> Result<bool> {
         let sql = "UPDATE users SET locked = $1, locked_reason = $2, locked_until = $3, updated_at = $4 WHERE id = $5";
         let (locked, reason, until) = match lock {
             Some((reason, until)) => (true, reason, until),
             None => (false, "", None),
         };
-        let done = with_pool!(&self.db, pool => sqlx::query(sql)
-            .bind(locked)
-            .bind(reason)
-            .bind(until)
-            .bind(now)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
+        let done = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql)
+                .bind(locked)
+                .bind(reason)
+                .bind(until)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected() == 1;
+            if done {
+                self.write_event(&mut *tx, event).await?;
+                tx.commit().await?;
+            }
+            done
+        });
+        if done {
+            self.committed();
+        }
+        Ok(done)
     }
 }
 
