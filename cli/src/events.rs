@@ -159,5 +159,3 @@ fn no_outbox_or(kind: ServiceKind, err: &ironmesh_outbox::OutboxError) -> ExitCo
     }
     fail(err)
 }
-
-

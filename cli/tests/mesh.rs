@@ -19,7 +19,11 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// The fully-qualified gRPC services each process must expose (beyond health and reflection).
 fn own_services(kind: ServiceKind) -> Vec<&'static str> {
     match kind {
-        ServiceKind::Auth => vec!["ironmesh.auth.v1.AuthService"],
+        // A producer of events also serves the operator's API over its outbox.
+        ServiceKind::Auth => vec![
+            "ironmesh.auth.v1.AuthService",
+            "ironmesh.events.v1.EventsAdminService",
+        ],
         ServiceKind::Orders => vec!["ironmesh.orders.v1.OrdersService"],
         ServiceKind::Inventory => vec!["ironmesh.inventory.v1.InventoryService"],
         ServiceKind::Provisioning => vec!["ironmesh.provisioning.v1.ProvisioningService"],

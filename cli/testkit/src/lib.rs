@@ -46,7 +46,7 @@ pub struct TestMesh {
     running: RunningMesh,
     config: Config,
     database: Option<TestDatabase>,
-    _data_dir: tempfile::TempDir,
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 impl TestMesh {
@@ -69,6 +69,16 @@ impl TestMesh {
         };
         let mut config = test_config(data_dir.path(), database.as_ref().map(|d| d.url()));
         adjust(&mut config);
+        let mut mesh = Self::start_on(config, services, gateway).await;
+        mesh.database = database;
+        mesh._data_dir = Some(data_dir);
+        mesh
+    }
+
+    /// Starts `services` with exactly `config` — storage, keys and secrets the caller keeps (a
+    /// [`test_config`] over its own directory and [`TestDatabase`]) — so a test can stop a mesh
+    /// and start another on the same stores. [`Self::shutdown`] leaves that storage alone.
+    pub async fn start_on(config: Config, services: &[ServiceKind], gateway: bool) -> Self {
         let bound = mesh::bind(config, services, gateway)
             .await
             .expect("bind test listeners");
@@ -80,8 +90,8 @@ impl TestMesh {
         Self {
             running,
             config,
-            database,
-            _data_dir: data_dir,
+            database: None,
+            _data_dir: None,
         }
     }
 

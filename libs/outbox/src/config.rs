@@ -136,7 +136,10 @@ impl Section for EventsConfig {
             }
         }
         if self.max_attempts < 1 {
-            return Err(ConfigError::new("events.max_attempts", "must be at least 1"));
+            return Err(ConfigError::new(
+                "events.max_attempts",
+                "must be at least 1",
+            ));
         }
         for (key, value) in [
             ("events.poll_interval_ms", self.poll_interval_ms),
@@ -223,7 +226,10 @@ mod tests {
             (|e| e.max_attempts = 0, "events.max_attempts"),
             (|e| e.batch_size = 501, "events.batch_size"),
             (|e| e.poll_interval_ms = 0, "events.poll_interval_ms"),
-            (|e| e.inbox_retention_days = 7, "events.inbox_retention_days"),
+            (
+                |e| e.inbox_retention_days = 7,
+                "events.inbox_retention_days",
+            ),
         ];
         for (change, key) in cases {
             let mut events = EventsConfig::default();
@@ -236,7 +242,12 @@ mod tests {
 
     #[test]
     fn patterns() {
-        for good in ["*", "auth.*", "auth.user.deleted", "orders.order_line.added"] {
+        for good in [
+            "*",
+            "auth.*",
+            "auth.user.deleted",
+            "orders.order_line.added",
+        ] {
             assert!(valid_pattern(good), "{good}");
         }
         for bad in ["", ".*", "auth.", "auth..x", "AUTH.*", "auth.*.x", "a b"] {

@@ -72,7 +72,11 @@ impl NewEvent {
             aggregate_type,
             aggregate_id,
             actor,
-            &format!("{}{}", crate::payload::PROTOBUF_CONTENT_TYPE, M::full_name()),
+            &format!(
+                "{}{}",
+                crate::payload::PROTOBUF_CONTENT_TYPE,
+                M::full_name()
+            ),
             message.encode_to_vec(),
         )
     }

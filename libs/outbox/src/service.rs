@@ -11,12 +11,14 @@
 //! })
 //! ```
 
+use futures_util::future::BoxFuture;
 use ironmesh_proto::ironmesh::events::v1::event_sink_service_client::EventSinkServiceClient;
 use ironmesh_proto::ironmesh::events::v1::events_admin_service_server::EventsAdminServiceServer;
-use futures_util::future::BoxFuture;
 use ironmesh_proto::ironmesh::events::v1::{DeliverRequest, DeliverResponse};
 use ironmesh_runtime::config::ConfigError;
-use ironmesh_runtime::{Config, Database, GrpcService, RunError, ServiceKind, clients, limit_sizes};
+use ironmesh_runtime::{
+    Config, Database, GrpcService, RunError, ServiceKind, clients, limit_sizes,
+};
 
 use crate::admin::EventsAdmin;
 use crate::config::EventsConfig;
@@ -46,8 +48,9 @@ impl Events {
             if kind == source {
                 continue;
             }
-            let channel = clients::channel(config, source.name(), kind)
-                .map_err(|err| RunError::Setup(format!("events subscriber `{}`: {err}", entry.name)))?;
+            let channel = clients::channel(config, source.name(), kind).map_err(|err| {
+                RunError::Setup(format!("events subscriber `{}`: {err}", entry.name))
+            })?;
             subscribers.push(Subscriber::from_config(
                 entry,
                 EventSinkServiceClient::new(channel),

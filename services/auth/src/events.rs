@@ -15,7 +15,12 @@ pub const OPERATOR: &str = "operator:cli";
 /// The actor of what auth does on its own (key rotation, revoking a reused refresh family).
 pub const AUTH_SERVICE: &str = "service:auth";
 
-fn user_event<M: prost::Name>(event_type: &str, actor: &str, user_id: &str, message: &M) -> NewEvent {
+fn user_event<M: prost::Name>(
+    event_type: &str,
+    actor: &str,
+    user_id: &str,
+    message: &M,
+) -> NewEvent {
     NewEvent::protobuf(event_type, "user", user_id, actor, message)
 }
 
@@ -42,7 +47,12 @@ pub fn registered(actor: &str, user_id: &str, user_roles: &[Role]) -> NewEvent {
     user_event("auth.user.registered", actor, user_id, &message)
 }
 
-pub fn login_succeeded(user_id: &str, session_id: &str, address: &str, second_factor: bool) -> NewEvent {
+pub fn login_succeeded(
+    user_id: &str,
+    session_id: &str,
+    address: &str,
+    second_factor: bool,
+) -> NewEvent {
     let message = pb::LoginSucceeded {
         user_id: user_id.to_owned(),
         session_id: session_id.to_owned(),
@@ -136,7 +146,13 @@ pub fn api_key_created(
         scopes: scopes.to_vec(),
         expires_at: expires_at.map(timestamp),
     };
-    NewEvent::protobuf("auth.api_key.created", "api_key", api_key_id, user_id, &message)
+    NewEvent::protobuf(
+        "auth.api_key.created",
+        "api_key",
+        api_key_id,
+        user_id,
+        &message,
+    )
 }
 
 pub fn api_key_revoked(user_id: &str, api_key_id: &str) -> NewEvent {
@@ -144,7 +160,13 @@ pub fn api_key_revoked(user_id: &str, api_key_id: &str) -> NewEvent {
         user_id: user_id.to_owned(),
         api_key_id: api_key_id.to_owned(),
     };
-    NewEvent::protobuf("auth.api_key.revoked", "api_key", api_key_id, user_id, &message)
+    NewEvent::protobuf(
+        "auth.api_key.revoked",
+        "api_key",
+        api_key_id,
+        user_id,
+        &message,
+    )
 }
 
 /// Why sessions ended early.
@@ -192,7 +214,13 @@ pub fn signing_key_rotated(key_id: &str) -> NewEvent {
     let message = pb::SigningKeyRotated {
         key_id: key_id.to_owned(),
     };
-    NewEvent::protobuf("auth.signing_key.rotated", "signing_key", key_id, AUTH_SERVICE, &message)
+    NewEvent::protobuf(
+        "auth.signing_key.rotated",
+        "signing_key",
+        key_id,
+        AUTH_SERVICE,
+        &message,
+    )
 }
 
 pub fn user_deleted(user_id: &str) -> NewEvent {

@@ -114,7 +114,15 @@ pub async fn create_user(
         let id = uuid::Uuid::now_v7().to_string();
         let event = crate::events::registered(crate::events::OPERATOR, &id, roles);
         let inserted = Store::new(db.clone(), outbox)
-            .insert_user(&id, email.as_str(), &hash, &name, roles, chrono::Utc::now(), event)
+            .insert_user(
+                &id,
+                email.as_str(),
+                &hash,
+                &name,
+                roles,
+                chrono::Utc::now(),
+                event,
+            )
             .await?;
         if inserted {
             Ok(CreatedUser {

@@ -102,7 +102,10 @@ pub fn event_entry(event: &events::Event) -> Result<NewEntry, String> {
     let mut details: BTreeMap<String, String> =
         ironmesh_outbox::payload::payload_fields(event, domain::MAX_DETAILS - 1);
     // Within the entry's byte budget (with room for the version): drop the last fields over it.
-    while details.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+    while details
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum::<usize>()
         > domain::MAX_DETAILS_BYTES - 64
     {
         let last = details.keys().next_back().cloned().unwrap_or_default();

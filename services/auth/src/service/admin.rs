@@ -66,7 +66,11 @@ impl Accounts {
         let mut roles = roles.to_vec();
         roles.dedup();
         let event = events::roles_changed(caller, user_id, &roles);
-        if !self.store.set_roles(user_id, &roles, Utc::now(), event).await? {
+        if !self
+            .store
+            .set_roles(user_id, &roles, Utc::now(), event)
+            .await?
+        {
             return Err(AuthError::NotFound);
         }
         self.me(user_id).await

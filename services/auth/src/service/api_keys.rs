@@ -6,8 +6,8 @@ use ironmesh_interceptors::auth::api_key::API_KEY_PREFIX;
 use subtle::ConstantTimeEq;
 
 use super::Accounts;
-use crate::events;
 use crate::domain::{ApiKey, AuthError, Violation, valid_scope};
+use crate::events;
 use crate::tokens::{api_key_secret, hash_secret};
 
 impl Accounts {
@@ -57,13 +57,8 @@ impl Accounts {
             last_used_at: None,
             revoked_at: None,
         };
-        let event = events::api_key_created(
-            user_id,
-            &row.id,
-            &row.name,
-            &row.scopes,
-            row.expires_at,
-        );
+        let event =
+            events::api_key_created(user_id, &row.id, &row.name, &row.scopes, row.expires_at);
         self.store.insert_api_key(&row, event).await?;
         Ok((row, format!("{API_KEY_PREFIX}{prefix}_{secret}")))
     }
@@ -84,7 +79,12 @@ impl Accounts {
     /// Revokes one of the user's keys; another user's key reads as not found.
     pub async fn revoke_api_key(&self, user_id: &str, id: &str) -> Result<ApiKey, AuthError> {
         self.store
-            .revoke_api_key(user_id, id, Utc::now(), events::api_key_revoked(user_id, id))
+            .revoke_api_key(
+                user_id,
+                id,
+                Utc::now(),
+                events::api_key_revoked(user_id, id),
+            )
             .await?
             .ok_or(AuthError::NotFound)
     }

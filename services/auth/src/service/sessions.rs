@@ -69,7 +69,8 @@ impl Accounts {
         AuthError::check(violations)?;
         let email = email.expect("checked");
         let ip = origin.client_ip.as_deref();
-        let failed = |reason, user_id| events::login_failed(reason, ip.unwrap_or_default(), user_id);
+        let failed =
+            |reason, user_id| events::login_failed(reason, ip.unwrap_or_default(), user_id);
         if let Some(wait) = self.lockout.wait(&email, ip).await {
             self.store
                 .record_event(failed(LoginFailure::TooManyAttempts, None))
@@ -125,18 +126,23 @@ impl Accounts {
         self.store
             .open_session(
                 &NewRefresh {
-                id: &uuid::Uuid::now_v7().to_string(),
-                family_id: &session_id,
-                user_id: &user.id,
-                token_hash: &refresh_hash,
-                created_at: now,
-                expires_at: refresh_expires_at,
-                label: &origin.label,
-                user_agent: origin.user_agent.as_deref(),
-                client_ip: origin.client_ip.as_deref(),
-            },
+                    id: &uuid::Uuid::now_v7().to_string(),
+                    family_id: &session_id,
+                    user_id: &user.id,
+                    token_hash: &refresh_hash,
+                    created_at: now,
+                    expires_at: refresh_expires_at,
+                    label: &origin.label,
+                    user_agent: origin.user_agent.as_deref(),
+                    client_ip: origin.client_ip.as_deref(),
+                },
                 now,
-                events::login_succeeded(&user.id, &session_id, ip.unwrap_or_default(), user.totp_enabled),
+                events::login_succeeded(
+                    &user.id,
+                    &session_id,
+                    ip.unwrap_or_default(),
+                    user.totp_enabled,
+                ),
             )
             .await?;
         self.lockout.clear_account(&email).await;
@@ -301,7 +307,13 @@ impl Accounts {
         match self
             .store
             .revoke_sessions(user_id, Some(session_id), None, Utc::now(), |count| {
-                events::sessions_revoked(user_id, user_id, Some(session_id), count, Revocation::Revoked)
+                events::sessions_revoked(
+                    user_id,
+                    user_id,
+                    Some(session_id),
+                    count,
+                    Revocation::Revoked,
+                )
             })
             .await?
         {

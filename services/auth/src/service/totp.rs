@@ -128,7 +128,11 @@ impl Accounts {
             .collect();
         let step = i64::try_from(step).map_err(|err| Fault::Totp(Box::new(err)))?;
         let event = crate::events::totp_enabled(user_id);
-        if !self.store.enable_totp(user_id, step, &hashes, event).await? {
+        if !self
+            .store
+            .enable_totp(user_id, step, &hashes, event)
+            .await?
+        {
             return Err(AuthError::TotpAlreadyEnabled);
         }
         Ok(codes)
