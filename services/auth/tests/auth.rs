@@ -1032,3 +1032,192 @@ async fn export_and_delete_my_account() {
         assert!(mesh.shutdown().await.is_empty());
     }
 }
+
+/// Every security-relevant action writes its event in auth's outbox, by the right actor, about
+/// the right aggregate — and no payload holds a password, token, API key or TOTP secret.
+#[tokio::test]
+async fn every_security_action_writes_its_event_and_no_secret() {
+    for backend in backends() {
+        let mesh = mesh(backend).await;
+        let admin = mesh.admin().await;
+        let user = mesh.customer().await;
+        let mut auth = mesh.auth().await;
+        let failed = auth
+            .login(pb::LoginRequest {
+                email: user.email.clone(),
+                password: "not the password at all".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(failed.code(), Code::Unauthenticated);
+        let key = auth
+            .create_api_key(authed(
+                pb::CreateApiKeyRequest {
+                    name: "ci".into(),
+                    scopes: vec!["orders:read".into()],
+                    ..Default::default()
+                },
+                &user.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let key_id = key.api_key.clone().unwrap().api_key_id;
+        auth.revoke_api_key(authed(
+            pb::RevokeApiKeyRequest {
+                api_key_id: key_id.clone(),
+            },
+            &user.access_token,
+        ))
+        .await
+        .unwrap();
+        let enrolled = auth
+            .enroll_totp(authed(pb::EnrollTotpRequest {}, &user.access_token))
+            .await
+            .unwrap()
+            .into_inner();
+        let totp = totp_rs::TOTP::new(
+            totp_rs::Algorithm::SHA1,
+            6,
+            1,
+            30,
+            totp_rs::Secret::Encoded(enrolled.secret.clone())
+                .to_bytes()
+                .unwrap(),
+            None,
+            String::new(),
+        )
+        .unwrap();
+        let recovery = auth
+            .confirm_totp(authed(
+                pb::ConfirmTotpRequest {
+                    totp_code: totp.generate_current().unwrap(),
+                },
+                &user.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .recovery_codes;
+        let new_password = "an even longer and more unusual passphrase";
+        auth.change_password(authed(
+            pb::ChangePasswordRequest {
+                current_password: PASSWORD.into(),
+                new_password: new_password.into(),
+                ..Default::default()
+            },
+            &user.access_token,
+        ))
+        .await
+        .unwrap();
+        auth.set_roles(authed(
+            pb::SetRolesRequest {
+                user_id: user.user_id.clone(),
+                roles: vec![pb::Role::Customer as i32, pb::Role::Operator as i32],
+            },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap();
+        auth.lock_user(authed(
+            pb::LockUserRequest {
+                user_id: user.user_id.clone(),
+                reason: "investigation".into(),
+                locked_until: None,
+            },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap();
+        auth.unlock_user(authed(
+            pb::UnlockUserRequest {
+                user_id: user.user_id.clone(),
+            },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap();
+        auth.logout(authed(
+            pb::LogoutRequest { all_sessions: true },
+            &admin.access_token,
+        ))
+        .await
+        .unwrap();
+        let rotated = ironmesh_auth::rotate_signing_key(mesh.config())
+            .await
+            .unwrap();
+
+        let db = ironmesh_runtime::Database::connect(
+            &mesh.config().database_url(ServiceKind::Auth),
+            "auth",
+        )
+        .await
+        .unwrap();
+        let sql = "SELECT event_type, aggregate_type, aggregate_id, actor, payload FROM outbox_events ORDER BY seq";
+        let events: Vec<(String, String, String, String, Vec<u8>)> = ironmesh_runtime::with_pool!(&db, pool => {
+            sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+        });
+        db.close().await;
+        let has = |event_type: &str, aggregate: &str, id: &str, actor: &str| {
+            events.iter().any(|(t, a, i, who, _)| {
+                t == event_type && a == aggregate && i == id && who == actor
+            })
+        };
+        let (u, a) = (user.user_id.as_str(), admin.user_id.as_str());
+        let expected: [(&str, &str, &str, &str); 13] = [
+            ("auth.user.registered", "user", a, "operator:cli"),
+            ("auth.user.registered", "user", u, u),
+            ("auth.login.succeeded", "user", u, u),
+            ("auth.api_key.created", "api_key", &key_id, u),
+            ("auth.api_key.revoked", "api_key", &key_id, u),
+            ("auth.user.totp_enabled", "user", u, u),
+            ("auth.user.password_changed", "user", u, u),
+            ("auth.user.roles_changed", "user", u, a),
+            ("auth.user.locked", "user", u, a),
+            ("auth.session.revoked", "user", u, a),
+            ("auth.user.unlocked", "user", u, a),
+            ("auth.session.revoked", "user", a, a),
+            (
+                "auth.signing_key.rotated",
+                "signing_key",
+                &rotated,
+                "service:auth",
+            ),
+        ];
+        for (event_type, aggregate, id, actor) in expected {
+            assert!(
+                has(event_type, aggregate, id, actor),
+                "{backend:?}: no {event_type} about {aggregate}/{id} by {actor}"
+            );
+        }
+        let failed_login = events
+            .iter()
+            .find(|(t, ..)| t == "auth.login.failed")
+            .expect("a failed login event");
+        assert_eq!(failed_login.3, "anonymous");
+        let payload =
+            <pb::LoginFailed as prost::Message>::decode(failed_login.4.as_slice()).unwrap();
+        assert_eq!(payload.reason, "invalid_credentials");
+        assert_eq!(payload.user_id, user.user_id);
+
+        let secrets = [
+            PASSWORD,
+            new_password,
+            "not the password at all",
+            key.secret.as_str(),
+            user.access_token.as_str(),
+            user.refresh_token.as_str(),
+            enrolled.secret.as_str(),
+            recovery[0].as_str(),
+        ];
+        for (event_type, .., payload) in &events {
+            let text = String::from_utf8_lossy(payload);
+            for secret in secrets {
+                assert!(!text.contains(secret), "{event_type} carries a secret");
+            }
+            assert!(!text.contains('@'), "{event_type} carries an email address");
+        }
+        assert!(mesh.shutdown().await.is_empty());
+    }
+}
