@@ -1,9 +1,12 @@
 //! `ironmesh`: run the whole mesh (`up`), one component (`serve`), the migrations (`migrate`) or
-//! operator tasks (`admin create-user`, `admin rotate-signing-key`). The benchmark is its own
+//! operator tasks (`admin create-user`, `admin rotate-signing-key`), or verify an exported audit
+//! log offline (`audit verify`, see `audit.rs`). The benchmark is its own
 //! binary (`ironmesh-bench`, cli/bench), so none of its code ships in this one.
 //!
 //! Exit codes: 0 after a clean drain, 64 for unusable configuration (the message names the key),
 //! 1 for anything else (a busy port, an unreachable database, a component that failed).
+
+mod audit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +61,11 @@ enum Command {
     /// Print the OpenAPI 3.1 document of the REST gateway (what it serves at `/openapi.json`),
     /// generated from the contracts built into this binary.
     Openapi,
+    /// Audit log tasks that need no server (`audit verify`).
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// Apply pending migrations for every service (or one) and exit.
     Migrate {
         /// Only this service.
@@ -129,6 +137,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_FAILURE)
             }
         },
+        Command::Audit { command } => audit::run(command),
         Command::Migrate { service } => {
             let kinds = match service.as_deref().map(parse_service).transpose() {
                 Ok(Some(kind)) => vec![kind],

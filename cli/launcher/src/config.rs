@@ -17,6 +17,7 @@ pub fn on_loopback_any_port(config: Config) -> Result<Config, ConfigError> {
 pub fn sections() -> Vec<&'static str> {
     let mut keys = Vec::new();
     keys.extend_from_slice(ironmesh_auth::SECTIONS);
+    keys.extend_from_slice(ironmesh_audit::SECTIONS);
     keys.push(<ironmesh_gateway::GatewayConfig as Section>::KEY);
     keys.sort_unstable();
     keys.dedup();
@@ -29,6 +30,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     config.check_sections(&sections())?;
     config.section::<ironmesh_auth::settings::LockoutConfig>()?;
     config.section::<ironmesh_sealing::SecretsConfig>()?;
+    config.section::<ironmesh_audit::settings::AuditConfig>()?;
     config.section::<ironmesh_gateway::GatewayConfig>()?;
     Ok(())
 }
