@@ -47,10 +47,12 @@ pub fn run(command: AuditCommand) -> ExitCode {
         Ok(summary) => {
             let range = summary
                 .range
-                .map_or("none (all purged)".to_owned(), |(a, b)| format!("{a}..={b}"));
-            let anchor = summary
-                .anchor_sequence
-                .map_or(String::new(), |a| format!(", from the retention anchor at {a}"));
+                .map_or("none (all purged)".to_owned(), |(a, b)| {
+                    format!("{a}..={b}")
+                });
+            let anchor = summary.anchor_sequence.map_or(String::new(), |a| {
+                format!(", from the retention anchor at {a}")
+            });
             println!(
                 "verified {} entries (sequences {range}{anchor}) against the checkpoint at \
                  sequence {} signed by {}",

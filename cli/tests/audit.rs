@@ -42,13 +42,21 @@ async fn get(mesh: &TestMesh, path: &str, token: Option<&str>, content_type: &st
     }
     let response = request.send().await.unwrap();
     assert_eq!(response.status(), 200, "{path}");
-    let found = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let found = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(found.starts_with(content_type), "{path}: {found}");
     response.text().await.unwrap()
 }
 
 /// Runs `ironmesh audit verify` on the files; its exit code, stdout and stderr.
-async fn verify(dir: &std::path::Path, entries: &str, checkpoint: &str, key: &str) -> (i32, String, String) {
+async fn verify(
+    dir: &std::path::Path,
+    entries: &str,
+    checkpoint: &str,
+    key: &str,
+) -> (i32, String, String) {
     let (e, c) = (dir.join("entries.ndjson"), dir.join("checkpoint.json"));
     std::fs::write(&e, entries).unwrap();
     std::fs::write(&c, checkpoint).unwrap();
@@ -67,7 +75,10 @@ async fn verify(dir: &std::path::Path, entries: &str, checkpoint: &str, key: &st
         .args(["--public-key", key])
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    let out = tokio::time::timeout(LIMIT, command.output()).await.unwrap().unwrap();
+    let out = tokio::time::timeout(LIMIT, command.output())
+        .await
+        .unwrap()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -77,7 +88,10 @@ async fn verify(dir: &std::path::Path, entries: &str, checkpoint: &str, key: &st
 
 /// The NDJSON export with `change` applied to its parsed lines.
 fn edit(ndjson: &str, change: impl FnOnce(&mut Vec<Value>)) -> String {
-    let mut lines: Vec<Value> = ndjson.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut lines: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     change(&mut lines);
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
@@ -89,34 +103,69 @@ async fn exports_verify_offline_and_tampering_names_its_sequence() {
     for backend in backends() {
         let mesh = TestMesh::start_with(backend, &ServiceKind::ALL, true, |_| {}).await;
         let admin = mesh.admin().await.access_token;
-        let db = Database::connect(&mesh.config().database_url(ServiceKind::Audit), "audit").await.unwrap();
+        let db = Database::connect(&mesh.config().database_url(ServiceKind::Audit), "audit")
+            .await
+            .unwrap();
         let store = Store::new(db.clone());
         let sealing = ironmesh_audit::keys::sealing(mesh.config()).unwrap();
         let audit = Audit::new(store.clone(), SigningKeys::new(store, sealing));
-        audit.append((1..=3).map(|i| entry(&format!("old{i}"))).collect()).await.unwrap();
+        audit
+            .append((1..=3).map(|i| entry(&format!("old{i}"))).collect())
+            .await
+            .unwrap();
         let cutoff = chrono::Utc::now();
-        audit.append((4..=8).map(|i| entry(&format!("new{i}"))).collect()).await.unwrap();
-        assert_eq!(audit.purge_batch(cutoff, 100).await.unwrap(), 3, "{backend:?}");
+        audit
+            .append((4..=8).map(|i| entry(&format!("new{i}"))).collect())
+            .await
+            .unwrap();
+        assert_eq!(
+            audit.purge_batch(cutoff, 100).await.unwrap(),
+            3,
+            "{backend:?}"
+        );
 
-        let checkpoint = get(&mesh, "/v1/audit/checkpoint", Some(&admin), "application/json").await;
-        let keys: Value = serde_json::from_str(&get(&mesh, "/v1/audit/keys", None, "application/json").await).unwrap();
+        let checkpoint = get(
+            &mesh,
+            "/v1/audit/checkpoint",
+            Some(&admin),
+            "application/json",
+        )
+        .await;
+        let keys: Value =
+            serde_json::from_str(&get(&mesh, "/v1/audit/keys", None, "application/json").await)
+                .unwrap();
         let key = keys["keys"][0]["publicKey"].as_str().unwrap().to_owned();
-        let export = get(&mesh, "/v1/audit/entries:export", Some(&admin), "application/x-ndjson").await;
+        let export = get(
+            &mesh,
+            "/v1/audit/entries:export",
+            Some(&admin),
+            "application/x-ndjson",
+        )
+        .await;
         let first: Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
-        assert_eq!(first["result"]["anchor"]["sequence"], "3", "{backend:?}: {first}");
+        assert_eq!(
+            first["result"]["anchor"]["sequence"], "3",
+            "{backend:?}: {first}"
+        );
         assert_eq!(first["result"]["anchor"]["retentionAnchor"], true);
 
         let dir = tempfile::tempdir().unwrap();
         let (code, stdout, stderr) = verify(dir.path(), &export, &checkpoint, &key).await;
         assert_eq!(code, 0, "{backend:?}: {stderr}");
-        assert!(stdout.contains("verified 5 entries (sequences 4..=8, from the retention anchor at 3)"), "{stdout}");
+        assert!(
+            stdout.contains("verified 5 entries (sequences 4..=8, from the retention anchor at 3)"),
+            "{stdout}"
+        );
 
         let tampered = edit(&export, |lines| {
             lines[0]["result"]["entries"][1]["actor"] = "mallory".into();
         });
         let (code, _, stderr) = verify(dir.path(), &tampered, &checkpoint, &key).await;
         assert_eq!(code, 1, "{backend:?}");
-        assert!(stderr.contains("first bad sequence 5: hash mismatch"), "{stderr}");
+        assert!(
+            stderr.contains("first bad sequence 5: hash mismatch"),
+            "{stderr}"
+        );
 
         let truncated = edit(&export, |lines| {
             let entries = lines[0]["result"]["entries"].as_array_mut().unwrap();
@@ -124,7 +173,10 @@ async fn exports_verify_offline_and_tampering_names_its_sequence() {
         });
         let (code, _, stderr) = verify(dir.path(), &truncated, &checkpoint, &key).await;
         assert_eq!(code, 1);
-        assert!(stderr.contains("first bad sequence 7: truncated"), "{stderr}");
+        assert!(
+            stderr.contains("first bad sequence 7: truncated"),
+            "{stderr}"
+        );
 
         let unanchored = edit(&export, |lines| {
             lines[0]["result"].as_object_mut().unwrap().remove("anchor");
@@ -136,7 +188,10 @@ async fn exports_verify_offline_and_tampering_names_its_sequence() {
         let foreign = "A".repeat(43);
         let (code, _, stderr) = verify(dir.path(), &export, &checkpoint, &foreign).await;
         assert_eq!(code, 1, "{stderr}");
-        assert!(stderr.contains("not among the trusted public keys"), "{stderr}");
+        assert!(
+            stderr.contains("not among the trusted public keys"),
+            "{stderr}"
+        );
         let (code, _, stderr) = verify(dir.path(), "not json", &checkpoint, &key).await;
         assert_eq!(code, 2, "{stderr}");
         let (code, _, _) = verify(dir.path(), &export, &checkpoint, "short").await;

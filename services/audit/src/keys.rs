@@ -98,7 +98,8 @@ impl SigningKeys {
 
     /// A new first-generation key, its private half sealed.
     fn generate(&self) -> Result<StoredKey, KeyError> {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Key)?;
+        let pkcs8 =
+            Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Key)?;
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Key)?;
         let public_key = pair.public_key().as_ref().to_vec();
         Ok(StoredKey {

@@ -60,9 +60,9 @@ pub async fn run(
     let settings = config.section::<settings::AuditConfig>()?;
     let sealing = keys::sealing(&config).map_err(|err| match err {
         keys::SealingError::Config(err) => RunError::Config(err),
-        keys::SealingError::MasterKey(err) => {
-            RunError::Setup(format!("audit: no master key to seal its signing key: {err}"))
-        }
+        keys::SealingError::MasterKey(err) => RunError::Setup(format!(
+            "audit: no master key to seal its signing key: {err}"
+        )),
     })?;
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
         let store = store::Store::new(db);

@@ -96,7 +96,9 @@ pub fn verify(
             .map_err(|err| unusable(format!("export message {n}: {err}")))?;
         if let Some(anchor) = &response.anchor {
             let anchor = signed(anchor).ok_or_else(|| {
-                unusable(format!("export message {n}: the anchor has no valid signed_at"))
+                unusable(format!(
+                    "export message {n}: the anchor has no valid signed_at"
+                ))
             })?;
             check.anchor(anchor)?;
         }

@@ -220,7 +220,11 @@ impl Audit {
             violations.add("end_sequence", "must not be before start_sequence");
         }
         violations.into_result()?;
-        let end = if end == 0 { self.store.head().await? } else { end };
+        let end = if end == 0 {
+            self.store.head().await?
+        } else {
+            end
+        };
         let (anchor, after) = match self.store.latest_anchor().await? {
             Some(anchor) if start <= anchor.sequence + 1 => {
                 let after = anchor.sequence;
@@ -244,7 +248,13 @@ impl Audit {
         }
         let batch = self
             .store
-            .export_batch(plan.after, plan.end, plan.start_ns, plan.end_ns, EXPORT_BATCH)
+            .export_batch(
+                plan.after,
+                plan.end,
+                plan.start_ns,
+                plan.end_ns,
+                EXPORT_BATCH,
+            )
             .await?;
         plan.after = match batch.last() {
             Some(last) => last.sequence,
@@ -283,7 +293,11 @@ impl Audit {
             // Signing an anchor over a broken chain would bless the break and erase its
             // evidence: stop before it (VerifyChain reports it) and let an operator look.
             if let Err(reason) = check.check(entry) {
-                tracing::error!(sequence = entry.sequence, reason, "retention stopped: the chain does not verify here");
+                tracing::error!(
+                    sequence = entry.sequence,
+                    reason,
+                    "retention stopped: the chain does not verify here"
+                );
                 break;
             }
             last = Some(entry);
@@ -291,10 +305,17 @@ impl Audit {
         let Some(last) = last else {
             return Ok(0);
         };
-        let anchor = self.keys.sign(last.sequence, last.hash.clone(), true).await?;
+        let anchor = self
+            .keys
+            .sign(last.sequence, last.hash.clone(), true)
+            .await?;
         let removed = self.store.purge_through(&anchor).await?;
         if removed > 0 {
-            tracing::info!(removed, anchor = anchor.sequence, "purged audit entries past retention");
+            tracing::info!(
+                removed,
+                anchor = anchor.sequence,
+                "purged audit entries past retention"
+            );
         }
         Ok(removed)
     }

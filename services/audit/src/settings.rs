@@ -65,7 +65,8 @@ impl Section for AuditConfig {
 impl AuditConfig {
     /// How long entries are kept; `None` for ever.
     pub fn retention(&self) -> Option<Duration> {
-        (self.retention_days > 0).then(|| Duration::from_secs(u64::from(self.retention_days) * 86_400))
+        (self.retention_days > 0)
+            .then(|| Duration::from_secs(u64::from(self.retention_days) * 86_400))
     }
 }
 
@@ -83,9 +84,18 @@ mod tests {
         assert_eq!(config.checkpoint_interval_secs, 60);
         type Change = fn(&mut AuditConfig);
         let cases: [(Change, &str); 3] = [
-            (|a| a.retention_days = MAX_RETENTION_DAYS + 1, "audit.retention_days"),
-            (|a| a.retention_interval_secs = 0, "audit.retention_interval_secs"),
-            (|a| a.checkpoint_interval_secs = 0, "audit.checkpoint_interval_secs"),
+            (
+                |a| a.retention_days = MAX_RETENTION_DAYS + 1,
+                "audit.retention_days",
+            ),
+            (
+                |a| a.retention_interval_secs = 0,
+                "audit.retention_interval_secs",
+            ),
+            (
+                |a| a.checkpoint_interval_secs = 0,
+                "audit.checkpoint_interval_secs",
+            ),
         ];
         for (change, key) in cases {
             let mut config = Config::default();

@@ -26,7 +26,13 @@ async fn sql(db: &Database, text: &str) -> Result<(), sqlx::Error> {
 
 async fn drop_entry_triggers(db: &Database, backend: Backend) {
     match backend {
-        Backend::Sqlite => sql(db, "DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete").await,
+        Backend::Sqlite => {
+            sql(
+                db,
+                "DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete",
+            )
+            .await
+        }
         Backend::Postgres => sql(db, "DROP TRIGGER entries_no_change ON entries").await,
     }
     .unwrap();
@@ -64,7 +70,11 @@ fn dalek_verifies(signed: &pb::Checkpoint, public_key: &[u8]) -> bool {
 }
 
 /// Every message of an Export, each waited for within the test limit.
-async fn export(mesh: &TestMesh, admin: &str, request: pb::ExportRequest) -> Vec<pb::ExportResponse> {
+async fn export(
+    mesh: &TestMesh,
+    admin: &str,
+    request: pb::ExportRequest,
+) -> Vec<pb::ExportResponse> {
     let mut stream = mesh
         .audit()
         .await
@@ -104,10 +114,18 @@ async fn checkpoints_verify_with_the_published_key() {
     for backend in backends() {
         let (mesh, admin, db) = mesh(backend).await;
         let audit = audit(&mesh, db);
-        assert_eq!(checkpoint(&mesh, &admin).await.unwrap(), None, "{backend:?}");
+        assert_eq!(
+            checkpoint(&mesh, &admin).await.unwrap(),
+            None,
+            "{backend:?}"
+        );
         let stored = append_n(&audit, "c", 3).await;
         let signed = checkpoint(&mesh, &admin).await.unwrap().unwrap();
-        assert_eq!((signed.sequence, &signed.hash), (3, &stored[2].hash), "{backend:?}");
+        assert_eq!(
+            (signed.sequence, &signed.hash),
+            (3, &stored[2].hash),
+            "{backend:?}"
+        );
         assert_eq!(signed.algorithm, "Ed25519");
         assert!(!signed.retention_anchor);
         let keys = public_keys(&mesh).await;
@@ -166,7 +184,10 @@ async fn the_private_key_is_sealed_at_rest() {
             })
             .expect("the sealed document holds the published key's seed")
             .to_vec();
-        assert!(!sealed.windows(32).any(|w| w == seed.as_slice()), "{backend:?}: seed in the clear");
+        assert!(
+            !sealed.windows(32).any(|w| w == seed.as_slice()),
+            "{backend:?}: seed in the clear"
+        );
         assert!(!sealed.windows(pkcs8.len()).any(|w| w == pkcs8.as_slice()));
         let other = ironmesh_sealing::Keyring::new(ironmesh_sealing::Key::derived(&[7; 32]));
         assert!(other.open(sealed).is_err());
@@ -186,17 +207,31 @@ async fn export_resumes_without_gaps_or_duplicates() {
         let audit = audit(&mesh, db);
         let mut all = Vec::new();
         for part in 0..3 {
-            let mut batch: Vec<NewEntry> = (0..400).map(|i| entry(&format!("x{part}-{i}"))).collect();
+            let mut batch: Vec<NewEntry> =
+                (0..400).map(|i| entry(&format!("x{part}-{i}"))).collect();
             for (i, e) in batch.iter_mut().enumerate() {
-                e.occurred_at = chrono::DateTime::from_timestamp(1_700_000_000 + (part * 400 + i) as i64, 0).unwrap();
+                e.occurred_at =
+                    chrono::DateTime::from_timestamp(1_700_000_000 + (part * 400 + i) as i64, 0)
+                        .unwrap();
             }
             all.extend(bounded(audit.append(batch)).await.unwrap());
         }
         let whole = export(&mesh, &admin, pb::ExportRequest::default()).await;
-        assert!(whole.iter().all(|m| !m.entries.is_empty() && m.entries.len() <= 500));
+        assert!(
+            whole
+                .iter()
+                .all(|m| !m.entries.is_empty() && m.entries.len() <= 500)
+        );
         assert_eq!(whole.len(), 3, "{backend:?}");
-        assert_eq!(sequences(&whole), (1..=1200).collect::<Vec<_>>(), "{backend:?}");
-        assert_eq!(whole[0].entries[0], ironmesh_audit::grpc::entry(all[0].clone()));
+        assert_eq!(
+            sequences(&whole),
+            (1..=1200).collect::<Vec<_>>(),
+            "{backend:?}"
+        );
+        assert_eq!(
+            whole[0].entries[0],
+            ironmesh_audit::grpc::entry(all[0].clone())
+        );
         assert!(whole[0].anchor.is_none());
 
         // Interrupted after two messages, then resumed.
@@ -216,28 +251,57 @@ async fn export_resumes_without_gaps_or_duplicates() {
         append_n(&audit, "late", 3).await;
         let last = *sequences(&received).last().unwrap();
         received.extend(
-            export(&mesh, &admin, pb::ExportRequest {
-                start_sequence: last + 1,
-                end_sequence: 1200,
-                ..Default::default()
-            })
+            export(
+                &mesh,
+                &admin,
+                pb::ExportRequest {
+                    start_sequence: last + 1,
+                    end_sequence: 1200,
+                    ..Default::default()
+                },
+            )
             .await,
         );
-        assert_eq!(sequences(&received), (1..=1200).collect::<Vec<_>>(), "{backend:?}");
         assert_eq!(
-            sequences(&export(&mesh, &admin, pb::ExportRequest { start_sequence: 1200, ..Default::default() }).await),
+            sequences(&received),
+            (1..=1200).collect::<Vec<_>>(),
+            "{backend:?}"
+        );
+        assert_eq!(
+            sequences(
+                &export(
+                    &mesh,
+                    &admin,
+                    pb::ExportRequest {
+                        start_sequence: 1200,
+                        ..Default::default()
+                    }
+                )
+                .await
+            ),
             [1200, 1201, 1202, 1203]
         );
 
-        let window = |s: i64, _: i64| prost_types::Timestamp { seconds: 1_700_000_000 + s, nanos: 0 };
-        let timed = export(&mesh, &admin, pb::ExportRequest {
-            start_sequence: 10,
-            end_sequence: 900,
-            start_time: Some(window(5, 0)),
-            end_time: Some(window(620, 0)),
-        })
+        let window = |s: i64, _: i64| prost_types::Timestamp {
+            seconds: 1_700_000_000 + s,
+            nanos: 0,
+        };
+        let timed = export(
+            &mesh,
+            &admin,
+            pb::ExportRequest {
+                start_sequence: 10,
+                end_sequence: 900,
+                start_time: Some(window(5, 0)),
+                end_time: Some(window(620, 0)),
+            },
+        )
         .await;
-        assert_eq!(sequences(&timed), (10..=620).collect::<Vec<_>>(), "{backend:?}");
+        assert_eq!(
+            sequences(&timed),
+            (10..=620).collect::<Vec<_>>(),
+            "{backend:?}"
+        );
         let queried = mesh
             .audit()
             .await
@@ -253,13 +317,25 @@ async fn export_resumes_without_gaps_or_duplicates() {
             .await
             .unwrap()
             .into_inner();
-        let from_query: Vec<i64> = queried.entries.iter().map(|e| e.sequence).filter(|s| (10..=900).contains(s)).collect();
+        let from_query: Vec<i64> = queried
+            .entries
+            .iter()
+            .map(|e| e.sequence)
+            .filter(|s| (10..=900).contains(s))
+            .collect();
         assert_eq!(sequences(&timed), from_query);
 
         let status = mesh
             .audit()
             .await
-            .export(authed(pb::ExportRequest { start_sequence: 5, end_sequence: 2, ..Default::default() }, &admin))
+            .export(authed(
+                pb::ExportRequest {
+                    start_sequence: 5,
+                    end_sequence: 2,
+                    ..Default::default()
+                },
+                &admin,
+            ))
             .await
             .unwrap_err();
         assert_eq!(ironmesh_testkit::violations(&status), ["end_sequence"]);
@@ -280,19 +356,29 @@ async fn a_truncated_tail_is_caught_against_the_checkpoint() {
         let stored = append_n(&audit, "t", 8).await;
         let at8 = checkpoint(&mesh, &admin).await.unwrap().unwrap();
         append_n(&audit, "u", 2).await;
-        assert_eq!(checkpoint(&mesh, &admin).await.unwrap().unwrap().sequence, 10);
+        assert_eq!(
+            checkpoint(&mesh, &admin).await.unwrap().unwrap().sequence,
+            10
+        );
         let clean = verify(&mesh, &admin, 0, 0).await;
         assert!(clean.ok, "{backend:?}: {clean:?}");
         assert_eq!(clean.checkpoint_sequence, 10);
 
         drop_entry_triggers(&db, backend).await;
-        sql(&db, "DELETE FROM entries WHERE sequence > 8").await.unwrap();
+        sql(&db, "DELETE FROM entries WHERE sequence > 8")
+            .await
+            .unwrap();
         let hash8 = stored[7].hash.clone();
         with_pool!(&db, pool => sqlx::query("UPDATE chain_head SET sequence = 8, hash = $1 WHERE id = 1")
             .bind(&hash8).execute(pool).await.map(drop)).unwrap();
         let found = verify(&mesh, &admin, 0, 0).await;
         assert_eq!(
-            (found.ok, found.first_broken_sequence, found.failure_reason.as_str(), found.checkpoint_sequence),
+            (
+                found.ok,
+                found.first_broken_sequence,
+                found.failure_reason.as_str(),
+                found.checkpoint_sequence
+            ),
             (false, 9, "truncated", 10),
             "{backend:?}"
         );
@@ -306,20 +392,29 @@ async fn a_truncated_tail_is_caught_against_the_checkpoint() {
         // checkpoints: only the signed checkpoint at 8 shows it changed.
         match backend {
             Backend::Sqlite => sql(&db, "DROP TRIGGER checkpoints_no_delete").await,
-            Backend::Postgres => sql(&db, "DROP TRIGGER checkpoints_no_change ON checkpoints").await,
+            Backend::Postgres => {
+                sql(&db, "DROP TRIGGER checkpoints_no_change ON checkpoints").await
+            }
         }
         .unwrap();
-        sql(&db, "DELETE FROM checkpoints WHERE sequence > 8").await.unwrap();
+        sql(&db, "DELETE FROM checkpoints WHERE sequence > 8")
+            .await
+            .unwrap();
         let mut forged = stored[7].clone();
         forged.body.actor = "mallory".into();
         forged.hash = forged.computed_hash().to_vec();
         with_pool!(&db, pool => sqlx::query("UPDATE entries SET actor = 'mallory', hash = $1 WHERE sequence = 8")
             .bind(&forged.hash).execute(pool).await.map(drop)).unwrap();
         with_pool!(&db, pool => sqlx::query("UPDATE chain_head SET hash = $1 WHERE id = 1")
-            .bind(&forged.hash).execute(pool).await.map(drop)).unwrap();
+            .bind(&forged.hash).execute(pool).await.map(drop))
+        .unwrap();
         let found = verify(&mesh, &admin, 0, 0).await;
         assert_eq!(
-            (found.first_broken_sequence, found.failure_reason.as_str(), found.checkpoint_sequence),
+            (
+                found.first_broken_sequence,
+                found.failure_reason.as_str(),
+                found.checkpoint_sequence
+            ),
             (8, "checkpoint mismatch", at8.sequence),
             "{backend:?}: {found:?}"
         );
@@ -337,7 +432,9 @@ async fn a_truncated_tail_is_caught_against_the_checkpoint() {
 async fn retention_leaves_a_signed_anchor_the_chain_verifies_from() {
     for backend in backends() {
         let (mesh, admin, db) = mesh(backend).await;
-        let other = Database::connect(&mesh.config().database_url(ServiceKind::Audit), "audit").await.unwrap();
+        let other = Database::connect(&mesh.config().database_url(ServiceKind::Audit), "audit")
+            .await
+            .unwrap();
         let replicas = [audit(&mesh, db.clone()), audit(&mesh, other)];
         let old = append_n(&replicas[0], "old", 5).await;
         let cutoff = Utc::now();
@@ -366,7 +463,11 @@ async fn retention_leaves_a_signed_anchor_the_chain_verifies_from() {
         assert_eq!(removed, 5, "{backend:?}: each entry removed once");
         let left: Vec<i64> = with_pool!(&db, pool => sqlx::query_scalar("SELECT sequence FROM entries ORDER BY sequence").fetch_all(pool).await.unwrap());
         assert_eq!(left, [6, 7, 8, 9, 10], "{backend:?}");
-        let anchor = Store::new(db.clone()).latest_anchor().await.unwrap().unwrap();
+        let anchor = Store::new(db.clone())
+            .latest_anchor()
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((anchor.sequence, &anchor.hash), (5, &old[4].hash));
         let key = &public_keys(&mesh).await[0];
         let proto = ironmesh_audit::grpc::checkpoint(anchor.clone());
@@ -376,17 +477,37 @@ async fn retention_leaves_a_signed_anchor_the_chain_verifies_from() {
         let found = verify(&mesh, &admin, 0, 0).await;
         assert!(found.ok, "{backend:?}: {found:?}");
         assert_eq!(
-            (found.start_sequence, found.end_sequence, found.entries_checked, found.anchor_sequence, found.checkpoint_sequence),
+            (
+                found.start_sequence,
+                found.end_sequence,
+                found.entries_checked,
+                found.anchor_sequence,
+                found.checkpoint_sequence
+            ),
             (6, 10, 5, 5, 10)
         );
         let exported = export(&mesh, &admin, pb::ExportRequest::default()).await;
         assert_eq!(exported[0].anchor.as_ref(), Some(&proto));
         assert_eq!(sequences(&exported), [6, 7, 8, 9, 10]);
-        let status = mesh.audit().await.get_entry(authed(pb::GetEntryRequest { sequence: 3 }, &admin)).await.unwrap_err();
+        let status = mesh
+            .audit()
+            .await
+            .get_entry(authed(pb::GetEntryRequest { sequence: 3 }, &admin))
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), Code::NotFound);
 
-        assert!(sql(&db, "DELETE FROM entries WHERE sequence = 6").await.is_err(), "{backend:?}");
-        assert!(sql(&db, "UPDATE anchors SET sequence = 9 WHERE sequence = 5").await.is_err());
+        assert!(
+            sql(&db, "DELETE FROM entries WHERE sequence = 6")
+                .await
+                .is_err(),
+            "{backend:?}"
+        );
+        assert!(
+            sql(&db, "UPDATE anchors SET sequence = 9 WHERE sequence = 5")
+                .await
+                .is_err()
+        );
         assert!(sql(&db, "DELETE FROM anchors").await.is_err());
         // Nothing younger than the cutoff goes, however often retention runs.
         assert_eq!(replicas[0].purge_batch(cutoff, 100).await.unwrap(), 0);
@@ -395,10 +516,16 @@ async fn retention_leaves_a_signed_anchor_the_chain_verifies_from() {
         let forged = "INSERT INTO anchors (sequence, hash, signed_at_ns, key_id, signature) \
                       SELECT sequence, hash, 0, 'audit-forged', hash FROM entries WHERE sequence = 7";
         sql(&db, forged).await.unwrap();
-        sql(&db, "DELETE FROM entries WHERE sequence <= 7").await.unwrap();
+        sql(&db, "DELETE FROM entries WHERE sequence <= 7")
+            .await
+            .unwrap();
         let found = verify(&mesh, &admin, 0, 0).await;
         assert_eq!(
-            (found.ok, found.first_broken_sequence, found.failure_reason.as_str()),
+            (
+                found.ok,
+                found.first_broken_sequence,
+                found.failure_reason.as_str()
+            ),
             (false, 8, "bad anchor"),
             "{backend:?}"
         );
@@ -426,7 +553,9 @@ async fn background_retention_and_signing_run_at_start() {
         });
         let url = config.database_url(ServiceKind::Audit);
         let db = Database::connect(&url, "audit").await.unwrap();
-        db.migrate("audit", &ironmesh_audit::MIGRATIONS).await.unwrap();
+        db.migrate("audit", &ironmesh_audit::MIGRATIONS)
+            .await
+            .unwrap();
         let two_days_ago = Utc::now() - chrono::Duration::days(2);
         let mut prev = ZERO_HASH.to_vec();
         for sequence in 1..=4 {
@@ -462,28 +591,49 @@ async fn background_retention_and_signing_run_at_start() {
         with_pool!(&db, pool => sqlx::query("UPDATE chain_head SET sequence = 4, hash = $1 WHERE id = 1")
             .bind(&prev).execute(pool).await.map(drop)).unwrap();
         let store = Store::new(db.clone());
-        store.append(&[entry("today-1"), entry("today-2")]).await.unwrap();
+        store
+            .append(&[entry("today-1"), entry("today-2")])
+            .await
+            .unwrap();
 
         let listeners = Listeners {
             grpc: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
             admin: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
         };
-        tokio::time::timeout(LIMIT, ironmesh_audit::run(config.clone(), listeners, std::future::ready(())))
-            .await
-            .expect("audit stops in time")
-            .expect("audit ran");
+        tokio::time::timeout(
+            LIMIT,
+            ironmesh_audit::run(config.clone(), listeners, std::future::ready(())),
+        )
+        .await
+        .expect("audit stops in time")
+        .expect("audit ran");
 
         let anchor = store.latest_anchor().await.unwrap().expect("retention ran");
         assert_eq!((anchor.sequence, &anchor.hash), (4, &prev), "{backend:?}");
-        let head = store.latest_checkpoint().await.unwrap().expect("the head was signed");
+        let head = store
+            .latest_checkpoint()
+            .await
+            .unwrap()
+            .expect("the head was signed");
         assert_eq!(head.sequence, 6);
         let left: Vec<i64> = with_pool!(&db, pool => sqlx::query_scalar("SELECT sequence FROM entries ORDER BY sequence").fetch_all(pool).await.unwrap());
         assert_eq!(left, [5, 6], "{backend:?}");
         let sealing = ironmesh_audit::keys::sealing(&config).unwrap();
-        let audit = Audit::new(store.clone(), ironmesh_audit::keys::SigningKeys::new(store, sealing));
-        let found = audit.verify(0, 0, tokio::time::Instant::now() + LIMIT).await.unwrap();
+        let audit = Audit::new(
+            store.clone(),
+            ironmesh_audit::keys::SigningKeys::new(store, sealing),
+        );
+        let found = audit
+            .verify(0, 0, tokio::time::Instant::now() + LIMIT)
+            .await
+            .unwrap();
         assert_eq!(
-            (found.first_broken, found.start_sequence, found.anchor_sequence, found.checkpoint_sequence),
+            (
+                found.first_broken,
+                found.start_sequence,
+                found.anchor_sequence,
+                found.checkpoint_sequence
+            ),
             (None, 5, 4, 6),
             "{backend:?}"
         );

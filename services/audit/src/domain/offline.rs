@@ -49,7 +49,10 @@ impl ExportCheck {
     pub fn new(keys: TrustedKeys, checkpoint: Checkpoint) -> Result<Self, Failure> {
         let at = checkpoint.sequence;
         if checkpoint.retention_anchor {
-            return fail(at, "the checkpoint is a retention anchor, not a signed head");
+            return fail(
+                at,
+                "the checkpoint is a retention anchor, not a signed head",
+            );
         }
         if keys.get(&checkpoint.key_id).is_none() {
             return fail(
@@ -80,7 +83,10 @@ impl ExportCheck {
             return fail(at, "a retention anchor in the middle of the export");
         }
         if !anchor.retention_anchor {
-            return fail(at, "the export's anchor is not marked as a retention anchor");
+            return fail(
+                at,
+                "the export's anchor is not marked as a retention anchor",
+            );
         }
         if !self.keys.verify(&anchor) {
             return fail(
@@ -135,7 +141,10 @@ impl ExportCheck {
             return fail(at, reason);
         }
         if at == self.checkpoint.sequence && entry.hash != self.checkpoint.hash {
-            return fail(at, "checkpoint mismatch: the checkpoint signed another hash here");
+            return fail(
+                at,
+                "checkpoint mismatch: the checkpoint signed another hash here",
+            );
         }
         self.entries += 1;
         Ok(())
@@ -161,7 +170,9 @@ impl ExportCheck {
                 }
                 Some(anchor) => fail(
                     anchor.sequence + 1,
-                    format!("truncated: no entries, but the checkpoint is at sequence {checkpoint}"),
+                    format!(
+                        "truncated: no entries, but the checkpoint is at sequence {checkpoint}"
+                    ),
                 ),
                 None => fail(1, "the export holds no entries"),
             };
@@ -171,7 +182,9 @@ impl ExportCheck {
         if last < checkpoint {
             return fail(
                 last + 1,
-                format!("truncated: the export ends at sequence {last}, before the checkpoint at {checkpoint}"),
+                format!(
+                    "truncated: the export ends at sequence {last}, before the checkpoint at {checkpoint}"
+                ),
             );
         }
         if checkpoint < first {
@@ -282,7 +295,12 @@ mod tests {
 
         let mut missing = entries.clone();
         missing.remove(3);
-        assert_eq!(run(&pair, head.clone(), None, &missing).unwrap_err().sequence, 4);
+        assert_eq!(
+            run(&pair, head.clone(), None, &missing)
+                .unwrap_err()
+                .sequence,
+            4
+        );
 
         let err = run(&pair, head.clone(), None, &entries[..4]).unwrap_err();
         assert_eq!(err.sequence, 5);
@@ -307,12 +325,19 @@ mod tests {
         let anchor = sign(&pair, &entries[2], true);
         let ok = run(&pair, head.clone(), Some(anchor.clone()), &entries[3..]).unwrap();
         assert_eq!((ok.range, ok.anchor_sequence), (Some((4, 6)), Some(3)));
-        assert_eq!(run(&pair, head.clone(), None, &entries[3..]).unwrap_err().sequence, 4);
+        assert_eq!(
+            run(&pair, head.clone(), None, &entries[3..])
+                .unwrap_err()
+                .sequence,
+            4
+        );
         let not_anchor = sign(&pair, &entries[2], false);
         assert!(run(&pair, head.clone(), Some(not_anchor), &entries[3..]).is_err());
         let wrong = sign(&pair, &entries[1], true);
         assert_eq!(
-            run(&pair, head, Some(wrong), &entries[3..]).unwrap_err().sequence,
+            run(&pair, head, Some(wrong), &entries[3..])
+                .unwrap_err()
+                .sequence,
             4
         );
         // Everything purged up to the checkpoint: no entries, the anchor is the head.

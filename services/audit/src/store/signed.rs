@@ -55,7 +55,8 @@ fn signed(row: SignedRow, retention_anchor: bool) -> Checkpoint {
 impl Store {
     /// The newest signing key, if one was made.
     pub async fn newest_signing_key(&self) -> Result<Option<StoredKey>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY generation DESC LIMIT 1");
+        let sql =
+            format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY generation DESC LIMIT 1");
         let row: Option<KeyRow> = with_pool!(&self.db, pool => {
             sqlx::query_as(&sql).fetch_optional(pool).await?
         });

@@ -61,7 +61,6 @@ pub async fn verify(mesh: &TestMesh, admin: &str, start: i64, end: i64) -> pb::V
         .into_inner()
 }
 
-
 /// The audit operations over `db` (another replica of the mesh's audit), sealing its signing
 /// key with the mesh's master key.
 pub fn audit(mesh: &TestMesh, db: Database) -> Audit {
