@@ -157,6 +157,17 @@ async fn exports_verify_offline_and_tampering_names_its_sequence() {
             "{stdout}"
         );
 
+        // grpcurl's form: each message a bare, pretty-printed ExportResponse.
+        let bare: String = export
+            .lines()
+            .map(|l| {
+                let line: Value = serde_json::from_str(l).unwrap();
+                serde_json::to_string_pretty(&line["result"]).unwrap() + "\n"
+            })
+            .collect();
+        let (code, _, stderr) = verify(dir.path(), &bare, &checkpoint, &key).await;
+        assert_eq!(code, 0, "{backend:?}: {stderr}");
+
         let tampered = edit(&export, |lines| {
             lines[0]["result"]["entries"][1]["actor"] = "mallory".into();
         });
