@@ -1,11 +1,13 @@
 //! `ironmesh`: run the whole mesh (`up`), one component (`serve`), the migrations (`migrate`) or
 //! operator tasks (`admin create-user`, `admin rotate-signing-key`, `events dead-letters
-//! list|replay`). The benchmark is its own
+//! list|replay`), or verify an exported audit log offline (`audit verify`, see `audit.rs`). The
+//! benchmark is its own
 //! binary (`ironmesh-bench`, cli/bench), so none of its code ships in this one.
 //!
 //! Exit codes: 0 after a clean drain, 64 for unusable configuration (the message names the key),
 //! 1 for anything else (a busy port, an unreachable database, a component that failed).
 
+mod audit;
 mod events;
 
 use std::path::PathBuf;
@@ -65,6 +67,11 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: events::EventsCommand,
+    },
+    /// Audit log tasks that need no server (`audit verify`).
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Apply pending migrations for every service (or one) and exit.
     Migrate {
@@ -141,6 +148,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_FAILURE)
             }
         },
+        Command::Audit { command } => audit::run(command),
         Command::Migrate { service } => {
             let kinds = match service.as_deref().map(parse_service).transpose() {
                 Ok(Some(kind)) => vec![kind],

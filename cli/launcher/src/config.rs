@@ -18,6 +18,7 @@ pub fn sections() -> Vec<&'static str> {
     let mut keys = Vec::new();
     keys.extend_from_slice(ironmesh_auth::SECTIONS);
     keys.push(<ironmesh_outbox::EventsConfig as Section>::KEY);
+    keys.extend_from_slice(ironmesh_audit::SECTIONS);
     keys.push(<ironmesh_gateway::GatewayConfig as Section>::KEY);
     keys.sort_unstable();
     keys.dedup();
@@ -31,6 +32,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     config.section::<ironmesh_auth::settings::LockoutConfig>()?;
     config.section::<ironmesh_sealing::SecretsConfig>()?;
     config.section::<ironmesh_outbox::EventsConfig>()?;
+    config.section::<ironmesh_audit::settings::AuditConfig>()?;
     config.section::<ironmesh_gateway::GatewayConfig>()?;
     Ok(())
 }

@@ -3,5 +3,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ironmesh_runtime::process::service_main(ironmesh_audit::KIND, &[], ironmesh_audit::run)
+    ironmesh_runtime::process::service_main(
+        ironmesh_audit::KIND,
+        ironmesh_audit::SECTIONS,
+        ironmesh_audit::run,
+    )
 }

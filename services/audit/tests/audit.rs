@@ -3,12 +3,10 @@
 //! API against the same database the running service uses; Query, GetEntry and VerifyChain go
 //! through gRPC with an administrator's token, and a user calling an internal method is refused.
 
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::Duration;
+mod common;
 
+use common::{LIMIT, bounded, entry, mesh, verify};
 use ironmesh_audit::domain::{AuditError, NewEntry, Outcome};
-use ironmesh_audit::service::Audit;
 use ironmesh_audit::store::Store;
 use ironmesh_outbox::Inbox;
 use ironmesh_proto::ironmesh::audit::v1 as pb;
@@ -16,54 +14,6 @@ use ironmesh_proto::ironmesh::events::v1 as events;
 use ironmesh_runtime::{Database, ServiceKind};
 use ironmesh_testkit::{Backend, TestMesh, authed, backends};
 use tonic::Code;
-
-/// The most any direct store call in these tests may take.
-const LIMIT: Duration = Duration::from_secs(30);
-
-async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("bounded by the test limit")
-}
-
-/// A mesh with audit (and auth, for an administrator's token), an admin token, and a second
-/// connection pool to audit's database (what another replica would hold).
-async fn mesh(backend: Backend) -> (TestMesh, String, Database) {
-    let mesh = TestMesh::start(backend, &[ServiceKind::Audit, ServiceKind::Auth]).await;
-    let admin = mesh.admin().await.access_token;
-    let url = mesh.config().database_url(ServiceKind::Audit);
-    let db = Database::connect(&url, "audit").await.expect("connect");
-    (mesh, admin, db)
-}
-
-fn entry(key: &str) -> NewEntry {
-    NewEntry {
-        occurred_at: chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap(),
-        actor: "user-1".into(),
-        action: "orders.order.cancel".into(),
-        resource: "orders/0190".into(),
-        outcome: Outcome::Success,
-        source_service: "orders".into(),
-        request_id: format!("req-{key}"),
-        idempotency_key: key.into(),
-        details: BTreeMap::from([("reason".into(), "asked".into())]),
-    }
-}
-
-async fn verify(mesh: &TestMesh, admin: &str, start: i64, end: i64) -> pb::VerifyChainResponse {
-    mesh.audit()
-        .await
-        .verify_chain(authed(
-            pb::VerifyChainRequest {
-                start_sequence: start,
-                end_sequence: end,
-            },
-            admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-}
 
 async fn query(mesh: &TestMesh, admin: &str, request: pb::QueryRequest) -> pb::QueryResponse {
     mesh.audit()
@@ -143,7 +93,7 @@ async fn concurrent_appends_form_one_linear_chain() {
 async fn idempotency_key_dedupes() {
     for backend in backends() {
         let (mesh, admin, db) = mesh(backend).await;
-        let audit = Audit::new(Store::new(db));
+        let audit = common::audit(&mesh, db);
         let first = bounded(audit.append(vec![entry("a"), entry("b")]))
             .await
             .unwrap();
@@ -275,7 +225,7 @@ fn event(id: &str, kind: &str) -> events::Event {
 async fn deliver_twice_records_each_event_once() {
     for backend in backends() {
         let (mesh, admin, db) = mesh(backend).await;
-        let audit = Audit::new(Store::new(db));
+        let audit = common::audit(&mesh, db);
         let inbox = Inbox::new("audit");
         let batch = vec![
             event("e1", "auth.user.registered"),
@@ -359,7 +309,7 @@ async fn internal_methods_refuse_user_tokens() {
 async fn validation_errors_carry_field_violations() {
     for backend in backends() {
         let (mesh, admin, db) = mesh(backend).await;
-        let audit = Audit::new(Store::new(db));
+        let audit = common::audit(&mesh, db);
         let mut bad = entry("");
         bad.action = "cancel".into();
         bad.resource = "no-slash".into();
@@ -599,10 +549,10 @@ async fn query_filters_and_get_entry() {
 async fn verification_stops_at_the_deadline() {
     for backend in backends() {
         let (mesh, _admin, db) = mesh(backend).await;
-        let store = Store::new(db);
+        let audit = common::audit(&mesh, db);
         let batch: Vec<NewEntry> = (1..=5).map(|i| entry(&format!("d{i}"))).collect();
-        bounded(store.append(&batch)).await.unwrap();
-        let none = bounded(store.verify(1, 0, tokio::time::Instant::now()))
+        bounded(audit.append(batch)).await.unwrap();
+        let none = bounded(audit.verify(1, 0, tokio::time::Instant::now()))
             .await
             .unwrap();
         assert_eq!(
@@ -612,7 +562,7 @@ async fn verification_stops_at_the_deadline() {
         );
         assert!(none.first_broken.is_none());
         let later = tokio::time::Instant::now() + LIMIT;
-        let all = bounded(store.verify(2, 0, later)).await.unwrap();
+        let all = bounded(audit.verify(2, 0, later)).await.unwrap();
         assert_eq!(
             (all.start_sequence, all.end_sequence, all.entries_checked),
             (2, 5, 4)

@@ -13,6 +13,10 @@ pub struct Verification {
     pub start_sequence: i64,
     pub end_sequence: i64,
     pub entries_checked: i64,
+    /// The latest signed checkpoint the range was checked against (0: none).
+    pub checkpoint_sequence: i64,
+    /// The retention anchor the range started from (0: none).
+    pub anchor_sequence: i64,
 }
 
 /// Checks entries in sequence order against the chain, carrying state between batches.
@@ -81,7 +85,7 @@ pub fn canonical(entry: &Entry) -> Vec<u8> {
 }
 
 /// `google.protobuf.Timestamp { seconds = 1; nanos = 2; }`.
-fn timestamp(at: DateTime<Utc>) -> Vec<u8> {
+pub(super) fn timestamp(at: DateTime<Utc>) -> Vec<u8> {
     let mut out = Vec::new();
     int_field(&mut out, 1, at.timestamp() as u64);
     int_field(&mut out, 2, u64::from(at.timestamp_subsec_nanos()));
@@ -101,14 +105,14 @@ fn key(out: &mut Vec<u8>, field: u32, wire_type: u8) {
 }
 
 /// An int32/int64/enum field (negative values as their 64-bit two's complement, like protobuf).
-fn int_field(out: &mut Vec<u8>, field: u32, value: u64) {
+pub(super) fn int_field(out: &mut Vec<u8>, field: u32, value: u64) {
     if value != 0 {
         key(out, field, 0);
         varint(out, value);
     }
 }
 
-fn bytes_field(out: &mut Vec<u8>, field: u32, value: &[u8]) {
+pub(super) fn bytes_field(out: &mut Vec<u8>, field: u32, value: &[u8]) {
     if !value.is_empty() {
         key(out, field, 2);
         varint(out, value.len() as u64);
@@ -116,13 +120,17 @@ fn bytes_field(out: &mut Vec<u8>, field: u32, value: &[u8]) {
     }
 }
 
-fn string_field(out: &mut Vec<u8>, field: u32, value: &str) {
+pub(super) fn string_field(out: &mut Vec<u8>, field: u32, value: &str) {
     bytes_field(out, field, value.as_bytes());
 }
 
 /// A set sub-message is always written, even when empty.
-fn message_field(out: &mut Vec<u8>, field: u32, value: &[u8]) {
+pub(super) fn message_field(out: &mut Vec<u8>, field: u32, value: &[u8]) {
     key(out, field, 2);
     varint(out, value.len() as u64);
     out.extend_from_slice(value);
+}
+
+pub(super) fn bool_field(out: &mut Vec<u8>, field: u32, value: bool) {
+    int_field(out, field, u64::from(value));
 }

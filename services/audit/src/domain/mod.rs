@@ -1,5 +1,6 @@
-//! Audit's domain: entries, the input rules of audit.proto, and the hash chain — no proto types
-//! and no SQL. The canonical encoding is written out here by hand (it is a few protobuf fields),
+//! Audit's domain: entries, the input rules of audit.proto, the hash chain, signed checkpoints
+//! and anchors ([`Checkpoint`]), and the offline check of an export ([`offline`]) — no proto
+//! types and no SQL. The canonical encoding is written out here by hand (it is a few protobuf fields),
 //! so the chain's definition does not depend on a code generator's choices; a test in `grpc`
 //! proves it equals prost's encoding of the same `AuditEntry`.
 
@@ -9,8 +10,11 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 mod chain;
+mod checkpoint;
+pub mod offline;
 
 pub use chain::{ChainCheck, Verification, canonical, from_nanos, to_nanos};
+pub use checkpoint::{ALGORITHM, Checkpoint, TrustedKeys, key_id};
 
 /// Length of every hash in the chain (SHA-256).
 pub const HASH_LEN: usize = 32;
@@ -100,6 +104,9 @@ pub enum AuditError {
     Invalid(Vec<Violation>),
     #[error("no entry at that sequence")]
     NotFound,
+    /// The head is behind the latest signed checkpoint: entries were removed from the tail.
+    #[error("the chain head ({head}) is behind the latest signed checkpoint ({checkpoint})")]
+    Truncated { head: i64, checkpoint: i64 },
     #[error("internal: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -3,8 +3,10 @@
 use ironmesh_proto::ironmesh::audit::v1 as pb;
 
 use crate::domain::{
-    self, ActionFilter, AuditError, Entry, Filter, NewEntry, Outcome, Verification, Violations,
+    self, ActionFilter, AuditError, Checkpoint, Entry, Filter, NewEntry, Outcome, Verification,
+    Violations,
 };
+use crate::keys::PublicKey;
 
 pub(crate) fn new_entries(entries: &[pb::AuditEntry]) -> Result<Vec<NewEntry>, AuditError> {
     let mut violations = Violations::default();
@@ -69,17 +71,18 @@ pub(crate) fn new_entries(entries: &[pb::AuditEntry]) -> Result<Vec<NewEntry>, A
     Ok(out.into_iter().flatten().collect())
 }
 
+/// A time bound in the store's nanoseconds. One outside what they hold (1677–2262) excludes
+/// nothing on that side, or everything: clamp it rather than refuse a valid Timestamp.
+pub(crate) fn bound(ts: Option<&prost_types::Timestamp>) -> Option<i64> {
+    ts.map(|ts| match time(ts).and_then(domain::to_nanos) {
+        Some(ns) => ns,
+        None if ts.seconds < 0 => i64::MIN,
+        None => i64::MAX,
+    })
+}
+
 pub(crate) fn filter(request: &pb::QueryRequest) -> Result<Filter, AuditError> {
     let mut violations = Violations::default();
-    // A bound outside what the store's nanosecond times hold (1677–2262) excludes nothing on
-    // that side, or everything: clamp it rather than refuse a valid Timestamp.
-    let bound = |ts: Option<&prost_types::Timestamp>| {
-        ts.map(|ts| match time(ts).and_then(domain::to_nanos) {
-            Some(ns) => ns,
-            None if ts.seconds < 0 => i64::MIN,
-            None => i64::MAX,
-        })
-    };
     let start_ns = bound(request.start_time.as_ref());
     let end_ns = bound(request.end_time.as_ref());
     let outcome = match pb::Outcome::try_from(request.outcome) {
@@ -140,6 +143,72 @@ pub fn entry(e: Entry) -> pb::AuditEntry {
     }
 }
 
+/// A stored entry as a verifier received it (proto → domain); why it cannot be one otherwise.
+pub fn stored_entry(e: &pb::AuditEntry) -> Result<Entry, &'static str> {
+    let at = |ts: Option<&prost_types::Timestamp>| ts.and_then(time).ok_or("unreadable timestamp");
+    let outcome = u8::try_from(e.outcome)
+        .ok()
+        .and_then(|n| Outcome::from_number(i64::from(n)))
+        .ok_or("unknown outcome")?;
+    Ok(Entry {
+        sequence: e.sequence,
+        entry_id: e.entry_id.clone(),
+        recorded_at: at(e.recorded_at.as_ref())?,
+        body: NewEntry {
+            occurred_at: at(e.occurred_at.as_ref())?,
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            resource: e.resource.clone(),
+            outcome,
+            source_service: e.source_service.clone(),
+            request_id: e.request_id.clone(),
+            idempotency_key: e.idempotency_key.clone(),
+            details: e
+                .details
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        },
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+    })
+}
+
+/// Domain checkpoint (or anchor) → proto.
+pub fn checkpoint(c: Checkpoint) -> pb::Checkpoint {
+    pb::Checkpoint {
+        sequence: c.sequence,
+        hash: c.hash,
+        signed_at: Some(timestamp(c.signed_at)),
+        key_id: c.key_id,
+        algorithm: c.algorithm,
+        signature: c.signature,
+        retention_anchor: c.retention_anchor,
+    }
+}
+
+/// Proto checkpoint → domain, for a verifier; `None` if its time is unreadable.
+pub fn signed(c: &pb::Checkpoint) -> Option<Checkpoint> {
+    Some(Checkpoint {
+        sequence: c.sequence,
+        hash: c.hash.clone(),
+        signed_at: time(c.signed_at.as_ref()?)?,
+        key_id: c.key_id.clone(),
+        algorithm: c.algorithm.clone(),
+        signature: c.signature.clone(),
+        retention_anchor: c.retention_anchor,
+    })
+}
+
+pub(crate) fn public_key(k: PublicKey) -> pb::PublicKey {
+    pb::PublicKey {
+        key_id: k.key_id,
+        algorithm: domain::ALGORITHM.to_owned(),
+        public_key: k.public_key,
+        created_at: Some(timestamp(k.created_at)),
+    }
+}
+
 pub(crate) fn verification(v: Verification) -> pb::VerifyChainResponse {
     let (ok, first_broken_sequence, failure_reason) = match v.first_broken {
         None => (true, 0, String::new()),
@@ -152,6 +221,8 @@ pub(crate) fn verification(v: Verification) -> pb::VerifyChainResponse {
         start_sequence: v.start_sequence,
         end_sequence: v.end_sequence,
         entries_checked: v.entries_checked,
+        checkpoint_sequence: v.checkpoint_sequence,
+        anchor_sequence: v.anchor_sequence,
     }
 }
 
@@ -204,6 +275,42 @@ mod tests {
         let mut proto = entry(e.clone());
         proto.hash.clear();
         assert_eq!(domain::canonical(&e), proto.encode_to_vec());
+    }
+
+    /// A checkpoint's signing input is prost's encoding of the same Checkpoint with `signature`
+    /// cleared, for a head (no `retention_anchor` field) and for an anchor; the two differ.
+    #[test]
+    fn signing_input_equals_protobuf_encoding() {
+        let head = Checkpoint {
+            sequence: 42,
+            hash: vec![7; 32],
+            signed_at: domain::from_nanos(1_700_000_000_123_456_000),
+            key_id: "audit-0123456789abcdef".into(),
+            algorithm: domain::ALGORITHM.into(),
+            signature: vec![1; 64],
+            retention_anchor: false,
+        };
+        let anchor = Checkpoint {
+            retention_anchor: true,
+            ..head.clone()
+        };
+        for c in [&head, &anchor] {
+            let mut proto = checkpoint(c.clone());
+            proto.signature.clear();
+            assert_eq!(c.signing_input(), proto.encode_to_vec());
+            assert_eq!(signed(&checkpoint(c.clone())).as_ref(), Some(c));
+        }
+        assert_ne!(head.signing_input(), anchor.signing_input());
+    }
+
+    /// A stored entry survives proto and back (what the offline verifier reads).
+    #[test]
+    fn stored_entries_round_trip() {
+        let e = sample(&[("a", "1"), ("b", "2")]);
+        assert_eq!(stored_entry(&entry(e.clone())), Ok(e));
+        let mut bad = entry(sample(&[]));
+        bad.outcome = 9;
+        assert_eq!(stored_entry(&bad), Err("unknown outcome"));
     }
 
     /// With several details the canonical form lists them by key, as separate map entries.

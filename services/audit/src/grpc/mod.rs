@@ -1,7 +1,8 @@
 //! The tonic adapters: `AuditService` (here) and the `EventSinkService` other services deliver
 //! events to ([`sink`]). Each handler converts proto to domain ([`convert`]), calls [`Audit`], and
 //! converts back; every error goes through [`status`], the one mapping to gRPC status.
-//! GetCheckpoint and Export answer `UNIMPLEMENTED` naming what is missing — never a fake success.
+//! Export is a stream pulled batch by batch: the next batch is read only when the client has
+//! taken the previous one, so a slow reader holds no more than one batch in memory.
 //!
 //! - [`convert`]: proto ⇄ domain, plain functions.
 //! - [`sink`]: `EventSinkService`, [`deliver`] and [`event_entry`] (how an event becomes an entry).
@@ -9,21 +10,21 @@
 pub mod convert;
 pub mod sink;
 
-pub use convert::entry;
+pub use convert::{checkpoint, entry, signed, stored_entry};
 pub use sink::{EventSinkApi, deliver, event_entry};
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use ironmesh_interceptors::context::{Deadline, RequestId};
 use ironmesh_proto::ironmesh::audit::v1::{self as pb, audit_service_server::AuditService};
-use ironmesh_runtime::status::not_yet;
-use tokio_stream::Empty;
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::AuditError;
 use crate::service::Audit;
-use convert::{filter, new_entries, verification};
+use convert::{bound, filter, new_entries, public_key, verification};
 
 /// VerifyChain's budget when the caller sent no deadline.
 const DEFAULT_VERIFY_BUDGET: Duration = Duration::from_secs(10);
@@ -42,6 +43,11 @@ pub fn status(err: AuditError, request_id: Option<&RequestId>) -> Status {
             Status::with_error_details(tonic::Code::InvalidArgument, "invalid request", details)
         }
         AuditError::NotFound => Status::not_found("no audit entry at that sequence"),
+        // Not signed over: the caller learns the log lost its tail, not a head that hides it.
+        err @ AuditError::Truncated { .. } => {
+            tracing::error!(error = %err, "audit head behind its latest checkpoint");
+            Status::data_loss(format!("{err}: entries were removed; run VerifyChain"))
+        }
         AuditError::Internal(fault) => {
             let id = request_id.map(|id| id.0.to_string()).unwrap_or_default();
             tracing::error!(request_id = %id, error = %ironmesh_interceptors::grpc::error_chain(fault.as_ref()), "internal error");
@@ -148,23 +154,70 @@ impl AuditService for AuditApi {
 
     async fn get_checkpoint(
         &self,
-        _request: Request<pb::GetCheckpointRequest>,
+        request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::GetCheckpointResponse>, Status> {
-        Err(not_yet(
-            "signed checkpoints (an Ed25519 audit signing key sealed with ironmesh-sealing, \
-             its public key published, and the periodic signer)",
-        ))
+        answer(&request, async {
+            Ok(pb::GetCheckpointResponse {
+                checkpoint: self.audit.checkpoint().await?.map(checkpoint),
+            })
+        })
+        .await
     }
 
-    type ExportStream = Empty<Result<pb::ExportResponse, Status>>;
+    type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportResponse, Status>> + Send>>;
 
     async fn export(
         &self,
-        _request: Request<pb::ExportRequest>,
+        request: Request<pb::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
-        Err(not_yet(
-            "Export (the server stream of entry batches and the gateway's NDJSON framing)",
-        ))
+        let request_id = request.extensions().get::<RequestId>().cloned();
+        let body = request.get_ref();
+        let plan = self
+            .audit
+            .export_plan(
+                body.start_sequence,
+                body.end_sequence,
+                bound(body.start_time.as_ref()),
+                bound(body.end_time.as_ref()),
+            )
+            .await
+            .map_err(|err| status(err, request_id.as_ref()))?;
+        let state = (self.audit.clone(), plan, request_id);
+        let stream = futures_util::stream::try_unfold(state, |(audit, mut plan, id)| async move {
+            // The anchor goes with the first message (alone if nothing follows it).
+            let anchor = plan.anchor.take();
+            let entries = audit
+                .export_batch(&mut plan)
+                .await
+                .map_err(|err| status(err, id.as_ref()))?;
+            if entries.is_empty() && anchor.is_none() {
+                return Ok(None);
+            }
+            let message = pb::ExportResponse {
+                entries: entries.into_iter().map(entry).collect(),
+                anchor: anchor.map(checkpoint),
+            };
+            Ok(Some((message, (audit, plan, id))))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn list_public_keys(
+        &self,
+        request: Request<pb::ListPublicKeysRequest>,
+    ) -> Result<Response<pb::ListPublicKeysResponse>, Status> {
+        answer(&request, async {
+            Ok(pb::ListPublicKeysResponse {
+                keys: self
+                    .audit
+                    .public_keys()
+                    .await?
+                    .into_iter()
+                    .map(public_key)
+                    .collect(),
+            })
+        })
+        .await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Storage for audit: the schema per backend ([`MIGRATIONS`]) and every query, written once in
 //! SQL both SQLite and PostgreSQL accept, run through `with_pool!`. Rows are converted to domain
-//! types here.
+//! types here. Appends are below; `read` holds Query, VerifyChain's walk and Export's batches;
+//! `signed` the signing keys, checkpoints, anchors and retention's purge.
 //!
 //! **How appends serialize.** Every append transaction starts with
 //! `UPDATE chain_head SET sequence = sequence WHERE id = 1 RETURNING sequence, hash`. On
@@ -20,6 +21,9 @@ use ironmesh_runtime::storage::{Database, MigrationSet};
 use ironmesh_runtime::with_pool;
 
 mod read;
+mod signed;
+
+pub use signed::StoredKey;
 
 use crate::domain::{AuditError, Entry, NewEntry, Outcome, from_nanos, to_nanos};
 
@@ -28,6 +32,7 @@ pub const MIGRATIONS: MigrationSet = ironmesh_runtime::migrations![
     1, "initial schema", "0001_initial.sql";
     2, "hash chain", "0002_chain.sql";
     3, "inbox", (ironmesh_outbox::schema::INBOX);
+    4, "signing keys, checkpoints, retention anchors", "0004_signatures.sql";
 ];
 
 /// A query failed. The source is kept for the log; callers see an internal error.

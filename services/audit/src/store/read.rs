@@ -1,9 +1,10 @@
-//! The read side of the store: Query's filtered pages and VerifyChain's walk over a range.
+//! The read side of the store: Query's filtered pages, VerifyChain's walk over a range and
+//! Export's batches.
 
 use ironmesh_runtime::with_pool;
 
 use super::{COLUMNS, RawRow, Result, Row, Store};
-use crate::domain::{ActionFilter, ChainCheck, Entry, Filter, Verification, ZERO_HASH};
+use crate::domain::{ActionFilter, ChainCheck, Entry, Filter, Verification};
 
 impl Store {
     /// Up to `limit` entries matching `filter`, after the sequence `after` (before it when
@@ -55,32 +56,18 @@ impl Store {
             .collect()
     }
 
-    /// Verifies `start..=end` (end 0 = the head) in batches, stopping early at `deadline`; the
-    /// range actually verified comes back in the result.
-    pub async fn verify(
+    /// Walks `start..=end` in batches, the entry before `start` having hashed to `prev_hash`,
+    /// stopping early at `deadline`; the range actually verified comes back in the result. Where
+    /// the walk starts (the zero hash, the entry before, a retention anchor) and the checkpoint
+    /// check are the service's.
+    pub async fn walk(
         &self,
         start: i64,
+        prev_hash: Vec<u8>,
         end: i64,
         deadline: tokio::time::Instant,
     ) -> Result<Verification> {
         const BATCH: i64 = 500;
-        let end = if end == 0 { self.head().await? } else { end };
-        let prev_hash = if start == 1 {
-            ZERO_HASH.to_vec()
-        } else {
-            // The anchor: the stored hash of the entry before the range (itself not verified).
-            match self.entry(start - 1).await? {
-                Some(entry) => entry.hash,
-                None => {
-                    return Ok(Verification {
-                        first_broken: Some((start - 1, "gap")),
-                        start_sequence: start,
-                        end_sequence: start - 1,
-                        entries_checked: 0,
-                    });
-                }
-            }
-        };
         let mut check = ChainCheck {
             next_sequence: start,
             prev_hash,
@@ -119,7 +106,39 @@ impl Store {
             start_sequence: start,
             end_sequence: check.next_sequence - 1,
             entries_checked: checked,
+            checkpoint_sequence: 0,
+            anchor_sequence: 0,
         })
+    }
+
+    /// Up to `limit` entries after `after` up to `end`, with `occurred_at` in `[start_ns,
+    /// end_ns)` when bounded, ascending: one batch of Export.
+    pub async fn export_batch(
+        &self,
+        after: i64,
+        end: i64,
+        start_ns: Option<i64>,
+        end_ns: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Entry>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM entries WHERE sequence > $1 AND sequence <= $2 \
+             AND ($3 IS NULL OR occurred_at_ns >= $3) AND ($4 IS NULL OR occurred_at_ns < $4) \
+             ORDER BY sequence LIMIT $5"
+        );
+        let rows: Vec<RawRow> = with_pool!(&self.db, pool => {
+            sqlx::query_as(&sql)
+                .bind(after)
+                .bind(end)
+                .bind(start_ns)
+                .bind(end_ns)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter()
+            .map(|r| Row::from(r).into_entry())
+            .collect()
     }
 }
 
@@ -129,5 +148,7 @@ fn broken(start: i64, at: i64, reason: &'static str, checked: i64) -> Verificati
         start_sequence: start,
         end_sequence: at,
         entries_checked: checked + 1,
+        checkpoint_sequence: 0,
+        anchor_sequence: 0,
     }
 }
