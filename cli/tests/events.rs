@@ -340,6 +340,13 @@ async fn two_auth_replicas_over_one_outbox_record_each_event_once() {
     }
     let recorded = all_recorded_once(&config, &config).await;
     assert!(recorded >= 2 * 3 * 8 * 3, "{recorded} events");
+    // Both replicas' first logins wanted a signing key at once: one was made, and both sign
+    // with it (a second key would be unknown to a verifier that cached the set a moment before).
+    let db = store(&config, ServiceKind::Auth).await;
+    let (keys,): (i64,) = with_pool!(&db, pool => sqlx::query_as("SELECT COUNT(*) FROM signing_keys")
+        .fetch_one(pool).await.unwrap());
+    db.close().await;
+    assert_eq!(keys, 1, "concurrent first logins made one signing key");
 
     // Per user, versions 1, 2, 3… in chain order.
     let db = store(&config, ServiceKind::Audit).await;

@@ -201,12 +201,7 @@ async fn schemathesis_default_checks_pass_against_the_mesh() {
     schemathesis_run(
         &schemathesis,
         &base,
-        &[
-            "--include-tag",
-            "AuditService",
-            "--header",
-            &authorization,
-        ],
+        &["--include-tag", "AuditService", "--header", &authorization],
     )
     .await;
     assert!(mesh.shutdown().await.is_empty());

@@ -77,7 +77,17 @@ impl SigningKeys {
         let newest = self.store.newest_signing_key().await?;
         let row = match newest {
             Some(row) if now - row.created_at < chrono_duration(self.rotation) => row,
-            _ => return self.rotate(now).await,
+            other => {
+                let expected = other.as_ref().map(|row| row.kid.as_str());
+                if let Some(key) = self.rotate_from(expected, now).await? {
+                    return Ok(key);
+                }
+                // Someone rotated first: sign with theirs.
+                self.store
+                    .newest_signing_key()
+                    .await?
+                    .ok_or(AuthError::Internal(Fault::KeyGeneration))?
+            }
         };
         let mut cached = self.active.lock().await;
         if let Some(key) = cached.as_ref().filter(|k| k.kid == row.kid) {
@@ -88,8 +98,26 @@ impl SigningKeys {
         Ok(key)
     }
 
-    /// Makes a new signing key and retires the others.
+    /// Makes a new signing key and retires the others (`ironmesh admin rotate-signing-key`).
     pub async fn rotate(&self, now: DateTime<Utc>) -> Result<ActiveKey, AuthError> {
+        loop {
+            let newest = self.store.newest_signing_key().await?;
+            if let Some(key) = self
+                .rotate_from(newest.as_ref().map(|row| row.kid.as_str()), now)
+                .await?
+            {
+                return Ok(key);
+            }
+        }
+    }
+
+    /// Makes a new signing key if the newest active one is still `expected`; `None` when another
+    /// task or replica rotated first (see `Store::rotate_signing_keys`).
+    async fn rotate_from(
+        &self,
+        expected: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ActiveKey>, AuthError> {
         let random = SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&random).map_err(|_| Fault::KeyGeneration)?;
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| Fault::KeyGeneration)?;
@@ -100,11 +128,15 @@ impl SigningKeys {
             sealed_private_key: Sealed::new(self.sealing.seal(pkcs8.as_ref())?),
             created_at: now,
         };
-        self.store
-            .rotate_signing_keys(&row, now, now + chrono_duration(self.overlap))
+        let rotated = self
+            .store
+            .rotate_signing_keys(&row, expected, now, now + chrono_duration(self.overlap))
             .await?;
+        if !rotated {
+            return Ok(None);
+        }
         tracing::info!(kid = %kid, "signing key rotated");
-        self.load(&row)
+        self.load(&row).map(Some)
     }
 
     fn load(&self, row: &SigningKey) -> Result<ActiveKey, AuthError> {

@@ -23,9 +23,23 @@ pub async fn bounded<T>(f: impl Future<Output = T>) -> T {
 }
 
 /// A mesh with audit (and auth, for an administrator's token), an admin token, and a second
-/// connection pool to audit's database (what another replica would hold).
+/// connection pool to audit's database (what another replica would hold). Auth subscribes
+/// nobody here, so the log holds exactly what a test appends (auth's events reaching audit are
+/// cli/tests/events.rs's business).
 pub async fn mesh(backend: Backend) -> (TestMesh, String, Database) {
-    let mesh = TestMesh::start(backend, &[ServiceKind::Audit, ServiceKind::Auth]).await;
+    let mesh = TestMesh::start_with(
+        backend,
+        &[ServiceKind::Audit, ServiceKind::Auth],
+        false,
+        |config| {
+            config
+                .update_section::<ironmesh_outbox::EventsConfig>(|events| {
+                    events.subscribers.clear()
+                })
+                .expect("valid events section")
+        },
+    )
+    .await;
     let admin = mesh.admin().await.access_token;
     let url = mesh.config().database_url(ServiceKind::Audit);
     let db = Database::connect(&url, "audit").await.expect("connect");

@@ -6,6 +6,10 @@ use ironmesh_runtime::with_pool;
 use super::{Result, Store};
 use crate::domain::{Sealed, SigningKey};
 
+/// Serializes rotations across replicas on PostgreSQL (a transaction-scoped advisory lock; the
+/// number is this table's, arbitrary but fixed).
+const ROTATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7102025001)";
+
 impl Store {
     pub async fn newest_signing_key(&self) -> Result<Option<SigningKey>> {
         let sql = "SELECT kid, public_key, private_key_enc, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1";
@@ -21,31 +25,52 @@ impl Store {
     }
 
     /// Retires every active key (published until `retired_until`) and stores `new`, with the
-    /// `auth.signing_key.rotated` event, atomically.
+    /// `auth.signing_key.rotated` event, atomically — if the newest active key is still
+    /// `expected` (`None`: there was none). Otherwise another task or replica rotated first:
+    /// nothing changes and the answer is false, so concurrent rotations make one new key, not
+    /// several (each unknown to verifiers that cached the key set a moment earlier).
     pub async fn rotate_signing_keys(
         &self,
         new: &SigningKey,
+        expected: Option<&str>,
         now: DateTime<Utc>,
         retired_until: DateTime<Utc>,
-    ) -> Result<()> {
-        let retire =
-            "UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE retired_at IS NULL";
+    ) -> Result<bool> {
+        // One statement retires and reports what was active; on SQLite it holds the write lock
+        // from its start, on PostgreSQL a transaction-scoped advisory lock serializes rotations
+        // first (with no key yet there is no row to lock).
+        let retire = "UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE retired_at IS NULL RETURNING kid, created_at";
         let insert = "INSERT INTO signing_keys (kid, public_key, private_key_enc, created_at) VALUES ($1, $2, $3, $4)";
-        with_pool!(&self.db, pool => {
+        let rotated = with_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(retire).bind(now).bind(retired_until).execute(&mut *tx).await?;
-            sqlx::query(insert)
-                .bind(&new.kid)
-                .bind(&new.public_key)
-                .bind(new.sealed_private_key.expose())
-                .bind(new.created_at)
-                .execute(&mut *tx)
+            if matches!(self.db, ironmesh_runtime::Database::Postgres(_)) {
+                sqlx::query(ROTATION_LOCK).execute(&mut *tx).await?;
+            }
+            let retired: Vec<(String, DateTime<Utc>)> = sqlx::query_as(retire)
+                .bind(now)
+                .bind(retired_until)
+                .fetch_all(&mut *tx)
                 .await?;
-            self.write_event(&mut *tx, crate::events::signing_key_rotated(&new.kid)).await?;
-            tx.commit().await?;
+            let newest = retired.iter().max_by_key(|(kid, at)| (*at, kid.clone())).map(|(kid, _)| kid.as_str());
+            if newest != expected {
+                false
+            } else {
+                sqlx::query(insert)
+                    .bind(&new.kid)
+                    .bind(&new.public_key)
+                    .bind(new.sealed_private_key.expose())
+                    .bind(new.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                self.write_event(&mut *tx, crate::events::signing_key_rotated(&new.kid)).await?;
+                tx.commit().await?;
+                true
+            }
         });
-        self.committed();
-        Ok(())
+        if rotated {
+            self.committed();
+        }
+        Ok(rotated)
     }
 
     /// `(kid, public key)` of every key whose tokens may still be live, oldest first.
