@@ -67,6 +67,33 @@ impl SecretsConfig {
     }
 }
 
+/// Why [`configured_keyring`] has no keyring.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    MasterKey(#[from] crate::MasterKeyError),
+}
+
+/// The keyring service `kind` seals with: the `secrets` section's master key (and previous
+/// ones), or — when its store is SQLite, one process — the key file `data_dir/master.key`,
+/// generated once (0600). PostgreSQL means replicas, and a key generated into one replica's data
+/// dir would not be the others', so there it must be configured. The one loader every service
+/// uses, so they all find the same key.
+pub fn configured_keyring(
+    config: &ironmesh_runtime::Config,
+    kind: ironmesh_runtime::ServiceKind,
+) -> Result<Keyring, KeyringError> {
+    let file = config
+        .database_url(kind)
+        .starts_with("sqlite:")
+        .then(|| config.data_dir.join("master.key"));
+    let secrets = config.section::<SecretsConfig>()?;
+    let key = crate::load_master_key(secrets.master_key.as_deref(), file.as_deref())?;
+    Ok(secrets.keyring(&key))
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine;

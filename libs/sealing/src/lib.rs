@@ -22,7 +22,7 @@ mod key;
 mod keyring;
 pub mod master_key;
 
-pub use config::SecretsConfig;
+pub use config::{KeyringError, SecretsConfig, configured_keyring};
 pub use key::{Key, KeyIdError};
 pub use keyring::Keyring;
 pub use master_key::{MasterKeyError, load_master_key};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ironmesh_runtime::Config;
-use ironmesh_sealing::{Keyring, SecretsConfig};
+use ironmesh_sealing::Keyring;
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use tokio::sync::OnceCell;
@@ -165,28 +165,9 @@ impl SigningKeys {
     }
 }
 
-/// Why the sealing keyring could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum SealingError {
-    #[error(transparent)]
-    Config(#[from] ironmesh_runtime::config::ConfigError),
-    #[error(transparent)]
-    MasterKey(#[from] ironmesh_sealing::MasterKeyError),
-}
-
-/// The sealing keyring from `config`: the `secrets` section's master key, or with SQLite the
-/// key file under the data dir (the same file auth uses). Auth has the same loader
-/// (`operator::sealing`); it belongs in ironmesh-sealing.
-pub fn sealing(config: &Config) -> Result<Keyring, SealingError> {
-    // PostgreSQL means replicas: a key generated into one replica's data dir would not be the
-    // others', so there it must be configured.
-    let file = config
-        .database_url(crate::KIND)
-        .starts_with("sqlite:")
-        .then(|| config.data_dir.join("master.key"));
-    let secrets = config.section::<SecretsConfig>()?;
-    let key = ironmesh_sealing::load_master_key(secrets.master_key.as_deref(), file.as_deref())?;
-    Ok(secrets.keyring(&key))
+/// The sealing keyring from `config` (the shared loader: the same key auth finds).
+pub fn sealing(config: &Config) -> Result<Keyring, ironmesh_sealing::KeyringError> {
+    ironmesh_sealing::configured_keyring(config, crate::KIND)
 }
 
 impl From<KeyError> for crate::domain::AuditError {

@@ -59,8 +59,8 @@ pub async fn run(
     let limit = config.max_message_bytes;
     let settings = config.section::<settings::AuditConfig>()?;
     let sealing = keys::sealing(&config).map_err(|err| match err {
-        keys::SealingError::Config(err) => RunError::Config(err),
-        keys::SealingError::MasterKey(err) => RunError::Setup(format!(
+        ironmesh_sealing::KeyringError::Config(err) => RunError::Config(err),
+        ironmesh_sealing::KeyringError::MasterKey(err) => RunError::Setup(format!(
             "audit: no master key to seal its signing key: {err}"
         )),
     })?;

@@ -7,7 +7,7 @@ use ironmesh_outbox::Events;
 use ironmesh_runtime::config::ConfigError;
 use ironmesh_runtime::storage::StorageError;
 use ironmesh_runtime::{Config, Database};
-use ironmesh_sealing::{Keyring, MasterKeyError, SecretsConfig};
+use ironmesh_sealing::{Keyring, MasterKeyError};
 
 use crate::domain::{self, AuthError, Role, Violation};
 use crate::password::{HashError, Hasher};
@@ -143,15 +143,11 @@ pub async fn create_user(
 /// It also opens what auth sealed before sealed values named their key (the legacy format of
 /// `ironmesh_sealing::envelope`); new values are always envelopes.
 pub(crate) fn sealing(config: &Config) -> Result<Keyring, OperatorError> {
-    // PostgreSQL means replicas: a key generated into one replica's data dir would not be the
-    // others', so there it must be configured.
-    let file = config
-        .database_url(KIND)
-        .starts_with("sqlite:")
-        .then(|| config.data_dir.join("master.key"));
-    let secrets = config.section::<SecretsConfig>()?;
-    let key = ironmesh_sealing::load_master_key(secrets.master_key.as_deref(), file.as_deref())?;
-    Ok(secrets.keyring(&key).accept_legacy())
+    match ironmesh_sealing::configured_keyring(config, KIND) {
+        Ok(keyring) => Ok(keyring.accept_legacy()),
+        Err(ironmesh_sealing::KeyringError::Config(err)) => Err(OperatorError::Config(err)),
+        Err(ironmesh_sealing::KeyringError::MasterKey(err)) => Err(err.into()),
+    }
 }
 
 /// Opens and migrates auth's store for an operator command.
@@ -167,6 +163,8 @@ mod tests {
     use aes_gcm::{Aes256Gcm, Nonce};
     use base64::Engine;
     use ironmesh_sealing::Key;
+
+    use ironmesh_sealing::SecretsConfig;
 
     use super::*;
 
