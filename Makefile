@@ -43,7 +43,7 @@ proto-lint: $(BUF)
 build:
 	$(CARGO) build --workspace --all-targets
 
-## bench: stack, auth and gateway costs as ratios against baselines measured in the same run (BENCH_ARGS="--suite stack|auth|gateway --json"; installs h2load with apt-get if missing)
+## bench: stack, auth, gateway and events costs as ratios against baselines measured in the same run (BENCH_ARGS="--suite stack|auth|gateway|events --json"; events also on PostgreSQL when BENCH_DATABASE_URL names a server; installs h2load with apt-get if missing)
 bench:
 	@command -v h2load >/dev/null 2>&1 || { \
 		echo "h2load missing: installing nghttp2-client"; \
@@ -51,4 +51,4 @@ bench:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nghttp2-client; \
 	}
 	$(CARGO) build --release --bin ironmesh-bench
-	target/release/ironmesh-bench $(BENCH_ARGS)
+	$${CARGO_TARGET_DIR:-target}/release/ironmesh-bench $(BENCH_ARGS)

@@ -1,5 +1,5 @@
 //! The options of `ironmesh-bench` and what they choose: the suites, a server child's role, how
-//! the gateway suite speaks REST.
+//! the gateway suite speaks REST, the events suite's sizes and PostgreSQL server.
 
 use std::path::PathBuf;
 
@@ -12,6 +12,8 @@ pub enum Suite {
     Auth,
     /// One RPC directly over gRPC vs through the REST gateway.
     Gateway,
+    /// The outbox relay vs the producer's inserts; audit Append vs plain INSERTs.
+    Events,
     /// Every suite.
     All,
 }
@@ -22,6 +24,7 @@ impl Suite {
             Self::Stack => "stack",
             Self::Auth => "auth",
             Self::Gateway => "gateway",
+            Self::Events => "events",
             Self::All => "all",
         }
     }
@@ -50,7 +53,7 @@ pub struct BenchArgs {
     /// Which measurements to run.
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub suite: Suite,
-    /// Seconds of measured load per run.
+    /// Seconds of measured load per run (events suite: of the run at half load).
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub duration: u64,
     /// Seconds of unmeasured load before each measurement (0: none).
@@ -85,6 +88,21 @@ pub struct BenchArgs {
     /// Auth suite: argon2id hashes timed for the bound.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub hashes: u32,
+    /// Events suite: events the producer writes, then the relay delivers to audit.
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+    /// Events suite: entries appended to audit's store, then INSERTed plainly.
+    #[arg(long, value_name = "M", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub entries: u64,
+    /// Events suite: a PostgreSQL server URL; the suite also runs there, in a fresh database it
+    /// creates and drops (unset: SQLite only).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BENCH_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
     /// Print the result as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,

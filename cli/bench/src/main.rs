@@ -1,7 +1,7 @@
-//! `ironmesh-bench`: what the shared server stack, token verification, password hashing and the
-//! REST gateway cost, as ratios measured in one run.
+//! `ironmesh-bench`: what the shared server stack, token verification, password hashing, the
+//! REST gateway and the events pipeline cost, as ratios measured in one run.
 //!
-//! # Suites (`--suite stack|auth|gateway|all`, default all: every suite)
+//! # Suites (`--suite stack|auth|gateway|events|all`, default all: every suite)
 //!
 //! ## `stack`: the server stack, with and without token verification
 //! One trivial RPC, `grpc.health.v1.Health/Check` (tonic-health, `""` set to SERVING), is served
@@ -64,6 +64,38 @@
 //! second pair of runs with one request at a time (`-c 1 -m 1`), where it does not; and the
 //! server CPU per request of each path (REST − direct: the gateway's share).
 //!
+//! ## `events`: the outbox relay against the producer, audit Append against plain INSERTs
+//! Everything runs in the bench process, on one multi-threaded tokio runtime (the production
+//! runtime's shape) that the producer, the relay and audit share, not pinned; no h2load. First on
+//! SQLite (a file per store in the work directory); then, when `--database-url` /
+//! `BENCH_DATABASE_URL` names a PostgreSQL server, again in a fresh database created for the run
+//! and dropped after it (each store in its own schema, as services share one database);
+//! otherwise the PostgreSQL figures are reported as not run. On each backend:
+//! - **producer inserts**: a fresh producer store holding only the outbox tables
+//!   (`ironmesh_outbox::schema::OUTBOX`) and an [`ironmesh_outbox::Outbox`] of `auth` with one
+//!   subscriber, `audit` (`*`). One writer writes `--events` N events (`auth.login.failed`, each
+//!   its own aggregate, so per-aggregate order holds none back), one per transaction with
+//!   `Outbox::write` inside `with_pool!`, as a producer writes beside its change; the relay is
+//!   not running → events/s.
+//! - **relay end to end**: the real audit service, started through [`ironmesh_launcher::mesh`]
+//!   (configured as the auth and gateway children are), is the subscriber's sink, reached over
+//!   the shared client stack as `service:auth` (`Deliver` is internal). The relay
+//!   (`RelayConfig::default()`) starts with the N events pending and is timed until no delivery
+//!   is pending (looked up every 20 ms) → events/s. Target (from the events issue): relay ÷
+//!   producer inserts ≥ 1.0, i.e. the relay keeps up with the fastest producer. On PostgreSQL
+//!   the producer's tables are ANALYZEd first, untimed, as autovacuum would within a minute:
+//!   without statistics the claim's plan runs for minutes with that backlog.
+//! - **lag at half load**: with the relay running, the writer writes at half the slower of those
+//!   two rates for `--duration` seconds (paced on a 1 ms timer, waking the relay after each
+//!   commit), then waits until every event is delivered; lag = audit's `recorded_at` − the
+//!   event's `occurred_at`, over those entries → p50, p99 and max, beside the rate achieved
+//!   (all the events asked for are written; a writer slower than asked takes longer).
+//! - **Append vs plain INSERT**: a second fresh audit store (`ironmesh_audit::MIGRATIONS`);
+//!   `Audit::append` of `--entries` M valid entries in batches of 500 → entries/s; then the rows
+//!   it stored (the chain hashes as plain bytes) INSERTed into a scratch table with the columns
+//!   and indexes of `entries`, in the same store, 500 rows per transaction → rows/s. Target:
+//!   Append ÷ INSERT ≥ 0.5.
+//!
 //! # Correctness checks (a failed check exits 1)
 //! `h2load` does not read `grpc-status`. So before and after each run one tonic call must answer
 //! OK; after it every request in h2load's per-request log must have HTTP status 200 and h2load
@@ -75,7 +107,11 @@
 //! gateway suite checks both ways: one tonic GetJwks (≥ 1 key) and one REST GET (200, the same
 //! `keys`) before and after each run; every response must be exactly that answer (h2load's
 //! data bytes = requests × the gRPC frame or JSON body size), and auth's handled counters must
-//! show every request of either path OK.
+//! show every request of either path OK. The events suite checks that audit's store holds exactly
+//! the events written, each once with its id as `idempotency_key` and nothing else; that the
+//! outbox records every pair delivered and no dead letter (pairs the relay retried are counted
+//! and shown); that Append returned its entries in sequence and chained; and that the scratch
+//! table has the columns and the index count of `entries` and every row INSERTed.
 //!
 //! It is a benchmark, not a test: `make bench` runs it, `make test` never does. It is its own
 //! binary crate so that neither its code nor its dependencies (argon2 timing, token minting,
@@ -94,7 +130,10 @@
 //!     `stack/server.rs` is its server child (the three servers);
 //!   - [`auth`]: logins against the argon2 bound, GetMe during a login flood; `auth/argon2.rs`
 //!     times the hashing the bound is made of;
-//!   - [`gateway`]: one RPC directly over gRPC and through the REST gateway.
+//!   - [`gateway`]: one RPC directly over gRPC and through the REST gateway;
+//!   - [`events`]: the relay against the producer's inserts and the lag at half load
+//!     (`events/pipeline.rs`, paced by `events/pace.rs`), audit Append against plain INSERTs
+//!     (`events/append.rs`); no child, no h2load.
 //! - What the suites share:
 //!   - [`h2load`]: driving h2load, reading its summary and per-request log;
 //!   - [`figures`]: one run's figures ([`figures::Run`]), with the server CPU it took;
@@ -113,6 +152,7 @@ mod auth;
 mod calls;
 mod child;
 mod error;
+mod events;
 mod figures;
 mod frame;
 mod gateway;
@@ -140,11 +180,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "ironmesh-bench",
     version,
-    about = "Ironmesh benchmarks with h2load (needs `h2load`; the stack and gateway suites also \
-             `taskset`): the shared server stack with and without token verification against a \
-             bare tonic server, the auth service's login throughput against the argon2 bound and \
-             GetMe p99 under a login flood, and one RPC through the REST gateway against the same \
-             RPC over gRPC; prints the figures, ratios and targets."
+    about = "Ironmesh benchmarks (the stack, auth and gateway suites need `h2load`, stack and \
+             gateway also `taskset`; events needs neither): the shared server stack with and \
+             without token verification against a bare tonic server, the auth service's login \
+             throughput against the argon2 bound and GetMe p99 under a login flood, one RPC \
+             through the REST gateway against the same RPC over gRPC, and the outbox relay \
+             against the producer's inserts and audit Append against plain INSERTs (SQLite, and \
+             PostgreSQL with BENCH_DATABASE_URL); prints the figures, ratios and targets."
 )]
 struct Cli {
     #[command(flatten)]
@@ -182,9 +224,14 @@ fn run(args: &BenchArgs) -> ExitCode {
 }
 
 fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
-    require_tool("h2load", "nghttp2-client")?;
-    let workdir = WorkDir::create()?;
     let runs = |suite: Suite| args.suite == suite || args.suite == Suite::All;
+    if [Suite::Stack, Suite::Auth, Suite::Gateway]
+        .into_iter()
+        .any(runs)
+    {
+        require_tool("h2load", "nghttp2-client")?;
+    }
+    let workdir = WorkDir::create()?;
     let stack = runs(Suite::Stack)
         .then(|| stack::measure(args, workdir.path()))
         .transpose()?;
@@ -194,11 +241,15 @@ fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
     let gateway = runs(Suite::Gateway)
         .then(|| gateway::measure(args, workdir.path()))
         .transpose()?;
+    let events = runs(Suite::Events)
+        .then(|| events::measure(args, workdir.path()))
+        .transpose()?;
     Ok(Report {
         args: args.clone(),
         stack,
         auth,
         gateway,
+        events,
     })
 }
 

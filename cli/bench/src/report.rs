@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::args::BenchArgs;
-use crate::{auth, gateway, stack};
+use crate::{auth, events, gateway, stack};
 
 /// What every suite's result offers the report.
 pub trait SuiteReport {
@@ -25,17 +25,22 @@ pub struct Report {
     pub stack: Option<stack::StackReport>,
     pub auth: Option<auth::AuthReport>,
     pub gateway: Option<gateway::GatewayReport>,
+    pub events: Option<events::EventsReport>,
 }
 
 impl Report {
     /// The suites in report order, by name; None for those not run.
-    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 3] {
+    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 4] {
         [
             ("stack", self.stack.as_ref().map(|s| s as &dyn SuiteReport)),
             ("auth", self.auth.as_ref().map(|a| a as &dyn SuiteReport)),
             (
                 "gateway",
                 self.gateway.as_ref().map(|g| g as &dyn SuiteReport),
+            ),
+            (
+                "events",
+                self.events.as_ref().map(|e| e as &dyn SuiteReport),
             ),
         ]
     }
@@ -53,7 +58,8 @@ impl Report {
     }
 
     pub fn json(&self) -> Value {
-        let [stack, auth, gateway] = self.suites().map(|(_, suite)| suite.map(SuiteReport::json));
+        let [stack, auth, gateway, events] =
+            self.suites().map(|(_, suite)| suite.map(SuiteReport::json));
         json!({
             "suite": self.args.suite.name(),
             "params": {
@@ -63,6 +69,7 @@ impl Report {
             "stack": stack,
             "auth": auth,
             "gateway": gateway,
+            "events": events,
         })
     }
 

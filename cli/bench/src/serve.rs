@@ -1,6 +1,7 @@
 //! Being a server child (`ironmesh-bench --serve ROLE`): announce READY on stdout, run until the
-//! parent closes stdin; and the body the auth and gateway children share, the in-process mesh.
-//! The parent's side is [`crate::child`].
+//! parent closes stdin; and the body the auth and gateway children share, the in-process mesh
+//! (whose config the events suite's in-process audit uses too). The parent's side is
+//! [`crate::child`].
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -16,8 +17,8 @@ use crate::token;
 pub const READY_PREFIX: &str = "READY";
 /// Lockout thresholds high enough that no flood reaches them.
 const NEVER_LOCKED: u32 = 1_000_000_000;
-/// How long a mesh child waits for its components to report healthy.
-const READY_LIMIT: Duration = Duration::from_secs(30);
+/// How long a mesh waits for its components to report healthy.
+pub const READY_LIMIT: Duration = Duration::from_secs(30);
 /// How long a mesh child may drain once asked to stop.
 const MESH_GRACE_SECS: u64 = 5;
 /// How long the parent lets a mesh child drain and stop once asked (its grace is
@@ -77,7 +78,10 @@ pub fn serve_mesh(
     ironmesh_runtime::process::block_on(&settings, run_mesh(config, services, gateway, ready))
 }
 
-fn mesh_config(dir: &Path) -> Result<Config, String> {
+/// A bench mesh's config, like `ironmesh_testkit::test_config`: SQLite in `dir`, every port 0 on
+/// loopback, a fresh master key and service identity secret, lockout thresholds no flood
+/// reaches.
+pub fn mesh_config(dir: &Path) -> Result<Config, String> {
     use base64::Engine as _;
     let mut config = ironmesh_launcher::config::on_loopback_any_port(Config {
         data_dir: dir.to_path_buf(),
