@@ -123,7 +123,14 @@ impl PlainRow {
 /// Appends `count` entries to a fresh audit store, then INSERTs the same rows plainly.
 pub(super) async fn run(count: u64, storage: &Storage) -> Result<AppendRun, BenchError> {
     let db = storage.open(STORE, &ironmesh_audit::MIGRATIONS).await?;
-    let audit = Audit::new(Store::new(db.clone()));
+    // Append never signs (checkpoints do), but the service owns its signing keys: a keyring
+    // over a throwaway master key.
+    let store = Store::new(db.clone());
+    let sealing = ironmesh_sealing::Keyring::new(ironmesh_sealing::Key::derived(&rand_key()));
+    let audit = Audit::new(
+        store.clone(),
+        ironmesh_audit::keys::SigningKeys::new(store, sealing),
+    );
     // Built before the clock starts: the batches as a caller hands them over.
     let entries: Vec<NewEntry> = (0..count).map(|_| new_entry()).collect();
     let batches: Vec<Vec<NewEntry>> = entries.chunks(super::BATCH).map(<[_]>::to_vec).collect();
@@ -211,6 +218,14 @@ fn new_entry() -> NewEntry {
         idempotency_key: uuid::Uuid::now_v7().to_string(),
         details,
     }
+}
+
+/// 32 random bytes (the throwaway master key).
+fn rand_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+        .expect("the system's random source");
+    key
 }
 
 #[cfg(test)]
