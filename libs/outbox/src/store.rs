@@ -25,6 +25,15 @@ pub(crate) enum Outcome {
     Released,
 }
 
+/// On PostgreSQL a claim may take this long; longer means a bad plan (see [`claim`]).
+const CLAIM_TIMEOUT: &str = "SET LOCAL statement_timeout = '5s'";
+const ANALYZE: &str = "ANALYZE outbox_deliveries, outbox_events";
+
+/// True when PostgreSQL cancelled the statement (SQLSTATE 57014: `statement_timeout`).
+fn is_query_cancelled(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+}
+
 /// A claimed pair: the event and how many attempts it has had before this one.
 pub(crate) struct Claimed {
     pub seq: i64,
@@ -35,7 +44,9 @@ pub(crate) struct Claimed {
 /// Leases up to `limit` due pairs of `subscriber` for `owner` until `lease_until`. A pair is due
 /// when pending, past its next attempt time, not leased by anyone, and no earlier version of its
 /// aggregate is still pending for this subscriber (so a subscriber never gets version n+1 before
-/// n is delivered or dead — at most one event per aggregate is in flight).
+/// n is delivered or dead — at most one event per aggregate is in flight). On PostgreSQL the
+/// claim is bounded by a statement timeout: one that runs out (a plan made before the tables had
+/// statistics) analyzes the tables and claims again.
 pub(crate) async fn claim(
     db: &Database,
     subscriber: &str,
@@ -65,16 +76,42 @@ pub(crate) async fn claim(
          JOIN outbox_events e ON e.seq = d.event_seq \
          WHERE d.subscriber = $1 AND d.lease_owner = $2 AND d.state = 'pending' ORDER BY e.seq"
     );
+    let postgres = db.backend() == Backend::Postgres;
     let rows: Vec<(i32, EventRow)> = with_pool!(db, pool => {
-        let claimed = sqlx::query(&claim)
-            .bind(subscriber)
-            .bind(now)
-            .bind(owner)
-            .bind(lease_until)
-            .bind(limit)
-            .execute(pool)
-            .await?
-            .rows_affected();
+        let mut claimed = None;
+        for _ in 0..2 {
+            let mut tx = pool.begin().await?;
+            if postgres {
+                sqlx::query(CLAIM_TIMEOUT).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query(&claim)
+                .bind(subscriber)
+                .bind(now)
+                .bind(owner)
+                .bind(lease_until)
+                .bind(limit)
+                .execute(&mut *tx)
+                .await;
+            match done {
+                Ok(done) => {
+                    tx.commit().await?;
+                    claimed = Some(done.rows_affected());
+                    break;
+                }
+                Err(err) if postgres && is_query_cancelled(&err) => {
+                    drop(tx);
+                    // A plan made without statistics (a table that grew from nothing faster
+                    // than autovacuum looked) compares every pending pair with every other:
+                    // give the planner the statistics, then claim again.
+                    tracing::warn!(subscriber, "outbox claim timed out; analyzing the outbox tables");
+                    sqlx::query(ANALYZE).execute(pool).await?;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let Some(claimed) = claimed else {
+            return Ok(Vec::new());
+        };
         if claimed == 0 {
             return Ok(Vec::new());
         }
