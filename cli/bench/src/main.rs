@@ -83,8 +83,9 @@
 //!   (`RelayConfig::default()`) starts with the N events pending and is timed until no delivery
 //!   is pending (looked up every 20 ms) → events/s. Target (from the events issue): relay ÷
 //!   producer inserts ≥ 1.0, i.e. the relay keeps up with the fastest producer. On PostgreSQL
-//!   the producer's tables are ANALYZEd first, untimed, as autovacuum would within a minute:
-//!   without statistics the claim's plan runs for minutes with that backlog.
+//!   the tables have no statistics yet when the relay starts (nothing analyzes them first): the
+//!   relay's first claim times out after 5 s and analyzes them, inside the timed run, as a
+//!   relay starting on a backlog in production does.
 //! - **lag at half load**: with the relay running, the writer writes at half the slower of those
 //!   two rates for `--duration` seconds (paced on a 1 ms timer, waking the relay after each
 //!   commit), then waits until every event is delivered; lag = audit's `recorded_at` − the

@@ -101,8 +101,6 @@ pub(super) async fn run(
         )));
     }
 
-    analyze_on_postgres(&db).await?;
-
     crate::progress(
         args,
         &format!("events on {name}: the relay delivers them to audit…"),
@@ -165,22 +163,6 @@ pub(super) async fn run(
             lag_max_ms: percentile_ms(&lags_us, 1.0),
         },
     })
-}
-
-/// On PostgreSQL, gathers the statistics of the producer's outbox tables, as autovacuum does
-/// within about a minute of this many new rows (a run has no minute to wait). Without them the
-/// planner takes the just-filled partial indexes for near empty and plans the relay's claim as
-/// a nested loop over every pending pair for each pending pair: with 20 000 pending that one
-/// statement runs for minutes. SQLite gathers no statistics unless told to, in production too,
-/// so it is left as it is.
-async fn analyze_on_postgres(db: &Database) -> Result<(), BenchError> {
-    if let Database::Postgres(pool) = db {
-        sqlx::query("ANALYZE outbox_events, outbox_deliveries, outbox_aggregate_versions")
-            .execute(pool)
-            .await
-            .map_err(failed("cannot ANALYZE the producer's outbox tables"))?;
-    }
-    Ok(())
 }
 
 /// One event in its own transaction, as a producer writes it beside its change; its id.

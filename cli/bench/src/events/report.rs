@@ -163,8 +163,8 @@ impl SuiteReport for EventsReport {
              aggregate, as `{PRODUCER}` to subscriber `{SUBSCRIBER}` (*); relay: \
              RelayConfig::default() in this process; audit: the real service started through the \
              launcher in this process, reached over loopback gRPC as service:{PRODUCER}; one \
-             multi-threaded runtime for all, not pinned; on PostgreSQL the producer's tables are \
-             ANALYZEd before the relay starts (as autovacuum would be)"
+             multi-threaded runtime for all, not pinned; on PostgreSQL the bench does not \
+             analyze the tables first (unless autovacuum did, the claim's timeout does, in the run)"
         );
         let _ = writeln!(
             out,
