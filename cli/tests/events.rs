@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ironmesh_outbox::EventsConfig;
 use ironmesh_proto::ironmesh::auth::v1 as auth_pb;
 use ironmesh_runtime::{Config, Database, ServiceKind, with_pool};
-use ironmesh_testkit::{Backend, PASSWORD, TestDatabase, TestMesh, backends, test_config};
+use ironmesh_testkit::{Backend, PASSWORD, Rest, TestDatabase, TestMesh, backends, test_config};
 use serde_json::{Value, json};
 
 /// The longest any wait for delivery may take before the test fails.
@@ -372,83 +372,42 @@ async fn two_auth_replicas_over_one_outbox_record_each_event_once() {
     storage.drop().await;
 }
 
-struct Rest {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Rest {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        request_id: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        if let Some(id) = request_id {
-            request = request.header("x-request-id", id);
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-}
-
 /// Through the gateway: a registration, a failed login and a login show up in audit's Query —
 /// with the right actor, outcome, request id and details — as an operator reads them over REST.
 #[tokio::test]
 async fn auth_events_reach_audit_through_the_gateway() {
     for backend in backends() {
         let mesh = TestMesh::start_with(backend, &ServiceKind::ALL, true, quick_events).await;
-        let rest = Rest {
-            base: format!("http://{}", mesh.gateway_addr()),
-            http: reqwest::Client::new(),
-        };
+        let rest = Rest::new(&mesh);
         let tag = uuid::Uuid::now_v7().simple().to_string();
         let email = format!("trail-{tag}@example.com");
         let (status, registered) = rest
-            .call(
+            .call_with(
                 "POST",
                 "/v1/auth/register",
                 None,
-                Some(&format!("register-{tag}")),
+                &[("x-request-id", &format!("register-{tag}"))],
                 Some(json!({"email": email, "password": PASSWORD, "display_name": "Trail"})),
             )
             .await;
         assert_eq!(status, 201, "{registered}");
         let user_id = registered["user"]["userId"].as_str().unwrap().to_owned();
         let (status, _) = rest
-            .call(
+            .call_with(
                 "POST",
                 "/v1/auth/login",
                 None,
-                Some(&format!("failed-{tag}")),
+                &[("x-request-id", &format!("failed-{tag}"))],
                 Some(json!({"email": email, "password": "not the password at all"})),
             )
             .await;
         assert_eq!(status, 401);
         let (status, login) = rest
-            .call(
+            .call_with(
                 "POST",
                 "/v1/auth/login",
                 None,
-                Some(&format!("login-{tag}")),
+                &[("x-request-id", &format!("login-{tag}"))],
                 Some(json!({"email": email, "password": PASSWORD})),
             )
             .await;
@@ -461,7 +420,6 @@ async fn auth_events_reach_audit_through_the_gateway() {
                     "GET",
                     "/v1/audit/entries?action=auth.*&pageSize=1000",
                     Some(&admin.access_token),
-                    None,
                     None,
                 )
                 .await;

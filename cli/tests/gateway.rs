@@ -3,42 +3,8 @@
 //! body.
 
 use ironmesh_runtime::ServiceKind;
-use ironmesh_testkit::{Backend, PASSWORD, TestMesh};
+use ironmesh_testkit::{Backend, PASSWORD, Rest, TestMesh};
 use serde_json::{Value, json};
-
-struct Rest {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Rest {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-}
 
 async fn gateway() -> (TestMesh, Rest) {
     gateway_with(|_| {}).await
@@ -47,10 +13,7 @@ async fn gateway() -> (TestMesh, Rest) {
 async fn gateway_with(adjust: impl FnOnce(&mut ironmesh_runtime::Config)) -> (TestMesh, Rest) {
     // The gateway is ready only when every upstream is: start them all.
     let mesh = TestMesh::start_with(Backend::Sqlite, &ServiceKind::ALL, true, adjust).await;
-    let rest = Rest {
-        base: format!("http://{}", mesh.gateway_addr()),
-        http: reqwest::Client::new(),
-    };
+    let rest = Rest::new(&mesh);
     (mesh, rest)
 }
 

@@ -7,6 +7,7 @@
 //! - [`TestDatabase`]: a fresh PostgreSQL database per test, dropped on [`TestMesh::shutdown`].
 //! - [`Session`] / [`authed`]: sign up and log in through auth, and attach the access token.
 //! - [`otlp`]: a real OTLP/gRPC trace receiver for tests that follow traces across processes.
+//! - [`Rest`]: JSON over HTTP to the mesh's gateway.
 //! - [`TestMesh`]: starts any set of services (and optionally the gateway) with
 //!   [`ironmesh_launcher::mesh`], everything on `127.0.0.1:0`, and hands back typed clients.
 #![forbid(unsafe_code)]
@@ -16,6 +17,10 @@
 pub use ironmesh_test_support::{
     Backend, DATABASE_URL_ENV, REDIS_URL_ENV, TestDatabase, backends, otlp, redis_url,
 };
+
+mod rest;
+
+pub use rest::Rest;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -12,7 +12,8 @@
 //!   has been announced.
 //! - [`admin`]: the admin HTTP listener (`/healthz`, `/readyz`).
 //! - [`server`]: [`server::serve`] — binds nothing itself; takes listeners and a shutdown future,
-//!   wires health, reflection (v1 and v1alpha), limits, keepalive and the graceful drain.
+//!   wires health, reflection (v1 and v1alpha), limits, keepalive, background tasks and the
+//!   graceful drain; `server/listeners` binds the [`Listeners`] beforehand, naming who could not.
 //! - [`process`]: `main` for a process: config → logging → bind → run → exit code (64 for bad
 //!   config).
 //! - [`auth`]: local verification of access tokens against auth's JWKS (fetched over gRPC).

@@ -13,11 +13,9 @@
 //! 5. the admin listener closes last, so probes see the drain until it is over.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use ironmesh_interceptors::auth::Authenticator;
@@ -27,6 +25,10 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::Instrument;
+
+mod listeners;
+
+pub use listeners::{BindError, Listeners, bind};
 
 use crate::config::{Config, ServiceKind};
 use crate::health::HealthState;
@@ -156,66 +158,6 @@ pub async fn run_service(
     }
     .instrument(span)
     .await
-}
-
-/// A bound gRPC listener and admin listener.
-#[derive(Debug)]
-pub struct Listeners {
-    pub grpc: TcpListener,
-    pub admin: TcpListener,
-}
-
-/// A listener could not be bound. Names who wanted which address, so the operator can fix it.
-#[derive(Debug, thiserror::Error)]
-#[error("{owner}: cannot listen on {addr} for {purpose}: {source}")]
-pub struct BindError {
-    pub owner: String,
-    pub purpose: &'static str,
-    pub addr: SocketAddr,
-    #[source]
-    pub source: std::io::Error,
-}
-
-/// Binds `addr` or says who could not.
-pub async fn bind(
-    owner: &str,
-    purpose: &'static str,
-    addr: SocketAddr,
-) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr).await.map_err(|source| BindError {
-        owner: owner.to_owned(),
-        purpose,
-        addr,
-        source,
-    })
-}
-
-impl Listeners {
-    /// Binds the configured gRPC and admin ports of `kind` on `config.bind_host`.
-    pub async fn bind(config: &Config, kind: ServiceKind) -> Result<Self, BindError> {
-        let service = config.service(kind);
-        let grpc = bind(
-            kind.name(),
-            "gRPC",
-            SocketAddr::new(config.bind_host, service.grpc_port),
-        )
-        .await?;
-        let admin = bind(
-            kind.name(),
-            "admin HTTP",
-            SocketAddr::new(config.bind_host, service.admin_port),
-        )
-        .await?;
-        Ok(Self { grpc, admin })
-    }
-
-    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
-        self.grpc.local_addr()
-    }
-
-    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
-        self.admin.local_addr()
-    }
 }
 
 /// Why [`serve`] stopped early.

@@ -44,9 +44,12 @@ pub fn status(err: AuditError, request_id: Option<&RequestId>) -> Status {
         }
         AuditError::NotFound => Status::not_found("no audit entry at that sequence"),
         // Not signed over: the caller learns the log lost its tail, not a head that hides it.
-        err @ AuditError::Truncated { .. } => {
-            tracing::error!(error = %err, "audit head behind its latest checkpoint");
-            Status::data_loss(format!("{err}: entries were removed; run VerifyChain"))
+        AuditError::Truncated { head, checkpoint } => {
+            tracing::error!(head, checkpoint, "audit head behind its latest checkpoint");
+            Status::data_loss(format!(
+                "the chain head ({head}) is behind the latest signed checkpoint ({checkpoint}): \
+                 entries were removed; run VerifyChain"
+            ))
         }
         AuditError::Internal(fault) => {
             let id = request_id.map(|id| id.0.to_string()).unwrap_or_default();

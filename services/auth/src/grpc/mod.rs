@@ -2,10 +2,12 @@
 //! (`convert`), calls the service, and converts back; every error goes through
 //! [`status::status`], the one mapping to gRPC status.
 //!
-//! - `caller`: principal, client address, trace ids of a request.
+//! - `admin`: the administrators' RPCs (users, roles, locks), which the trait impl hands over.
+//! - `caller`: principal and client address of a request.
 //! - `convert`: domain ⇄ proto, plain functions.
 //! - `status`: `AuthError` → `Status` (internal faults logged, never shown).
 
+mod admin;
 mod caller;
 pub(crate) mod convert;
 mod status;
@@ -13,10 +15,9 @@ mod status;
 use ironmesh_proto::ironmesh::auth::v1::{self as pb, auth_service_server::AuthService};
 use tonic::{Request, Response, Status};
 
-use crate::domain::AuthError;
 use crate::service::Accounts;
 use caller::{principal, user_session};
-use convert::{api_key, role_filter, session, time, timestamp, tokens, user};
+use convert::{api_key, session, time, timestamp, tokens, user};
 use status::answer;
 
 /// The `AuthService` implementation.
@@ -325,90 +326,28 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        let body = request.get_ref();
-        answer(&request, async {
-            let role = role_filter(body.role)?;
-            let (rows, next_page_token) = self
-                .accounts
-                .users(
-                    body.page_size,
-                    &body.page_token,
-                    &body.email_contains,
-                    role,
-                    body.locked_only,
-                )
-                .await?;
-            Ok(pb::ListUsersResponse {
-                users: rows.into_iter().map(user).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        answer(&request, admin::list_users(&self.accounts, &request)).await
     }
 
     async fn set_roles(
         &self,
         request: Request<pb::SetRolesRequest>,
     ) -> Result<Response<pb::SetRolesResponse>, Status> {
-        let body = request.get_ref();
-        answer(&request, async {
-            let caller = principal(&request)?;
-            let mut roles = Vec::with_capacity(body.roles.len());
-            for value in &body.roles {
-                roles.push(role_filter(*value)?.ok_or_else(|| {
-                    AuthError::invalid("roles", "ROLE_UNSPECIFIED is not a role")
-                })?);
-            }
-            let row = self
-                .accounts
-                .set_roles(&caller.subject, &body.user_id, &roles)
-                .await?;
-            Ok(pb::SetRolesResponse {
-                user: Some(user(row)),
-            })
-        })
-        .await
+        answer(&request, admin::set_roles(&self.accounts, &request)).await
     }
 
     async fn lock_user(
         &self,
         request: Request<pb::LockUserRequest>,
     ) -> Result<Response<pb::LockUserResponse>, Status> {
-        let body = request.get_ref();
-        answer(&request, async {
-            let until = body
-                .locked_until
-                .as_ref()
-                .map(|t| time("locked_until", t))
-                .transpose()?;
-            let caller = principal(&request)?;
-            let row = self
-                .accounts
-                .set_lock(&caller.subject, &body.user_id, Some((&body.reason, until)))
-                .await?;
-            Ok(pb::LockUserResponse {
-                user: Some(user(row)),
-            })
-        })
-        .await
+        answer(&request, admin::lock_user(&self.accounts, &request)).await
     }
 
     async fn unlock_user(
         &self,
         request: Request<pb::UnlockUserRequest>,
     ) -> Result<Response<pb::UnlockUserResponse>, Status> {
-        let body = request.get_ref();
-        answer(&request, async {
-            let caller = principal(&request)?;
-            let row = self
-                .accounts
-                .set_lock(&caller.subject, &body.user_id, None)
-                .await?;
-            Ok(pb::UnlockUserResponse {
-                user: Some(user(row)),
-            })
-        })
-        .await
+        answer(&request, admin::unlock_user(&self.accounts, &request)).await
     }
 
     async fn authenticate_api_key(
