@@ -21,7 +21,11 @@
 //! - [`clients`]: the shared client builder pointed at a configured service.
 //! - [`try_policy`] / [`policy`]: the process's per-method policy table (idempotency, access),
 //!   read from every descriptor we serve; a method without an access option fails start-up.
-//! - [`status`]: the shared constructors for gRPC statuses every service returns.
+//! - [`status`]: the shared constructors for gRPC statuses every service returns
+//!   (`INVALID_ARGUMENT` with field violations, `FAILED_PRECONDITION` with its subjects, the
+//!   generic `INTERNAL`).
+//! - [`validation`]: [`validation::Violations`], the field problems a domain collects.
+//! - [`paging`]: the page size rule and page tokens bound to a request's filters.
 //! - [`stub`]: [`stub_service!`], the whole `run` of a service that only answers `UNIMPLEMENTED` yet.
 #![forbid(unsafe_code)]
 
@@ -31,6 +35,7 @@ pub mod clients;
 pub mod config;
 pub mod health;
 pub mod limits;
+pub mod paging;
 pub mod process;
 pub mod server;
 pub mod signal;
@@ -39,6 +44,7 @@ pub mod storage;
 pub mod stub;
 pub mod telemetry;
 pub mod tls;
+pub mod validation;
 
 use std::sync::LazyLock;
 

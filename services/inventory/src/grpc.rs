@@ -30,6 +30,13 @@ impl InventoryService for InventoryApi {
         Err(not_yet(FEATURE))
     }
 
+    async fn batch_get_products(
+        &self,
+        _request: Request<pb::BatchGetProductsRequest>,
+    ) -> Result<Response<pb::BatchGetProductsResponse>, Status> {
+        Err(not_yet(FEATURE))
+    }
+
     async fn list_products(
         &self,
         _request: Request<pb::ListProductsRequest>,
