@@ -29,24 +29,12 @@ fn quick_events(config: &mut Config) {
         .expect("valid events section");
 }
 
-/// Polls `check` until it yields a value, failing the test after [`DELIVERY_LIMIT`]. What is
-/// awaited is state another process produces (a delivery), so there is nothing to subscribe to.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < DELIVERY_LIMIT,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ironmesh_testkit::eventually(what, DELIVERY_LIMIT, check).await
 }
 
 async fn store(config: &Config, kind: ServiceKind) -> Database {

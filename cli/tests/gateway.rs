@@ -150,11 +150,13 @@ async fn errors_map_to_http_with_status_bodies() {
         (403, json!(7)),
         "PERMISSION_DENIED"
     );
-    let (status, body) = rest.call("GET", "/v1/orders", Some(token), None).await;
+    let (status, body) = rest
+        .call("GET", "/v1/notifications", Some(token), None)
+        .await;
     assert_eq!(
         (status, body["code"].clone()),
         (501, json!(12)),
-        "UNIMPLEMENTED"
+        "UNIMPLEMENTED (until notification is built)"
     );
     let (status, body) = rest.call("GET", "/v1/nowhere", None, None).await;
     assert_eq!((status, body["code"].clone()), (404, json!(5)), "no route");

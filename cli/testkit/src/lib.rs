@@ -311,6 +311,23 @@ pub struct Session {
     pub session_id: String,
 }
 
+/// Polls `check` every 50 ms until it yields a value, failing the test after `limit` with `what`
+/// — for effects that happen after a call returns (a relay's delivery, a background sweep).
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// `message` as a request carrying `token` as its bearer credential.
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
