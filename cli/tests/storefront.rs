@@ -79,7 +79,10 @@ async fn a_customer_orders_pays_and_is_refunded_and_audit_records_each_step() {
             )
             .await;
         assert_eq!(
-            (stock["stock"]["reserved"].clone(), stock["stock"]["available"].clone()),
+            (
+                stock["stock"]["reserved"].clone(),
+                stock["stock"]["available"].clone()
+            ),
             (json!("2"), json!("3")),
             "{stock}"
         );
@@ -115,7 +118,10 @@ async fn a_customer_orders_pays_and_is_refunded_and_audit_records_each_step() {
             )
             .await;
         assert_eq!(
-            (stock["stock"]["onHand"].clone(), stock["stock"]["reserved"].clone()),
+            (
+                stock["stock"]["onHand"].clone(),
+                stock["stock"]["reserved"].clone()
+            ),
             (json!("3"), json!("0")),
             "{stock}"
         );
