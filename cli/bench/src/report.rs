@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::args::BenchArgs;
-use crate::{auth, events, gateway, orders, stack};
+use crate::{auth, events, gateway, stack};
 
 /// What every suite's result offers the report.
 pub trait SuiteReport {
@@ -26,12 +26,11 @@ pub struct Report {
     pub auth: Option<auth::AuthReport>,
     pub gateway: Option<gateway::GatewayReport>,
     pub events: Option<events::EventsReport>,
-    pub orders: Option<orders::OrdersReport>,
 }
 
 impl Report {
     /// The suites in report order, by name; None for those not run.
-    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 5] {
+    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 4] {
         [
             ("stack", self.stack.as_ref().map(|s| s as &dyn SuiteReport)),
             ("auth", self.auth.as_ref().map(|a| a as &dyn SuiteReport)),
@@ -42,10 +41,6 @@ impl Report {
             (
                 "events",
                 self.events.as_ref().map(|e| e as &dyn SuiteReport),
-            ),
-            (
-                "orders",
-                self.orders.as_ref().map(|o| o as &dyn SuiteReport),
             ),
         ]
     }
@@ -63,7 +58,7 @@ impl Report {
     }
 
     pub fn json(&self) -> Value {
-        let [stack, auth, gateway, events, orders] =
+        let [stack, auth, gateway, events] =
             self.suites().map(|(_, suite)| suite.map(SuiteReport::json));
         json!({
             "suite": self.args.suite.name(),
@@ -75,7 +70,6 @@ impl Report {
             "auth": auth,
             "gateway": gateway,
             "events": events,
-            "orders": orders,
         })
     }
 
