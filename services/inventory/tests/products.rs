@@ -7,7 +7,9 @@ mod common;
 
 use common::{One, create, product};
 use ironmesh_proto::ironmesh::inventory::v1 as pb;
+use ironmesh_runtime::with_pool;
 use ironmesh_testkit::{authed, backends, violations};
+use prost::Message as _;
 use prost_types::FieldMask;
 
 /// Every broken field rule comes back as a named BadRequest violation; a taken sku is
@@ -219,6 +221,34 @@ async fn update_follows_the_mask_rules() {
             .await
             .unwrap_err();
         assert_eq!(violations(&status), ["product.product_id"]);
+
+        // Each change wrote its event, with the product as it was then and the operator.
+        let events = common::event_types(one.mesh.config()).await;
+        let mine: Vec<_> = events
+            .iter()
+            .filter(|(_, aggregate, _)| *aggregate == id)
+            .collect();
+        let types: Vec<&str> = mine.iter().map(|(t, _, _)| t.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "inventory.product.created",
+                "inventory.product.updated",
+                "inventory.product.updated",
+                "inventory.product.updated"
+            ]
+        );
+        assert!(mine.iter().all(|(_, _, actor)| *actor == one.admin.user_id));
+        let db = common::store(one.mesh.config()).await;
+        let payloads: Vec<(Vec<u8>,)> = with_pool!(&db, pool => sqlx::query_as(
+            "SELECT payload FROM outbox_events WHERE aggregate_id = $1 ORDER BY seq"
+        ).bind(&id).fetch_all(pool).await.unwrap());
+        db.close().await;
+        let prices: Vec<i64> = payloads
+            .iter()
+            .map(|(p,)| pb::Product::decode(p.as_slice()).unwrap().price_minor)
+            .collect();
+        assert_eq!(prices, [4000, 4500, 4500, 4500]);
         one.stop().await;
     }
 }

@@ -9,9 +9,10 @@
 //!   per outage), and the connection is (re)made in the background.
 //! - [`local`]: otherwise — a map in this process with a TTL. On PostgreSQL every replica
 //!   LISTENs on the product channel (the update's transaction NOTIFYs, so it fires at commit)
-//!   and drops what it hears about; while not listening it serves nothing from the map, and a
-//!   fill started before a lost connection is discarded. On SQLite the one process invalidates
-//!   its own map.
+//!   and drops what it hears about, then acknowledges; the updating replica waits for every
+//!   listener's acknowledgement before UpdateProduct answers. While not listening a replica
+//!   serves nothing from its map, and a fill started before a lost connection is discarded. On
+//!   SQLite the one process invalidates its own map.
 //!
 //! Both keep the revision (`products.revision`, +1 per update) with each entry and never let a
 //! lower one replace a higher one. The TTL (`inventory.cache_ttl_secs`) is the backstop.
@@ -80,10 +81,10 @@ impl ProductCache {
         }
     }
 
-    /// After an update committed: no copy older than `product` is served from here on (in
-    /// Redis the new row replaces the old; in process the old is dropped here and — on
-    /// PostgreSQL — this waits, briefly, until this replica's listener has heard the update's
-    /// notification, which PostgreSQL signalled to every listening replica at commit).
+    /// After an update committed: no copy older than `product` is served from here on — in
+    /// Redis the new row replaces the old; in process it replaces the old here and, on
+    /// PostgreSQL, this waits (bounded) until every other listening replica has acknowledged
+    /// dropping it (see [`local`]).
     pub async fn updated(&self, product: &Product) {
         match self {
             ProductCache::Redis(cache) => cache.replace(std::slice::from_ref(product)).await,

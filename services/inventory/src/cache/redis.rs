@@ -4,8 +4,9 @@
 //! before an update can never put the old price back over the update's write.
 //!
 //! Redis being unreachable never fails a read: every command is bounded (connect and response
-//! timeouts, and a hard limit around each call), a failure is a miss, and the first failure of
-//! an outage is logged (the next success logs the recovery). An update's write that fails is
+//! timeouts, and a hard limit around each call), a failure is a miss, after one Redis is left
+//! alone for a second, and the first failure of an outage is logged (the next success logs the
+//! recovery). An update's write that fails is
 //! retried in the background until it lands or the TTL has passed anyway, so a replica that
 //! still reaches Redis does not keep serving the old row.
 
@@ -13,7 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::Product;
@@ -23,6 +26,9 @@ const KEY_PREFIX: &str = "ironmesh:inventory:product:";
 const CALL_LIMIT: Duration = Duration::from_secs(1);
 /// How often a failed post-update write is tried again.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// After a failure, how long reads skip Redis altogether (so an outage costs one bounded wait
+/// per this interval, not one per read).
+const COOL_OFF: Duration = Duration::from_secs(1);
 
 /// KEYS[1] the product's key; ARGV[1] revision, ARGV[2] encoded product, ARGV[3] TTL in ms.
 /// Returns 1 when it wrote, 0 when the key holds that revision or a newer one.
@@ -49,6 +55,8 @@ struct Inner {
     ttl: Duration,
     /// True from the first failure of an outage until the next success (log once).
     degraded: AtomicBool,
+    /// Until when calls are not even tried, after a failure.
+    cool_off: Mutex<Option<Instant>>,
     /// Ends the background retries at shutdown.
     stop: CancellationToken,
 }
@@ -74,6 +82,7 @@ impl RedisCache {
                 script: redis::Script::new(PUT_SCRIPT),
                 ttl,
                 degraded: AtomicBool::new(false),
+                cool_off: Mutex::new(None),
                 stop: CancellationToken::new(),
             }),
         })
@@ -84,6 +93,14 @@ impl RedisCache {
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
+        if self
+            .inner
+            .cool_off
+            .lock()
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return None;
+        }
         let outcome = match tokio::time::timeout(CALL_LIMIT, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(err.to_string()),
@@ -91,12 +108,14 @@ impl RedisCache {
         };
         match outcome {
             Ok(value) => {
+                *self.inner.cool_off.lock() = None;
                 if self.inner.degraded.swap(false, Ordering::Relaxed) {
                     tracing::info!("Redis product cache reachable again");
                 }
                 Some(value)
             }
             Err(error) => {
+                *self.inner.cool_off.lock() = Some(Instant::now() + COOL_OFF);
                 if !self.inner.degraded.swap(true, Ordering::Relaxed) {
                     tracing::warn!(%error, "Redis product cache unavailable; reading the database instead");
                 }
