@@ -5,7 +5,7 @@
 //! ("only if absent or older") plus tombstones that remember the revision an invalidation
 //! announced, and an epoch that voids fills begun before the cache lost track — a few lines
 //! under one lock, where a crate like `moka` would add its own async machinery and a dozen
-//! dependencies for a map that holds at most [`MAX_ENTRIES`] products.
+//! dependencies for a map that holds at most [`MAX_ENTRIES`](super::map::MAX_ENTRIES) products.
 //!
 //! **Across PostgreSQL replicas.** Each replica LISTENs on [`PRODUCT_CHANNEL`] on one
 //! connection named `ironmesh-inventory-cache:<replica id>` (its `application_name`), and uses
@@ -23,7 +23,7 @@
 //! LISTEN is back, and fills begun before are discarded (the epoch moves on). On SQLite the one
 //! process invalidates its own map.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,11 +35,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Ticket;
+use super::map::State;
 use crate::domain::Product;
 use crate::store::PRODUCT_CHANNEL;
 
-/// Most products the map holds; past it the map is emptied (and the epoch moves on).
-pub const MAX_ENTRIES: usize = 50_000;
 /// Where listeners acknowledge the product changes they applied.
 pub const ACK_CHANNEL: &str = "ironmesh_inventory_product_acks";
 /// The `application_name` prefix of listening connections: how an updater finds them.
@@ -67,77 +66,6 @@ struct Inner {
     acked_tx: watch::Sender<u64>,
 }
 
-struct State {
-    /// Whether the map may be used (always on SQLite; on PostgreSQL while listening).
-    live: bool,
-    /// Moves on whenever the map is emptied or (re)starts being used.
-    epoch: u64,
-    entries: HashMap<String, Entry>,
-    /// `<id>:<revision>` → the replicas that acknowledged it, and when it was first seen.
-    acks: HashMap<String, (Instant, HashSet<String>)>,
-}
-
-struct Entry {
-    revision: i64,
-    /// `None`: a tombstone — the product changed to `revision`, nothing cached yet.
-    product: Option<Product>,
-    expires: Instant,
-}
-
-impl State {
-    /// Puts `product` in unless an entry of a newer revision (or the same, holding a live
-    /// product) is there.
-    fn offer(&mut self, product: &Product, ttl: Duration, now: Instant) {
-        if let Some(entry) = self.entries.get(&product.id) {
-            let older = entry.revision < product.revision;
-            let fills_tombstone = entry.revision == product.revision
-                && (entry.product.is_none() || entry.expires <= now);
-            if !older && !fills_tombstone {
-                return;
-            }
-        }
-        self.make_room(now);
-        self.entries.insert(
-            product.id.clone(),
-            Entry {
-                revision: product.revision,
-                product: Some(product.clone()),
-                expires: now + ttl,
-            },
-        );
-    }
-
-    /// Drops anything older than `revision` of product `id`, leaving a tombstone.
-    fn invalidate(&mut self, id: &str, revision: i64, ttl: Duration, now: Instant) {
-        if self.entries.get(id).is_some_and(|e| e.revision >= revision) {
-            return;
-        }
-        self.make_room(now);
-        self.entries.insert(
-            id.to_owned(),
-            Entry {
-                revision,
-                product: None,
-                expires: now + ttl,
-            },
-        );
-    }
-
-    fn make_room(&mut self, now: Instant) {
-        if self.entries.len() >= MAX_ENTRIES {
-            self.entries.retain(|_, e| e.expires > now);
-        }
-        if self.entries.len() >= MAX_ENTRIES {
-            self.empty();
-        }
-    }
-
-    fn empty(&mut self) {
-        self.entries.clear();
-        self.epoch += 1;
-    }
-}
-
 impl LocalCache {
     pub fn new(ttl: Duration, db: &Database) -> Self {
         let listen = match db {
@@ -147,12 +75,7 @@ impl LocalCache {
         Self {
             inner: Arc::new(Inner {
                 ttl,
-                state: Mutex::new(State {
-                    live: listen.is_none(),
-                    epoch: 0,
-                    entries: HashMap::new(),
-                    acks: HashMap::new(),
-                }),
+                state: Mutex::new(State::new(listen.is_none())),
                 listen,
                 replica: uuid::Uuid::now_v7().simple().to_string(),
                 acked_tx: watch::Sender::new(0),
@@ -375,57 +298,5 @@ impl LocalCache {
             self.set_live(false);
             drop(listener);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn product(revision: i64, price: i64) -> Product {
-        let at = chrono::Utc::now();
-        Product {
-            id: "p".into(),
-            sku: "P".into(),
-            name: "P".into(),
-            description: String::new(),
-            price_minor: price,
-            currency: "EUR".into(),
-            active: true,
-            revision,
-            created_at: at,
-            updated_at: at,
-        }
-    }
-
-    /// A fill of a row read before an update never replaces what the update announced, and a
-    /// fill that began before the map was emptied is discarded.
-    #[test]
-    fn older_rows_and_stale_tickets_never_win() {
-        let ttl = Duration::from_secs(60);
-        let now = Instant::now();
-        let mut state = State {
-            live: true,
-            epoch: 0,
-            entries: HashMap::new(),
-            acks: HashMap::new(),
-        };
-        state.invalidate("p", 2, ttl, now);
-        state.offer(&product(1, 100), ttl, now);
-        assert!(state.entries["p"].product.is_none(), "old row refused");
-        state.offer(&product(2, 200), ttl, now);
-        assert_eq!(
-            state.entries["p"].product.as_ref().unwrap().price_minor,
-            200
-        );
-        state.offer(&product(2, 999), ttl, now);
-        assert_eq!(
-            state.entries["p"].product.as_ref().unwrap().price_minor,
-            200
-        );
-        state.invalidate("p", 2, ttl, now);
-        assert!(state.entries["p"].product.is_some(), "same revision kept");
-        state.empty();
-        assert_eq!(state.epoch, 1);
     }
 }

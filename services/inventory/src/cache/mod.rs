@@ -19,6 +19,7 @@
 //! Every lookup counts as a hit or a miss in `ironmesh_inventory_cache_requests_total`.
 
 pub mod local;
+mod map;
 pub mod redis;
 
 use std::sync::LazyLock;
