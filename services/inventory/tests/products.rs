@@ -188,6 +188,12 @@ async fn update_follows_the_mask_rules() {
             .unwrap();
         assert!(!hidden.active);
 
+        // Nothing set and nothing named: refused (a default value must be named).
+        let status = client
+            .update_product(one.op(update(body.clone(), None)))
+            .await
+            .unwrap_err();
+        assert_eq!(violations(&status), ["update_mask"]);
         for paths in [&["sku"][..], &["created_at"], &["updated_at"], &["colour"]] {
             let status = client
                 .update_product(one.op(update(body.clone(), mask(paths))))

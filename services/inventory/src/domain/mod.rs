@@ -108,9 +108,15 @@ pub fn new_id() -> String {
 pub fn check_id(violations: &mut Violations, field: &str, id: &str) {
     if id.is_empty() {
         violations.add(field, "required");
-    } else if uuid::Uuid::try_parse(id).is_err() {
-        violations.add(field, "must be a UUID");
+    } else if !is_uuid(id) {
+        violations.add(field, "must be a UUID (8-4-4-4-12 hexadecimal digits)");
     }
+}
+
+/// A UUID in its hyphenated form — the one the contract's pattern states (`uuid` alone would
+/// also take the simple, braced and URN forms).
+pub fn is_uuid(text: &str) -> bool {
+    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
 }
 
 /// [`check_id`] for a request with a single id.

@@ -55,7 +55,7 @@ pub fn check_sku(violations: &mut Violations, field: &str, sku: &str) {
 
 fn check_name(violations: &mut Violations, name: &str) {
     let chars = name.chars().count();
-    if name.trim().is_empty() {
+    if name.is_empty() {
         violations.add("product.name", "required");
     } else if chars > MAX_NAME_CHARS {
         violations.add("product.name", "at most 200 characters");
@@ -253,7 +253,7 @@ mod tests {
         assert!(valid().validate().is_ok());
         let bad = NewProduct {
             sku: "mug".into(),
-            name: " ".into(),
+            name: String::new(),
             description: "x".repeat(5001),
             price_minor: -1,
             currency: "eur".into(),

@@ -96,7 +96,7 @@ impl Adjustment {
         if note.chars().count() > MAX_NOTE_CHARS {
             violations.add("note", "at most 500 characters");
         }
-        if !idempotency_key.is_empty() && uuid::Uuid::try_parse(idempotency_key).is_err() {
+        if !idempotency_key.is_empty() && !super::is_uuid(idempotency_key) {
             violations.add("idempotency_key", "must be a UUID");
         }
         violations.into_result()?;

@@ -165,12 +165,12 @@ impl Inventory {
         violations.into_result()?;
         let changes = changes.expect("violations were empty");
         if changes.is_empty() {
-            // Nothing named and nothing set: the product as it is.
-            return self
-                .store
-                .product(id)
-                .await?
-                .ok_or(InventoryError::NotFound("product"));
+            // An unset mask selects only non-default values: setting one back to its default
+            // (`active: false`, an empty description) needs the field named in the mask.
+            return Err(InventoryError::invalid(
+                "update_mask",
+                "nothing to update: set a field, or name the fields to overwrite (a default value such as active=false must be named)",
+            ));
         }
         let actor = caller.actor.clone();
         let updated = self
