@@ -25,7 +25,10 @@ fn own_services(kind: ServiceKind) -> Vec<&'static str> {
             "ironmesh.events.v1.EventsAdminService",
         ],
         ServiceKind::Orders => vec!["ironmesh.orders.v1.OrdersService"],
-        ServiceKind::Inventory => vec!["ironmesh.inventory.v1.InventoryService"],
+        ServiceKind::Inventory => vec![
+            "ironmesh.inventory.v1.InventoryService",
+            "ironmesh.events.v1.EventsAdminService",
+        ],
         ServiceKind::Provisioning => vec!["ironmesh.provisioning.v1.ProvisioningService"],
         ServiceKind::Notification => vec![
             "ironmesh.notification.v1.NotificationService",

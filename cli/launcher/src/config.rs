@@ -19,6 +19,7 @@ pub fn sections() -> Vec<&'static str> {
     keys.extend_from_slice(ironmesh_auth::SECTIONS);
     keys.push(<ironmesh_outbox::EventsConfig as Section>::KEY);
     keys.extend_from_slice(ironmesh_audit::SECTIONS);
+    keys.extend_from_slice(ironmesh_inventory::SECTIONS);
     keys.push(<ironmesh_gateway::GatewayConfig as Section>::KEY);
     keys.sort_unstable();
     keys.dedup();
@@ -33,6 +34,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     config.section::<ironmesh_sealing::SecretsConfig>()?;
     config.section::<ironmesh_outbox::EventsConfig>()?;
     config.section::<ironmesh_audit::settings::AuditConfig>()?;
+    config.section::<ironmesh_inventory::settings::InventoryConfig>()?;
     config.section::<ironmesh_gateway::GatewayConfig>()?;
     Ok(())
 }

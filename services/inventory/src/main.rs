@@ -3,5 +3,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ironmesh_runtime::process::service_main(ironmesh_inventory::KIND, &[], ironmesh_inventory::run)
+    ironmesh_runtime::process::service_main(
+        ironmesh_inventory::KIND,
+        ironmesh_inventory::SECTIONS,
+        ironmesh_inventory::run,
+    )
 }
