@@ -20,6 +20,7 @@ pub fn sections() -> Vec<&'static str> {
     keys.push(<ironmesh_outbox::EventsConfig as Section>::KEY);
     keys.extend_from_slice(ironmesh_audit::SECTIONS);
     keys.extend_from_slice(ironmesh_inventory::SECTIONS);
+    keys.extend_from_slice(ironmesh_orders::SECTIONS);
     keys.push(<ironmesh_gateway::GatewayConfig as Section>::KEY);
     keys.sort_unstable();
     keys.dedup();
@@ -35,6 +36,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     config.section::<ironmesh_outbox::EventsConfig>()?;
     config.section::<ironmesh_audit::settings::AuditConfig>()?;
     config.section::<ironmesh_inventory::settings::InventoryConfig>()?;
+    config.section::<ironmesh_orders::settings::OrdersConfig>()?;
     config.section::<ironmesh_gateway::GatewayConfig>()?;
     Ok(())
 }

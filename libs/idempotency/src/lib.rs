@@ -7,6 +7,7 @@
 //!   the change, in the same transaction), [`Claim::Repeat`] (roll back, answer with the
 //!   resource the first request made) or [`Claim::Mismatch`] (the key was used for another
 //!   request).
+//! - [`lookup`]: reads what a key holds without claiming it (answer a repeat early).
 //! - [`fingerprint`]: what a request is compared by.
 //! - [`purge`] / [`retention_task`]: keys are kept [`RETENTION`] (24 hours), then purged; an
 //!   expired key that is still there is claimed afresh.
@@ -159,6 +160,34 @@ pub async fn claim<C: KeyConnection>(
         expired_before_ms: now_ms.saturating_sub(millis(RETENTION)),
     };
     conn.claim_key(&row).await
+}
+
+/// What `key` in `scope` holds, read without claiming it: `None` when unused (or expired), else
+/// [`Claim::Repeat`] or [`Claim::Mismatch`] against `fingerprint`. A service answers a repeat
+/// with this before doing the work a fresh request needs (an upstream call, say); the [`claim`]
+/// inside the change's transaction still decides a race between two fresh requests.
+pub async fn lookup(
+    db: &Database,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Option<Claim>, sqlx::Error> {
+    let sql = "SELECT fingerprint, resource FROM idempotency_keys \
+         WHERE scope = $1 AND key = $2 AND created_at_ms >= $3";
+    let live_since = now_ms().saturating_sub(millis(RETENTION));
+    let row: Option<(String, String)> = ironmesh_runtime::with_pool!(db, pool => sqlx::query_as(sql)
+        .bind(scope)
+        .bind(key)
+        .bind(live_since)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.map(|(stored, resource)| {
+        if stored == fingerprint {
+            Claim::Repeat { resource }
+        } else {
+            Claim::Mismatch
+        }
+    }))
 }
 
 /// Deletes keys older than `older_than`; returns how many.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ironmesh_idempotency::{Claim, claim, fingerprint, purge};
+use ironmesh_idempotency::{Claim, claim, fingerprint, lookup, purge};
 use ironmesh_runtime::storage::MigrationSet;
 use ironmesh_runtime::{Database, with_pool};
 use ironmesh_test_support::postgres::{Backend, TestDatabase, backends};
@@ -97,6 +97,20 @@ async fn mismatch_rollback_scopes_expiry_and_purge() {
             Claim::Mismatch,
             "{backend:?}: another body under the same key"
         );
+        // Read without claiming: the repeat, the mismatch, nothing for an unused key.
+        assert_eq!(
+            lookup(db, "customer-1", "k", &a).await.unwrap(),
+            Some(Claim::Repeat {
+                resource: "r1".into()
+            })
+        );
+        assert_eq!(
+            lookup(db, "customer-1", "k", &fingerprint(b"b"))
+                .await
+                .unwrap(),
+            Some(Claim::Mismatch)
+        );
+        assert_eq!(lookup(db, "customer-2", "k", &a).await.unwrap(), None);
         // Another scope does not collide.
         let other = with_pool!(db, pool => {
             let mut tx = pool.begin().await.unwrap();
@@ -116,6 +130,11 @@ async fn mismatch_rollback_scopes_expiry_and_purge() {
         with_pool!(db, pool => sqlx::query(
             "UPDATE idempotency_keys SET created_at_ms = created_at_ms - 90000000 WHERE key = 'k'")
             .execute(pool).await.map(|_| ()).unwrap());
+        assert_eq!(
+            lookup(db, "customer-1", "k", &a).await.unwrap(),
+            None,
+            "{backend:?}: an expired key reads as unused"
+        );
         assert_eq!(
             claim_and_commit(db, "k", &fingerprint(b"b"), "r6").await,
             Claim::Fresh,

@@ -235,6 +235,18 @@ macro_rules! with_pool {
     };
 }
 
+/// Now, at the microsecond precision both backends store, so what is read back equals what was
+/// written (and returned).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound as _;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
+/// A server-assigned id: UUIDv7 (time-ordered, so ids sort by creation).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// True when `err` is a unique-constraint violation (SQLite and PostgreSQL alike).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())

@@ -68,9 +68,45 @@ impl fmt::Display for Violations {
 
 impl std::error::Error for Violations {}
 
+/// A UUID in its hyphenated form (8-4-4-4-12 hexadecimal digits) — the one the contracts'
+/// id patterns state (`uuid` alone would also take the simple, braced and URN forms).
+pub fn is_uuid(text: &str) -> bool {
+    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
+}
+
+/// Checks an id the caller sends (`field` names it): present and a hyphenated UUID.
+pub fn check_uuid(violations: &mut Violations, field: &str, id: &str) {
+    if id.is_empty() {
+        violations.add(field, "required");
+    } else if !is_uuid(id) {
+        violations.add(field, "must be a UUID (8-4-4-4-12 hexadecimal digits)");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_must_be_hyphenated_uuids() {
+        assert!(is_uuid("0190f5a3-7c1e-7b0a-9c4e-2f1d3b5a6c7d"));
+        for bad in [
+            "",
+            "0190f5a37c1e7b0a9c4e2f1d3b5a6c7d",
+            "{0190f5a3-7c1e-7b0a-9c4e-2f1d3b5a6c7d}",
+            "x",
+        ] {
+            assert!(!is_uuid(bad), "{bad}");
+        }
+        let mut v = Violations::default();
+        check_uuid(&mut v, "order_id", "");
+        check_uuid(&mut v, "lines[0].product_id", "nope");
+        check_uuid(&mut v, "ok", "0190f5a3-7c1e-7b0a-9c4e-2f1d3b5a6c7d");
+        assert_eq!(
+            v.to_string(),
+            "order_id: required; lines[0].product_id: must be a UUID (8-4-4-4-12 hexadecimal digits)"
+        );
+    }
 
     #[test]
     fn collects_in_order_and_reports_whether_any() {

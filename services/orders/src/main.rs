@@ -3,5 +3,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ironmesh_runtime::process::service_main(ironmesh_orders::KIND, &[], ironmesh_orders::run)
+    ironmesh_runtime::process::service_main(
+        ironmesh_orders::KIND,
+        ironmesh_orders::SECTIONS,
+        ironmesh_orders::run,
+    )
 }

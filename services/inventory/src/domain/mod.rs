@@ -9,7 +9,6 @@ pub mod product;
 pub mod reservation;
 pub mod stock;
 
-use chrono::{DateTime, SubsecRound, Utc};
 use ironmesh_runtime::validation::Violations;
 
 pub use product::{NewProduct, Product, ProductChanges, ProductField, ProductFilter};
@@ -93,31 +92,8 @@ impl From<Violations> for InventoryError {
     }
 }
 
-/// Now, at the microsecond precision both backends store, so what is read back equals what was
-/// written (and returned).
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
-/// A server-assigned id: UUIDv7.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-/// Checks an id the caller sends (`field` names it): present and a UUID.
-pub fn check_id(violations: &mut Violations, field: &str, id: &str) {
-    if id.is_empty() {
-        violations.add(field, "required");
-    } else if !is_uuid(id) {
-        violations.add(field, "must be a UUID (8-4-4-4-12 hexadecimal digits)");
-    }
-}
-
-/// A UUID in its hyphenated form — the one the contract's pattern states (`uuid` alone would
-/// also take the simple, braced and URN forms).
-pub fn is_uuid(text: &str) -> bool {
-    text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()
-}
+pub use ironmesh_runtime::storage::{new_id, now};
+pub use ironmesh_runtime::validation::{check_uuid as check_id, is_uuid};
 
 /// [`check_id`] for a request with a single id.
 pub fn require_id(field: &str, id: &str) -> Result<(), InventoryError> {
