@@ -7,7 +7,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::process::ExitCode;
 
-use crate::config::{CONFIG_FILE_ENV, Config, ServiceKind};
+use crate::config::{CONFIG_FILE_ENV, Config, ConfigError, ServiceKind};
 use crate::server::{Listeners, RunError};
 
 /// Exit status for an unusable configuration: sysexits' `EX_USAGE` (64, "the command was used
@@ -24,7 +24,7 @@ pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// keys that are neither the runtime's nor in `sections` (the keys of every section the process
 /// reads); on error prints it and returns the exit code to use.
 pub fn load_config(file: Option<&Path>, sections: &[&str]) -> Result<Config, ExitCode> {
-    let usage = |err: crate::config::ConfigError| {
+    let usage = |err: ConfigError| {
         eprintln!("ironmesh: {err}");
         ExitCode::from(EXIT_USAGE)
     };
@@ -33,7 +33,7 @@ pub fn load_config(file: Option<&Path>, sections: &[&str]) -> Result<Config, Exi
     Ok(config)
 }
 
-fn load_file_and_env(file: Option<&Path>) -> Result<Config, crate::config::ConfigError> {
+fn load_file_and_env(file: Option<&Path>) -> Result<Config, ConfigError> {
     let from_env = std::env::var_os(CONFIG_FILE_ENV).map(std::path::PathBuf::from);
     Config::load(file.or(from_env.as_deref()))
 }
@@ -63,9 +63,11 @@ where
 
 /// `main` of a service's own binary: config from `$IRONMESH_CONFIG` and the environment, then
 /// [`run_process`]. `sections` are the keys of the sections this service reads; it validates
-/// them itself when it starts. Other top-level keys may belong to components this binary does
+/// them itself when it starts. Other unclaimed keys may belong to components this binary does
 /// not contain (one file configures the whole mesh), so they are named in a note, not refused —
-/// the `ironmesh` binary, which knows every owner, refuses them.
+/// the `ironmesh` binary, which knows every owner, refuses them. The exception is the service's
+/// own table: nothing else reads it, so a key there that this service does not read (one
+/// beside its listeners, when it has no section of its own) is refused.
 pub fn service_main<F, Fut>(kind: ServiceKind, sections: &[&str], run: F) -> ExitCode
 where
     F: FnOnce(Config, Listeners, Shutdown) -> Fut,
@@ -73,7 +75,14 @@ where
 {
     match load_file_and_env(None) {
         Ok(config) => {
-            for key in config.unknown_sections(sections) {
+            let unknown: Vec<String> = config.unknown_sections(sections).collect();
+            let own_table = |key: &&String| key.split('.').next() == Some(kind.name());
+            if let Some(key) = unknown.iter().find(own_table) {
+                let message = format!("unknown key `{key}`");
+                eprintln!("ironmesh: {}", ConfigError::new(key.as_str(), message));
+                return ExitCode::from(EXIT_USAGE);
+            }
+            for key in unknown {
                 eprintln!(
                     "ironmesh-{kind}: note: ignoring `{key}`, which this process does not read"
                 );

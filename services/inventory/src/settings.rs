@@ -123,4 +123,24 @@ mod tests {
             assert_eq!(config.section::<InventoryConfig>().unwrap_err().key, key);
         }
     }
+
+    /// `[inventory]` in a config file holds these settings beside the service's listeners, and
+    /// the binary accepts them (`IRONMESH_INVENTORY__RESERVATION_TTL_SECS` is the same key).
+    #[test]
+    fn the_config_file_overrides_defaults_beside_the_listeners() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ironmesh.toml");
+        std::fs::write(
+            &file,
+            "[inventory]\ngrpc_port = 6053\nreservation_ttl_secs = 120\ncache_ttl_secs = 5\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        config.check_sections(SECTIONS).unwrap();
+        assert_eq!(config.inventory.grpc_port, 6053);
+        let inventory = config.section::<InventoryConfig>().unwrap();
+        assert_eq!(inventory.reservation_ttl(), Duration::from_secs(120));
+        assert_eq!(inventory.cache_ttl(), Duration::from_secs(5));
+        assert_eq!(inventory.sweep_interval(), Duration::from_secs(1));
+    }
 }

@@ -1,10 +1,13 @@
 //! The names and small value types every process shares: which services exist (and their
-//! default ports), log settings, one service's listeners and storage, and mTLS files.
+//! default ports), log settings, one service's listeners, storage and own settings, and mTLS
+//! files.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use super::Sections;
 
 /// The six services. Their names are used for ports, database files/schemas and log fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,9 +108,15 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Ports, storage and reachability of one service.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Ports, storage and reachability of one service — the `[orders]` table — and, beside them, the
+/// service's own settings (`inventory.reservation_ttl_secs`).
+///
+/// The runtime knows only the four listener and storage fields. Every other key in the table is
+/// kept raw in `settings` until the service reads it as its [`Section`](super::Section) whose
+/// `KEY` is the service's name ([`Config::section`](super::Config::section)); that type refuses
+/// unknown keys, and [`Config::check_sections`](super::Config::check_sections) refuses extra keys
+/// of a service nobody claims. (So serde cannot deny unknown fields here.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceConfig {
     /// gRPC listener port (0 = any free port).
     pub grpc_port: u16,
@@ -118,6 +127,10 @@ pub struct ServiceConfig {
     /// How other processes reach this service, e.g. `http://orders:50052`. Defaults to the local
     /// gRPC listener.
     pub endpoint: Option<String>,
+    /// The service's own settings: every other key of its table, raw until its owner reads
+    /// them. `Debug` names the keys only.
+    #[serde(flatten)]
+    pub settings: Sections,
 }
 
 impl ServiceConfig {
@@ -127,6 +140,7 @@ impl ServiceConfig {
             admin_port: kind.default_admin_port(),
             database_url: None,
             endpoint: None,
+            settings: Sections::new(),
         }
     }
 }

@@ -5,11 +5,14 @@
 
 //!
 //! # Layout
-//! - [`kinds`]: the six services, log settings, one service's listeners, mTLS files.
+//! - [`kinds`]: the six services, log settings, one service's listeners (and its own settings,
+//!   raw), mTLS files.
 //! - [`tokens`]: access-token settings every verifier shares.
 //! - [`identity`]: the service identity secret services call each other with.
 //! - [`sections`]: tables owned by crates above the runtime (auth's `lockout`, the sealing
-//!   library's `secrets`, the gateway's `gateway`), typed and validated by their owners.
+//!   library's `secrets`, the gateway's `gateway`), typed and validated by their owners; a
+//!   service's own settings (`inventory.reservation_ttl_secs`) are its section too, kept in its
+//!   table beside its listeners.
 //! - [`error`]: [`ConfigError`] and the key-naming helpers.
 
 mod error;
@@ -44,8 +47,9 @@ pub const CONFIG_FILE_ENV: &str = "IRONMESH_CONFIG";
 /// Everything a process needs to start. See the README's config reference.
 ///
 /// Unknown keys are not refused by serde here (`deny_unknown_fields` cannot be combined with the
-/// flattened [`Sections`]): every top-level key that is not a field lands in `sections`, and
-/// [`Config::check_sections`] refuses the ones no owner claims.
+/// flattened [`Sections`]): every top-level key that is not a field lands in `sections`, every
+/// key of a service's table beside its listeners lands in that service's
+/// [`ServiceConfig::settings`], and [`Config::check_sections`] refuses the ones no owner claims.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     /// Directory for SQLite files (one per service) when no PostgreSQL URL is set.

@@ -173,3 +173,183 @@ fn set_and_update_section_round_trip() {
         "a refused update keeps the old"
     );
 }
+
+/// A section owned by a service, so its `KEY` is the service's name: it lives in the service's
+/// table, beside the listeners.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Stock {
+    hold_secs: u64,
+    label: String,
+}
+
+impl Default for Stock {
+    fn default() -> Self {
+        Self {
+            hold_secs: 900,
+            label: "s".to_owned(),
+        }
+    }
+}
+
+impl Section for Stock {
+    const KEY: &'static str = "inventory";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.hold_secs < 60 {
+            return Err(ConfigError::new(
+                "inventory.hold_secs",
+                "must be at least 60",
+            ));
+        }
+        Ok(())
+    }
+}
+
+// As `load`, with `toml` as the config file.
+#[allow(clippy::result_large_err)]
+fn load_file(toml: &str, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut result = None;
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        for (key, value) in pairs {
+            jail.set_env(key, value);
+        }
+        jail.create_file("ironmesh.toml", toml)?;
+        result = Some(Config::load(Some(Path::new("ironmesh.toml"))));
+        Ok(())
+    });
+    result.expect("the jail ran")
+}
+
+#[test]
+fn a_services_section_is_set_in_its_table_beside_the_listeners() {
+    let config = load_file(
+        "[inventory]\ngrpc_port = 6053\nhold_secs = 120\nlabel = \"mugs\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.inventory.grpc_port, 6053);
+    assert_eq!(
+        config.inventory.admin_port, 9103,
+        "unset listeners keep defaults"
+    );
+    assert!(config.check_sections(&[Stock::KEY]).is_ok());
+    assert_eq!(
+        config.section::<Stock>().unwrap(),
+        Stock {
+            hold_secs: 120,
+            label: "mugs".to_owned()
+        }
+    );
+}
+
+#[test]
+fn a_services_section_is_set_from_the_environment() {
+    let config = load(&[
+        ("IRONMESH_INVENTORY__HOLD_SECS", "120"),
+        ("IRONMESH_INVENTORY__GRPC_PORT", "6053"),
+    ])
+    .unwrap();
+    assert_eq!(config.inventory.grpc_port, 6053);
+    assert!(config.check_sections(&[Stock::KEY]).is_ok());
+    assert_eq!(
+        config.section::<Stock>().unwrap(),
+        Stock {
+            hold_secs: 120,
+            label: "s".to_owned()
+        }
+    );
+
+    // The environment overrides the file, key by key.
+    let config = load_file(
+        "[inventory]\nhold_secs = 300\nlabel = \"mugs\"\n",
+        &[("IRONMESH_INVENTORY__HOLD_SECS", "120")],
+    )
+    .unwrap();
+    let stock = config.section::<Stock>().unwrap();
+    assert_eq!((stock.hold_secs, stock.label.as_str()), (120, "mugs"));
+}
+
+#[test]
+fn a_services_section_errors_name_the_full_key() {
+    let bad_type = load(&[("IRONMESH_INVENTORY__HOLD_SECS", "long")]).unwrap();
+    let err = bad_type.section::<Stock>().unwrap_err();
+    assert_eq!(err.key, "inventory.hold_secs");
+    assert!(
+        err.to_string().contains("IRONMESH_INVENTORY__HOLD_SECS"),
+        "{err}"
+    );
+
+    // A typo is the owner's to refuse: it is in the owner's table.
+    let typo = load_file("[inventory]\nhold_sec = 120\n", &[]).unwrap();
+    assert!(typo.check_sections(&[Stock::KEY]).is_ok());
+    let err = typo.section::<Stock>().unwrap_err();
+    assert_eq!(err.key, "inventory.hold_sec");
+
+    let invalid = load(&[("IRONMESH_INVENTORY__HOLD_SECS", "1")]).unwrap();
+    assert_eq!(
+        invalid.section::<Stock>().unwrap_err().key,
+        "inventory.hold_secs"
+    );
+
+    // The listeners are still the runtime's, and still checked when loading.
+    let err = load_file("[inventory]\ngrpc_port = 70000\nhold_secs = 120\n", &[]).unwrap_err();
+    assert_eq!(err.key, "inventory.grpc_port");
+}
+
+#[test]
+fn unknown_key_in_a_services_table_is_refused_unless_claimed() {
+    let config = load_file("[auth]\ngrpc_port = 6051\nbogus = 1\n", &[]).unwrap();
+    assert_eq!(config.auth.grpc_port, 6051);
+    let err = config.check_sections(&["gateway"]).unwrap_err();
+    assert_eq!(err.key, "auth.bogus");
+    assert_eq!(err.message, "unknown key `auth.bogus`");
+    assert!(err.to_string().contains("IRONMESH_AUTH__BOGUS"), "{err}");
+    assert_eq!(
+        config.unknown_sections(&["gateway"]).collect::<Vec<_>>(),
+        ["auth.bogus"]
+    );
+    assert!(config.check_sections(&["auth"]).is_ok());
+
+    let from_env = load(&[
+        ("IRONMESH_AUTH__BOGUS", "1"),
+        ("IRONMESH_WIDGET__SIZE", "3"),
+    ])
+    .unwrap();
+    assert_eq!(
+        from_env.unknown_sections(&[]).collect::<Vec<_>>(),
+        ["widget", "auth.bogus"]
+    );
+    assert_eq!(from_env.unknown_sections(&["widget", "auth"]).count(), 0);
+}
+
+#[test]
+fn set_and_update_a_services_section_round_trip() {
+    let mut config = Config::default();
+    config.inventory.grpc_port = 6053;
+    config.set_section(&Stock {
+        hold_secs: 120,
+        label: "hunter2".to_owned(),
+    });
+    assert_eq!(
+        config.inventory.grpc_port, 6053,
+        "the listeners are left alone"
+    );
+    assert!(
+        config.sections == Sections::new(),
+        "a service's section is in its table"
+    );
+    assert!(config.check_sections(&[Stock::KEY]).is_ok());
+    assert_eq!(config.section::<Stock>().unwrap().hold_secs, 120);
+    config
+        .update_section::<Stock>(|s| s.hold_secs += 1)
+        .unwrap();
+    assert_eq!(config.section::<Stock>().unwrap().hold_secs, 121);
+    assert!(config.update_section::<Stock>(|s| s.hold_secs = 0).is_err());
+    assert_eq!(config.section::<Stock>().unwrap().hold_secs, 121);
+
+    let debug = format!("{config:?}");
+    assert!(debug.contains("hold_secs"), "{debug}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+}
