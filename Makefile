@@ -43,7 +43,7 @@ proto-lint: $(BUF)
 build:
 	$(CARGO) build --workspace --all-targets
 
-## bench: stack, auth, gateway and events costs as ratios against baselines measured in the same run (BENCH_ARGS="--suite stack|auth|gateway|events --json"; events also on PostgreSQL when BENCH_DATABASE_URL names a server; installs h2load with apt-get if missing)
+## bench: stack, auth, gateway, events and orders costs as ratios against baselines measured in the same run (BENCH_ARGS="--suite stack|auth|gateway|events|orders --json"; events and orders also on PostgreSQL when BENCH_DATABASE_URL names a server; installs h2load with apt-get if missing)
 bench:
 	@command -v h2load >/dev/null 2>&1 || { \
 		echo "h2load missing: installing nghttp2-client"; \

@@ -290,8 +290,7 @@ async fn oversized_message_is_resource_exhausted_and_the_server_keeps_serving() 
         .expect_err("oversized message must be refused");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
 
-    // Same connection, next call: it reaches the handler again (UNIMPLEMENTED while orders is
-    // not built, NOT_FOUND for this unknown id once it is).
+    // Same connection, next call: it reaches the handler again (NOT_FOUND for this unknown id).
     let next = orders
         .get_order(authed(
             ironmesh::orders::v1::GetOrderRequest {
@@ -301,10 +300,7 @@ async fn oversized_message_is_resource_exhausted_and_the_server_keeps_serving() 
         ))
         .await
         .expect_err("no such order");
-    assert!(
-        matches!(next.code(), Code::Unimplemented | Code::NotFound),
-        "{next:?}"
-    );
+    assert_eq!(next.code(), Code::NotFound, "{next:?}");
     let serving = mesh
         .health(ServiceKind::Orders)
         .await

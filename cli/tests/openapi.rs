@@ -198,12 +198,14 @@ async fn schemathesis_default_checks_pass_against_the_mesh() {
     schemathesis_run(&schemathesis, &base, &["--include-tag", "AuthService"]).await;
     let admin = mesh.admin().await;
     let authorization = format!("Authorization: Bearer {}", admin.access_token);
-    schemathesis_run(
-        &schemathesis,
-        &base,
-        &["--include-tag", "AuditService", "--header", &authorization],
-    )
-    .await;
+    for tag in ["AuditService", "InventoryService", "OrdersService"] {
+        schemathesis_run(
+            &schemathesis,
+            &base,
+            &["--include-tag", tag, "--header", &authorization],
+        )
+        .await;
+    }
     assert!(mesh.shutdown().await.is_empty());
 }
 

@@ -14,6 +14,8 @@ pub enum Suite {
     Gateway,
     /// The outbox relay vs the producer's inserts; audit Append vs plain INSERTs.
     Events,
+    /// CreateOrder end to end vs pgbench; the 200-for-10 contention run.
+    Orders,
     /// Every suite.
     All,
 }
@@ -25,6 +27,7 @@ impl Suite {
             Self::Auth => "auth",
             Self::Gateway => "gateway",
             Self::Events => "events",
+            Self::Orders => "orders",
             Self::All => "all",
         }
     }
@@ -94,7 +97,11 @@ pub struct BenchArgs {
     /// Events suite: entries appended to audit's store, then INSERTed plainly.
     #[arg(long, value_name = "M", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub entries: u64,
-    /// Events suite: a PostgreSQL server URL; the suite also runs there, in a fresh database it
+    /// Orders suite: concurrent CreateOrder callers on PostgreSQL, and pgbench's clients
+    /// (SQLite: 32).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub order_clients: u32,
+    /// Events and orders suites: a PostgreSQL server URL; the suite also runs there, in a fresh database it
     /// creates and drops (unset: SQLite only).
     #[arg(
         long,

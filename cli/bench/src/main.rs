@@ -1,7 +1,7 @@
 //! `ironmesh-bench`: what the shared server stack, token verification, password hashing, the
 //! REST gateway and the events pipeline cost, as ratios measured in one run.
 //!
-//! # Suites (`--suite stack|auth|gateway|events|all`, default all: every suite)
+//! # Suites (`--suite stack|auth|gateway|events|orders|all`, default all: every suite)
 //!
 //! ## `stack`: the server stack, with and without token verification
 //! One trivial RPC, `grpc.health.v1.Health/Check` (tonic-health, `""` set to SERVING), is served
@@ -97,6 +97,22 @@
 //!   and indexes of `entries`, in the same store, 500 rows per transaction → rows/s. Target:
 //!   Append ÷ INSERT ≥ 0.5.
 //!
+//! ## `orders`: CreateOrder end to end against pgbench
+//! Auth, inventory, orders and audit run in the bench process through the launcher (as the
+//! events suite runs audit); an operator (made out of band) creates a product with plenty of
+//! stock, 20 customers register. Closed-loop callers (tonic clients on the same runtime, four
+//! connections) place one-line orders of one unit for `--duration` seconds after `--warmup`;
+//! every order must come back RESERVED → orders/s, p50, p99. On SQLite with 32 callers; on
+//! PostgreSQL (`--database-url` / `BENCH_DATABASE_URL`, a fresh database) with
+//! `--order-clients` (8) callers, then pgbench's built-in tpcb-like script with as many clients
+//! for as long in another fresh database of the same server. Target (from the orders issue):
+//! CreateOrder/s ÷ pgbench tps ≥ 0.4. Per order it reports the inventory RPCs orders made (from
+//! inventory's handled counters) and, on PostgreSQL, every transaction committed on the server
+//! (`pg_stat_database.xact_commit`: the request path's three plus the relays' and audit's). Then
+//! the contention run: 200 one-unit orders at once from the 20 customers for a product with 10
+//! units → wall time; exactly 10 RESERVED, 190 refused FAILED_PRECONDITION and 10 units reserved
+//! in inventory, or the run fails.
+//!
 //! # Correctness checks (a failed check exits 1)
 //! `h2load` does not read `grpc-status`. So before and after each run one tonic call must answer
 //! OK; after it every request in h2load's per-request log must have HTTP status 200 and h2load
@@ -125,6 +141,7 @@
 //! - [`error`]: [`BenchError`], why a run produced no trustworthy result, and its exit code.
 //! - [`report`]: [`Report`], the suites' results as a table or one JSON object, and the number
 //!   and verdict formatting the suites share.
+//! - [`stores`]: a fresh PostgreSQL database per run, error chains (events and orders suites).
 //! - The suites, each a directory: `mod.rs` measures, `checks.rs` holds the calls and counter
 //!   checks that prove the figures honest, `report.rs` prints them:
 //!   - [`stack`]: bare vs the server stack vs the stack with token verification;
@@ -158,10 +175,12 @@ mod figures;
 mod frame;
 mod gateway;
 mod h2load;
+mod orders;
 mod report;
 mod scrape;
 mod serve;
 mod stack;
+mod stores;
 mod token;
 mod workdir;
 
@@ -245,12 +264,16 @@ fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
     let events = runs(Suite::Events)
         .then(|| events::measure(args, workdir.path()))
         .transpose()?;
+    let orders = runs(Suite::Orders)
+        .then(|| orders::measure(args, workdir.path()))
+        .transpose()?;
     Ok(Report {
         args: args.clone(),
         stack,
         auth,
         gateway,
         events,
+        orders,
     })
 }
 

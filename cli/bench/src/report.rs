@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::args::BenchArgs;
-use crate::{auth, events, gateway, stack};
+use crate::{auth, events, gateway, orders, stack};
 
 /// What every suite's result offers the report.
 pub trait SuiteReport {
@@ -26,11 +26,12 @@ pub struct Report {
     pub auth: Option<auth::AuthReport>,
     pub gateway: Option<gateway::GatewayReport>,
     pub events: Option<events::EventsReport>,
+    pub orders: Option<orders::OrdersReport>,
 }
 
 impl Report {
     /// The suites in report order, by name; None for those not run.
-    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 4] {
+    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 5] {
         [
             ("stack", self.stack.as_ref().map(|s| s as &dyn SuiteReport)),
             ("auth", self.auth.as_ref().map(|a| a as &dyn SuiteReport)),
@@ -41,6 +42,10 @@ impl Report {
             (
                 "events",
                 self.events.as_ref().map(|e| e as &dyn SuiteReport),
+            ),
+            (
+                "orders",
+                self.orders.as_ref().map(|o| o as &dyn SuiteReport),
             ),
         ]
     }
@@ -58,7 +63,7 @@ impl Report {
     }
 
     pub fn json(&self) -> Value {
-        let [stack, auth, gateway, events] =
+        let [stack, auth, gateway, events, orders] =
             self.suites().map(|(_, suite)| suite.map(SuiteReport::json));
         json!({
             "suite": self.args.suite.name(),
@@ -70,6 +75,7 @@ impl Report {
             "auth": auth,
             "gateway": gateway,
             "events": events,
+            "orders": orders,
         })
     }
 

@@ -5,6 +5,7 @@ use prost_reflect::{Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
 use super::components::{common_headers, error_statuses};
+use super::scalars::nullable;
 use super::schema::{Schemas, Side};
 use super::{SCHEMAS, STATUS, field_at};
 use crate::transcode::{BodyTarget, HTTP_BODY, Route};
@@ -160,6 +161,7 @@ impl Schemas {
             }));
         }
         let input = route.method.input();
+        let partial = is_partial_update(&input);
         let bound: Vec<Vec<&str>> = route
             .template
             .fields()
@@ -188,7 +190,28 @@ impl Schemas {
         let schema = if excluded.is_empty() {
             self.message(&message, Side::Body)
         } else {
-            self.object(&message, Side::Body, &excluded)
+            let mut schema = self.object(&message, Side::Body, &excluded);
+            // A partial update (AIP-134: the resource beside an `update_mask`) changes only the
+            // fields it names, so the resource's REQUIRED fields are neither required in it nor
+            // refused as `null` (unset).
+            if partial && let Some(object) = schema.as_object_mut() {
+                let required = object.remove("required");
+                let names = required
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(properties) =
+                    object.get_mut("properties").and_then(Value::as_object_mut)
+                {
+                    for name in names.iter().filter_map(Value::as_str) {
+                        if let Some(property) = properties.remove(name) {
+                            properties.insert(name.to_owned(), nullable(property));
+                        }
+                    }
+                }
+            }
+            schema
         };
         Some(json!({
             "required": required,
@@ -273,4 +296,11 @@ pub(super) fn query_parameter(name: &str, schema: Value, required: bool, repeate
         parameter["explode"] = json!(true);
     }
     parameter
+}
+
+/// Whether `input` is a partial update: it has an `update_mask` of `google.protobuf.FieldMask`.
+fn is_partial_update(input: &MessageDescriptor) -> bool {
+    input.get_field_by_name("update_mask").is_some_and(|field| {
+        matches!(field.kind(), Kind::Message(m) if m.full_name() == "google.protobuf.FieldMask")
+    })
 }

@@ -13,18 +13,34 @@ pub fn not_yet(feature: &str) -> Status {
     Status::unimplemented(format!("not implemented yet: {feature}"))
 }
 
-/// `INVALID_ARGUMENT` with one `google.rpc.BadRequest` field violation per problem; the message
-/// lists them too, for callers that do not read details (grpcurl, logs).
+/// Field violations carried in a status's details, at most: the status travels in HTTP/2
+/// trailers, which peers (and our own client stack) cap at a few KiB, so a request wrong in a
+/// hundred places must not make an answer too large to arrive.
+pub const MAX_DETAILED_VIOLATIONS: usize = 20;
+/// Field violations spelled out in the message (for grpcurl and logs), at most.
+const MAX_MESSAGE_VIOLATIONS: usize = 5;
+
+/// `INVALID_ARGUMENT` with one `google.rpc.BadRequest` field violation per problem (the first
+/// [`MAX_DETAILED_VIOLATIONS`]); the message lists the first few too, for callers that do not
+/// read details (grpcurl, logs), and says how many more there are.
 pub fn invalid_argument(violations: &Violations) -> Status {
     let mut details = ErrorDetails::new();
-    for v in violations.iter() {
+    for v in violations.iter().take(MAX_DETAILED_VIOLATIONS) {
         details.add_bad_request_violation(&v.field, &v.description);
     }
-    Status::with_error_details(
-        Code::InvalidArgument,
-        format!("invalid request: {violations}"),
-        details,
-    )
+    let listed: Vec<String> = violations
+        .iter()
+        .take(MAX_MESSAGE_VIOLATIONS)
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect();
+    let mut message = format!("invalid request: {}", listed.join("; "));
+    if violations.len() > MAX_MESSAGE_VIOLATIONS {
+        message.push_str(&format!(
+            " (and {} more)",
+            violations.len() - MAX_MESSAGE_VIOLATIONS
+        ));
+    }
+    Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
 /// `FAILED_PRECONDITION` with a `google.rpc.PreconditionFailure` listing what is not so (e.g.
@@ -71,6 +87,34 @@ mod tests {
             .map(|f| f.field.as_str())
             .collect();
         assert_eq!(fields, ["product.sku", "product.name"]);
+    }
+
+    /// A request wrong in 200 places still gets an answer small enough for HTTP/2 trailers.
+    #[test]
+    fn invalid_argument_stays_small_for_many_violations() {
+        let mut v = Violations::default();
+        for i in 0..200 {
+            v.add(
+                format!("lines[{i}].quantity"),
+                "must be between 1 and 10000",
+            );
+        }
+        let status = invalid_argument(&v);
+        let details = status.get_error_details();
+        assert_eq!(
+            details.bad_request().unwrap().field_violations.len(),
+            MAX_DETAILED_VIOLATIONS
+        );
+        assert!(
+            status.message().ends_with("(and 195 more)"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.details().len() < 2048,
+            "{} bytes of details",
+            status.details().len()
+        );
     }
 
     #[test]

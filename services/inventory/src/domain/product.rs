@@ -157,12 +157,17 @@ pub struct ProductChanges {
 }
 
 impl ProductChanges {
-    /// The changes `mask` selects from `values` (the request's product, whose sku and output
-    /// fields are ignored). `None` or an empty mask selects every field that is not at its
+    /// The changes `mask` selects from `values` (the request's product, whose sku — checked if
+    /// sent — and output fields are ignored). `None` or an empty mask selects every field that is not at its
     /// default in `values`. A path that may not be named is a violation on `update_mask`; a
     /// selected value that breaks a rule is one on its `product.*` field.
     pub fn select(mask: Option<&[String]>, values: &NewProduct) -> Result<Self, Violations> {
         let mut violations = Violations::default();
+        // The sku never changes, but one that is sent must still be a sku (the contract's
+        // rule holds for every request that carries it).
+        if !values.sku.is_empty() {
+            check_sku(&mut violations, "product.sku", &values.sku);
+        }
         let mut fields = Vec::new();
         match mask {
             Some(paths) if !paths.is_empty() => {

@@ -1,0 +1,436 @@
+//! The shop a run needs and the load it drives: an operator (made out of band, as `ironmesh
+//! admin create-user` does), customers registered over gRPC, a product with plenty of stock and
+//! one with little; closed-loop CreateOrder callers; the contention run; and what each order
+//! cost the servers (inventory RPCs from its handled counters, PostgreSQL commits from
+//! `pg_stat_database`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inventory::inventory_service_client::InventoryServiceClient;
+use ironmesh_proto::ironmesh::auth::v1::{
+    LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient,
+};
+use ironmesh_proto::ironmesh::inventory::v1 as inventory;
+use ironmesh_proto::ironmesh::orders::v1 as orders;
+use ironmesh_runtime::Config;
+use orders::orders_service_client::OrdersServiceClient;
+use sqlx::Connection as _;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::calls::{grpc_failure, with_bearer};
+use crate::error::BenchError;
+use crate::scrape::{Scrape, scrape};
+use crate::stores::failed;
+
+const PASSWORD: &str = "correct horse battery staple";
+/// How long one call of the load may take (a SQLite writer can queue behind many).
+const LOAD_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections the callers share (HTTP/2 multiplexes the rest).
+const CONNECTIONS: usize = 4;
+/// The plentiful product's stock: more than any run orders.
+const PLENTY: i64 = 1_000_000_000;
+
+/// The listeners the suite calls.
+pub struct Addresses {
+    pub auth: SocketAddr,
+    pub inventory: SocketAddr,
+    pub inventory_admin: SocketAddr,
+    pub orders: SocketAddr,
+}
+
+/// A closed-loop run: orders placed, how long, their latencies.
+#[derive(Debug)]
+pub struct Throughput {
+    pub orders: u64,
+    pub secs: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Throughput {
+    pub fn per_sec(&self) -> f64 {
+        self.orders as f64 / self.secs
+    }
+}
+
+/// What each order of the measured run cost.
+#[derive(Debug)]
+pub struct Costs {
+    /// Inventory calls the orders service made (BatchGetProducts + Reserve), per order.
+    pub inventory_rpcs: f64,
+    /// Transactions committed on the server (every store: orders, inventory, audit, the relays),
+    /// per order; PostgreSQL only.
+    pub commits: Option<f64>,
+}
+
+/// Counters read before the measured run.
+pub struct Mark {
+    inventory: Scrape,
+    commits: Option<i64>,
+}
+
+/// The 200-for-10 run: wall time and the outcome, checked exact.
+#[derive(Debug)]
+pub struct Contention {
+    pub wall_ms: f64,
+    pub reserved: u64,
+    pub rejected: u64,
+    pub stock_reserved: i64,
+}
+
+/// The operator, the customers and the products, with channels to orders and inventory.
+pub struct Shop {
+    operator: String,
+    customers: Vec<String>,
+    plenty: String,
+    orders: Vec<Channel>,
+    inventory: Channel,
+    inventory_admin: SocketAddr,
+}
+
+async fn connect(addr: SocketAddr) -> Result<Channel, BenchError> {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(failed("bad address"))?
+        .timeout(LOAD_CALL_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(failed("cannot connect"))
+}
+
+fn request<T>(message: T, token: &str) -> Result<tonic::Request<T>, BenchError> {
+    let mut request = tonic::Request::new(message);
+    with_bearer(&mut request, token).map_err(BenchError::Failed)?;
+    Ok(request)
+}
+
+fn rpc_failed(rpc: &'static str) -> impl Fn(tonic::Status) -> BenchError {
+    move |status| BenchError::Failed(grpc_failure(rpc, &status))
+}
+
+impl Shop {
+    /// Makes the operator and `customers` customers, then the products.
+    pub async fn open(
+        config: &Config,
+        at: &Addresses,
+        customers: usize,
+    ) -> Result<Self, BenchError> {
+        let operator_email = "bench-operator@example.com";
+        ironmesh_auth::create_user(
+            config,
+            operator_email,
+            PASSWORD,
+            "Bench operator",
+            &[ironmesh_auth::domain::Role::Operator],
+        )
+        .await
+        .map_err(failed("cannot create the operator"))?;
+        let mut auth = AuthServiceClient::new(connect(at.auth).await?);
+        let operator = log_in(&mut auth, operator_email).await?;
+        let mut tokens = Vec::with_capacity(customers);
+        for i in 0..customers {
+            let email = format!("bench-customer-{i}@example.com");
+            auth.register(RegisterRequest {
+                email: email.clone(),
+                password: PASSWORD.to_owned(),
+                display_name: format!("Customer {i}"),
+            })
+            .await
+            .map_err(rpc_failed("Register"))?;
+            tokens.push(log_in(&mut auth, &email).await?);
+        }
+        let inventory = connect(at.inventory).await?;
+        let mut orders = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            orders.push(connect(at.orders).await?);
+        }
+        let mut shop = Self {
+            operator,
+            customers: tokens,
+            plenty: String::new(),
+            orders,
+            inventory,
+            inventory_admin: at.inventory_admin,
+        };
+        shop.plenty = shop.product("BENCH-PLENTY", PLENTY).await?;
+        Ok(shop)
+    }
+
+    /// Creates an active product at 1.00 EUR and stocks `units`; returns its id.
+    async fn product(&self, sku: &str, units: i64) -> Result<String, BenchError> {
+        let mut client = InventoryServiceClient::new(self.inventory.clone());
+        let product = client
+            .create_product(request(
+                inventory::CreateProductRequest {
+                    product: Some(inventory::Product {
+                        sku: sku.to_owned(),
+                        name: format!("Bench {sku}"),
+                        price_minor: 100,
+                        currency: "EUR".to_owned(),
+                        active: true,
+                        ..Default::default()
+                    }),
+                },
+                &self.operator,
+            )?)
+            .await
+            .map_err(rpc_failed("CreateProduct"))?
+            .into_inner()
+            .product
+            .ok_or_else(|| BenchError::Failed("CreateProduct returned no product".into()))?;
+        client
+            .adjust_stock(request(
+                inventory::AdjustStockRequest {
+                    product_id: product.product_id.clone(),
+                    delta: units,
+                    reason: inventory::AdjustmentReason::Restock as i32,
+                    note: "bench".to_owned(),
+                    idempotency_key: String::new(),
+                },
+                &self.operator,
+            )?)
+            .await
+            .map_err(rpc_failed("AdjustStock"))?;
+        Ok(product.product_id)
+    }
+
+    async fn stock(&self, product_id: &str) -> Result<inventory::Stock, BenchError> {
+        InventoryServiceClient::new(self.inventory.clone())
+            .get_stock(request(
+                inventory::GetStockRequest {
+                    product_id: product_id.to_owned(),
+                },
+                &self.operator,
+            )?)
+            .await
+            .map_err(rpc_failed("GetStock"))?
+            .into_inner()
+            .stock
+            .ok_or_else(|| BenchError::Failed("GetStock returned no stock".into()))
+    }
+
+    /// `clients` callers, each placing one-line orders of the plentiful product back to back
+    /// for `secs` seconds; every order must come back RESERVED.
+    pub async fn closed_loop(&self, clients: u32, secs: u64) -> Result<Throughput, BenchError> {
+        let until = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..clients as usize {
+            let mut client = OrdersServiceClient::new(self.orders[i % CONNECTIONS].clone());
+            let token = self.customers[i % self.customers.len()].clone();
+            let product = self.plenty.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < until {
+                    let call = Instant::now();
+                    let order = place(&mut client, &token, &product)
+                        .await
+                        .map_err(rpc_failed("CreateOrder"))?;
+                    if order.status != orders::OrderStatus::Reserved as i32 {
+                        return Err(BenchError::Failed(format!(
+                            "an order with plenty of stock ended {:?}",
+                            orders::OrderStatus::try_from(order.status)
+                        )));
+                    }
+                    latencies.push(call.elapsed());
+                }
+                Ok::<_, BenchError>(latencies)
+            }));
+        }
+        let mut latencies = Vec::new();
+        for task in tasks {
+            let mine = task
+                .await
+                .map_err(|err| BenchError::Failed(format!("a caller panicked: {err}")))??;
+            latencies.extend(mine);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        latencies.sort_unstable();
+        Ok(Throughput {
+            orders: latencies.len() as u64,
+            secs,
+            p50_ms: percentile_ms(&latencies, 0.50),
+            p99_ms: percentile_ms(&latencies, 0.99),
+        })
+    }
+
+    /// What the costs are measured from.
+    pub async fn costs_mark(&self, database_url: Option<&str>) -> Result<Mark, BenchError> {
+        Ok(Mark {
+            inventory: scrape(self.inventory_admin)
+                .await
+                .map_err(BenchError::Failed)?,
+            commits: match database_url {
+                Some(url) => Some(commits(url).await?),
+                None => None,
+            },
+        })
+    }
+
+    /// The costs since `mark`, per order of a run that placed `orders`. Also checks that
+    /// inventory answered every Reserve OK and holds exactly the units those orders reserved.
+    pub async fn costs_since(
+        &self,
+        mark: &Mark,
+        database_url: Option<&str>,
+        placed: u64,
+    ) -> Result<Costs, BenchError> {
+        let after = scrape(self.inventory_admin)
+            .await
+            .map_err(BenchError::Failed)?;
+        let calls = |method: &str| after.handled_since(&mark.inventory, method);
+        let reserves = calls("Reserve");
+        let prices = calls("BatchGetProducts");
+        let ok = |codes: &crate::scrape::Codes| codes.get("OK").copied().unwrap_or(0);
+        if ok(&reserves) != placed || reserves.len() > 1 {
+            return Err(BenchError::Failed(format!(
+                "{placed} orders placed but inventory counted Reserve {}",
+                crate::scrape::describe(&reserves)
+            )));
+        }
+        let commits = match (database_url, mark.commits) {
+            (Some(url), Some(before)) => Some((commits(url).await? - before) as f64),
+            _ => None,
+        };
+        let per = |n: f64| n / placed.max(1) as f64;
+        Ok(Costs {
+            inventory_rpcs: per((ok(&reserves) + ok(&prices)) as f64),
+            commits: commits.map(per),
+        })
+    }
+
+    /// `contenders` one-unit orders at once, spread over the customers, for a product with
+    /// `stock` units: exactly `stock` must be RESERVED, the rest refused for stock, and
+    /// inventory must hold exactly `stock` units reserved.
+    pub async fn contention(&self, contenders: u32, stock: i64) -> Result<Contention, BenchError> {
+        let product = self.product("BENCH-SCARCE", stock).await?;
+        let gate = Arc::new(tokio::sync::Barrier::new(contenders as usize + 1));
+        let mut tasks = Vec::new();
+        for i in 0..contenders as usize {
+            let mut client = OrdersServiceClient::new(self.orders[i % CONNECTIONS].clone());
+            let token = self.customers[i % self.customers.len()].clone();
+            let product = product.clone();
+            let gate = gate.clone();
+            tasks.push(tokio::spawn(async move {
+                gate.wait().await;
+                match place(&mut client, &token, &product).await {
+                    Ok(order) if order.status == orders::OrderStatus::Reserved as i32 => Ok(true),
+                    Ok(order) => Err(BenchError::Failed(format!(
+                        "a contended order ended {:?}",
+                        orders::OrderStatus::try_from(order.status)
+                    ))),
+                    Err(status) if status.code() == tonic::Code::FailedPrecondition => Ok(false),
+                    Err(status) => Err(BenchError::Failed(grpc_failure("CreateOrder", &status))),
+                }
+            }));
+        }
+        gate.wait().await;
+        let started = Instant::now();
+        let (mut reserved, mut rejected) = (0, 0);
+        for task in tasks {
+            let won = task
+                .await
+                .map_err(|err| BenchError::Failed(format!("a contender panicked: {err}")))??;
+            if won {
+                reserved += 1;
+            } else {
+                rejected += 1;
+            }
+        }
+        let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+        let stock_reserved = self.stock(&product).await?.reserved;
+        let expected = u64::try_from(stock).unwrap_or(0);
+        if reserved != expected || stock_reserved != stock {
+            return Err(BenchError::Failed(format!(
+                "contention not exact: {reserved} orders reserved, inventory holds \
+                 {stock_reserved} units, for {stock} in stock"
+            )));
+        }
+        Ok(Contention {
+            wall_ms,
+            reserved,
+            rejected,
+            stock_reserved,
+        })
+    }
+}
+
+/// One CreateOrder of one unit of `product` with a fresh idempotency key: the order, or the
+/// status it was refused with.
+async fn place(
+    client: &mut OrdersServiceClient<Channel>,
+    token: &str,
+    product: &str,
+) -> Result<orders::Order, tonic::Status> {
+    let message = orders::CreateOrderRequest {
+        idempotency_key: uuid::Uuid::now_v7().to_string(),
+        lines: vec![orders::OrderLine {
+            product_id: product.to_owned(),
+            quantity: 1,
+            ..Default::default()
+        }],
+    };
+    let mut call = tonic::Request::new(message);
+    with_bearer(&mut call, token).map_err(tonic::Status::invalid_argument)?;
+    client
+        .create_order(call)
+        .await?
+        .into_inner()
+        .order
+        .ok_or_else(|| tonic::Status::internal("CreateOrder returned no order"))
+}
+
+async fn log_in(auth: &mut AuthServiceClient<Channel>, email: &str) -> Result<String, BenchError> {
+    let login = auth
+        .login(LoginRequest {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .map_err(rpc_failed("Login"))?
+        .into_inner();
+    login
+        .tokens
+        .map(|t| t.access_token)
+        .ok_or_else(|| BenchError::Failed("Login returned no tokens".into()))
+}
+
+/// Transactions committed in the database at `url` so far.
+async fn commits(url: &str) -> Result<i64, BenchError> {
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(failed("cannot connect to the bench database"))?;
+    // The statistics collector flushes its counters lazily; ask for the current snapshot.
+    let (commits,): (i64,) = sqlx::query_as(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(failed("cannot read pg_stat_database"))?;
+    let _ = conn.close().await;
+    Ok(commits)
+}
+
+fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile_ms(&d, 0.99), 99.0);
+        assert_eq!(percentile_ms(&d, 0.50), 50.0);
+        assert!(percentile_ms(&[], 0.5).is_nan());
+    }
+}
