@@ -289,3 +289,32 @@ fn error_responses_follow_the_code_table() {
         format!("{SCHEMAS}{STATUS}")
     );
 }
+
+/// A partial update's body (the resource beside an `update_mask`, AIP-134) requires nothing and
+/// takes `null` for any field, while the create body of the same resource requires its REQUIRED
+/// fields.
+#[test]
+fn partial_update_bodies_require_nothing() {
+    let document = document(&table());
+    let create = operation(&document, "/v1/inventory/products", "post");
+    let create = resolve(
+        &document,
+        &create["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let required: HashSet<&str> = create["required"]
+        .as_array()
+        .expect("create requires fields")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        required.contains("sku") && required.contains("name"),
+        "{required:?}"
+    );
+    assert!(!required.contains("priceMinor"), "0 is a valid price");
+    let update = operation(&document, "/v1/inventory/products/{product_id}", "patch");
+    let body = &update["requestBody"]["content"]["application/json"]["schema"];
+    assert!(body.get("required").is_none(), "{body}");
+    let sku = body["properties"]["sku"].to_string();
+    assert!(sku.contains("null"), "an unset sku is null: {sku}");
+}

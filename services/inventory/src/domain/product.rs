@@ -314,6 +314,13 @@ mod tests {
         let mask = ["currency".to_owned()];
         let err = ProductChanges::select(Some(&mask), &values).unwrap_err();
         assert_eq!(fields(err), ["product.currency"]);
+        // A sku that is sent is not applied, but must still be a sku.
+        let bad_sku = NewProduct {
+            sku: "×ø".into(),
+            ..values.clone()
+        };
+        let err = ProductChanges::select(None, &bad_sku).unwrap_err();
+        assert_eq!(fields(err), ["product.sku"]);
         assert!(
             ProductChanges::select(None, &NewProduct::default())
                 .unwrap()
