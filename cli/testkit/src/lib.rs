@@ -8,6 +8,7 @@
 //! - [`Session`] / [`authed`]: sign up and log in through auth, and attach the access token.
 //! - [`otlp`]: a real OTLP/gRPC trace receiver for tests that follow traces across processes.
 //! - [`Rest`]: JSON over HTTP to the mesh's gateway.
+//! - [`metrics`]: scrape `/metrics`, read one series, check the format with promtool.
 //! - [`TestMesh`]: starts any set of services (and optionally the gateway) with
 //!   [`ironmesh_launcher::mesh`], everything on `127.0.0.1:0`, and hands back typed clients.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub use ironmesh_test_support::{
     Backend, DATABASE_URL_ENV, REDIS_URL_ENV, TestDatabase, backends, otlp, redis_url,
 };
 
+pub mod metrics;
 mod rest;
 
 pub use rest::Rest;
@@ -25,7 +27,8 @@ pub use rest::Rest;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ironmesh_launcher::mesh::{self, Component, ComponentError, RunningMesh};
+pub use ironmesh_launcher::mesh::Component;
+use ironmesh_launcher::mesh::{self, ComponentError, RunningMesh};
 use ironmesh_proto::ironmesh;
 use ironmesh_runtime::{Config, ServiceKind};
 use tonic::transport::{Channel, Endpoint};

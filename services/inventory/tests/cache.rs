@@ -255,23 +255,10 @@ async fn hits_and_misses_are_counted() {
     let admin = one
         .mesh
         .admin_addr(Component::Service(ServiceKind::Inventory));
-    let scrape = || async {
-        reqwest::get(format!("http://{admin}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
-    // Process-wide counters (other tests may read too under plain `cargo test`): differences.
-    let count = |text: &str, result: &str| -> u64 {
-        text.lines()
-            .find(|l| {
-                l.starts_with("ironmesh_inventory_cache_requests_total{")
-                    && l.contains(&format!("result=\"{result}\""))
-                    && l.contains("service=\"inventory\"")
-            })
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    let scrape = || ironmesh_testkit::metrics::scrape(admin);
+    let count = |text: &str, result: &str| {
+        let labels = [("service", "inventory"), ("result", result)];
+        ironmesh_testkit::metrics::sample(text, "ironmesh_inventory_cache_requests_total", &labels)
             .unwrap_or_else(|| panic!("a {result} series in:\n{text}"))
     };
     let before = scrape().await;
@@ -290,38 +277,6 @@ async fn hits_and_misses_are_counted() {
     let after = scrape().await;
     assert!(count(&after, "miss") > count(&before, "miss"));
     assert!(count(&after, "hit") > count(&before, "hit"));
-    if let Some(promtool) = which("promtool") {
-        use std::io::Write;
-        let mut child = std::process::Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(after.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("promtool is required in CI (Debian package `prometheus`)");
-    }
+    ironmesh_testkit::metrics::check_with_promtool(&after);
     one.stop().await;
-}
-
-fn which(tool: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| std::path::Path::new(dir).join(tool))
-        .find(|path| path.is_file())
 }

@@ -18,12 +18,14 @@
 //! - [`grpc`]: the tonic adapter and errors → status in one function; `grpc/convert` (proto ⇄
 //!   domain).
 //! - [`events`]: `orders.order.<status>` through the outbox, the order as payload.
+//! - [`metrics`]: transitions by status and recovery's steps, in `/metrics`.
 //! - [`settings`]: the `orders` section ([`settings::OrdersConfig`]) and [`SECTIONS`].
 #![forbid(unsafe_code)]
 
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod metrics;
 pub mod recovery;
 pub mod service;
 pub mod settings;
@@ -58,6 +60,7 @@ pub async fn run(
     let channel = clients::channel(&config, KIND.name(), ServiceKind::Inventory)
         .map_err(|err| RunError::Setup(format!("orders: inventory client: {err}")))?;
     let inventory = upstream::Inventory::new(channel);
+    metrics::register();
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
         let store = store::Store::new(db.clone(), events.outbox().clone());
         let orders = service::Orders::new(store, inventory, settings);

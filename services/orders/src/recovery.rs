@@ -65,27 +65,41 @@ pub async fn pass(orders: &Orders) -> Result<usize, OrdersError> {
 }
 
 async fn recover(orders: &Orders, order: &Order) -> Result<Step, OrdersError> {
+    let (kind, step) = step(orders, order).await?;
+    crate::metrics::recovery_step(kind, matches!(step, Step::Done(_)));
+    Ok(step)
+}
+
+/// Runs the step `order`'s state calls for; its kind (a [`crate::metrics::STEPS`] label) and
+/// where it left the order.
+async fn step(orders: &Orders, order: &Order) -> Result<(&'static str, Step), OrdersError> {
     let now = ironmesh_runtime::storage::now();
     let actor = ORDERS_SERVICE;
     if order.release_pending {
-        return orders.release(order, actor).await;
+        return Ok(("release", orders.release(order, actor).await?));
     }
-    match order.status {
+    let step = match order.status {
         OrderStatus::Pending => match orders.reserve_stock(order, actor).await? {
             Step::Later(unreachable) => {
                 let timeout = chrono::Duration::from_std(orders.settings().pending_timeout())
                     .unwrap_or(chrono::Duration::MAX);
                 if order.created_at + timeout <= now {
                     tracing::warn!(order_id = %order.id, error = %unreachable, "order rejected: inventory did not answer in time");
-                    orders.give_up(order, actor).await
+                    orders.give_up(order, actor).await?
                 } else {
-                    Ok(Step::Later(unreachable))
+                    Step::Later(unreachable)
                 }
             }
-            done => Ok(done),
+            done => done,
         },
-        OrderStatus::Reserved if order.paying() => orders.finish_payment(order, actor).await,
-        OrderStatus::Reserved if order.lapsed(now) => orders.expire(order, actor).await,
-        _ => Ok(Step::Done(order.clone())),
-    }
+        OrderStatus::Reserved if order.paying() => {
+            return Ok(("payment", orders.finish_payment(order, actor).await?));
+        }
+        OrderStatus::Reserved if order.lapsed(now) => {
+            return Ok(("expiry", orders.expire(order, actor).await?));
+        }
+        // Due at its expiry, which the clock has not quite reached.
+        _ => return Ok(("expiry", Step::Done(order.clone()))),
+    };
+    Ok(("reserve", step))
 }

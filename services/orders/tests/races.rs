@@ -9,7 +9,7 @@ use common::{LIMIT, One, create, get, pay_request, status_of};
 use ironmesh_orders::settings::OrdersConfig;
 use ironmesh_proto::ironmesh::orders::v1 as pb;
 use ironmesh_runtime::{Config, ServiceKind, with_pool};
-use ironmesh_testkit::{authed, backends, eventually};
+use ironmesh_testkit::{Component, authed, backends, eventually, metrics};
 use tonic::Code;
 
 const ORDERS: usize = 12;
@@ -104,6 +104,8 @@ async fn a_lapsed_reservation_cancels_the_order_and_returns_the_units() {
         let erin = one.mesh.customer().await;
         let mut client = one.orders().await;
         let order = create(&mut client, &erin.access_token, "k", &[("MUG", 4)]).await;
+        let admin = one.mesh.admin_addr(Component::Service(ServiceKind::Orders));
+        let before = metrics::scrape(admin).await;
         lapse(one.mesh.config(), &order.order_id, &order.reservation_id).await;
         let cancelled = eventually("recovery cancels the lapsed order", LIMIT, || {
             let mut client = client.clone();
@@ -131,6 +133,23 @@ async fn a_lapsed_reservation_cancels_the_order_and_returns_the_units() {
             .map(|e| e.0)
             .collect();
         assert!(events.contains(&"orders.order.cancelled".to_owned()));
+        // Counted in /metrics (process-wide counters: compared before and after).
+        let after = metrics::scrape(admin).await;
+        let expiries = |text: &str| {
+            let labels = [
+                ("service", "orders"),
+                ("step", "expiry"),
+                ("outcome", "done"),
+            ];
+            metrics::sample(text, "ironmesh_orders_recovery_steps_total", &labels).unwrap()
+        };
+        let cancels = |text: &str| {
+            let labels = [("service", "orders"), ("status", "cancelled")];
+            metrics::sample(text, "ironmesh_orders_transitions_total", &labels).unwrap()
+        };
+        assert!(expiries(&after) > expiries(&before), "{backend:?}");
+        assert!(cancels(&after) > cancels(&before));
+        metrics::check_with_promtool(&after);
         one.stop().await;
     }
 }

@@ -48,7 +48,7 @@ impl Orders {
         order.next_attempt_ms = millis(now) + i64::try_from(first_look.as_millis()).unwrap_or(0);
         let event = events::order(&caller.subject, &order);
         match self.store.insert(&order, fingerprint, event).await? {
-            Inserted::Created => {}
+            Inserted::Created => crate::metrics::transition(OrderStatus::Pending),
             Inserted::Repeat(id) => return self.repeat(Claim::Repeat { resource: id }).await,
             Inserted::Mismatch => return self.repeat(Claim::Mismatch).await,
         }

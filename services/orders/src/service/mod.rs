@@ -71,6 +71,9 @@ impl Orders {
             };
             let event = (next.status != current.status).then(|| events::order(actor, &next));
             if let Some(saved) = self.store.save(&next, &current, event).await? {
+                if saved.status != current.status {
+                    crate::metrics::transition(saved.status);
+                }
                 return Ok(saved);
             }
         }
