@@ -1,8 +1,9 @@
 //! Stock 10, 200 concurrent CreateOrders of one unit from 20 customers: exactly 10 RESERVED,
 //! 190 REJECTED, `reserved` = 10, and `0 <= reserved <= on_hand` at every concurrent read —
 //! through one orders and one inventory on SQLite (and PostgreSQL), and through two replicas
-//! of each on one PostgreSQL database. With two replicas, a price changed through one is what
-//! an order through the other pays.
+//! of each on one PostgreSQL database. With two replicas, PayOrder through one and CancelOrder
+//! through the other on each reserved order have one winner, duplicates spread over both make
+//! one order, and a price changed through one is what an order through the other pays.
 
 mod common;
 
@@ -134,6 +135,84 @@ async fn two_replicas_each_on_postgres_reserve_exactly_ten_and_agree_on_prices()
         common::stock(&mut second_inventory, &token, &hot).await,
         (STOCK, STOCK)
     );
+
+    // Each of the ten: PayOrder through one replica, CancelOrder through the other, together.
+    let reserved = replicas[0]
+        .clone()
+        .list_orders(authed(
+            pb::ListOrdersRequest {
+                status: pb::OrderStatus::Reserved.into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .orders;
+    assert_eq!(reserved.len(), STOCK as usize);
+    let mut races = tokio::task::JoinSet::new();
+    for order in reserved {
+        let (mut pay, mut cancel) = (replicas[0].clone(), replicas[1].clone());
+        let (t1, t2) = (token.clone(), token.clone());
+        races.spawn(async move {
+            let paid = pay.pay_order(authed(common::pay_request(&order, "ch"), &t1));
+            let cancelled = cancel.cancel_order(authed(
+                pb::CancelOrderRequest {
+                    order_id: order.order_id.clone(),
+                    reason: "race".into(),
+                },
+                &t2,
+            ));
+            let (paid, cancelled) = tokio::join!(paid, cancelled);
+            assert!(
+                paid.is_ok() != cancelled.is_ok(),
+                "exactly one winner: {paid:?} / {cancelled:?}"
+            );
+            for lost in [paid.as_ref().err(), cancelled.as_ref().err()]
+                .into_iter()
+                .flatten()
+            {
+                assert_eq!(lost.code(), Code::FailedPrecondition, "{lost:?}");
+            }
+            i64::from(paid.is_ok())
+        });
+    }
+    let mut paid = 0;
+    while let Some(won) = races.join_next().await {
+        paid += won.unwrap();
+    }
+    assert_eq!(
+        common::stock(&mut second_inventory, &token, &hot).await,
+        (STOCK - paid, 0),
+        "paid units taken, cancelled ones back"
+    );
+
+    // Duplicates of one request spread over both replicas make one order.
+    let mut duplicates = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let mut client = replicas[i % 2].clone();
+        let buyer = people[1].access_token.clone();
+        duplicates.spawn(async move {
+            client
+                .create_order(authed(order_of("twice", &[("HOT", 1)]), &buyer))
+                .await
+        });
+    }
+    while let Some(done) = duplicates.join_next().await {
+        if let Err(status) = done.unwrap() {
+            assert!(
+                matches!(status.code(), Code::Aborted | Code::FailedPrecondition),
+                "{status:?}"
+            );
+        }
+    }
+    let db = common::store(two.first.config(), ServiceKind::Orders).await;
+    let (made,): (i64,) = with_pool!(&db, pool => sqlx::query_as(
+        "SELECT COUNT(*) FROM orders WHERE idempotency_key = 'twice'"
+    ).fetch_one(pool).await.unwrap());
+    db.close().await;
+    assert_eq!(made, 1, "one order for eight duplicates over two replicas");
 
     // A price read through the second replica (cached there), changed through the first: the
     // next order through the second pays the new price.
