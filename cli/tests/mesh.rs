@@ -24,7 +24,10 @@ fn own_services(kind: ServiceKind) -> Vec<&'static str> {
             "ironmesh.auth.v1.AuthService",
             "ironmesh.events.v1.EventsAdminService",
         ],
-        ServiceKind::Orders => vec!["ironmesh.orders.v1.OrdersService"],
+        ServiceKind::Orders => vec![
+            "ironmesh.orders.v1.OrdersService",
+            "ironmesh.events.v1.EventsAdminService",
+        ],
         ServiceKind::Inventory => vec![
             "ironmesh.inventory.v1.InventoryService",
             "ironmesh.events.v1.EventsAdminService",
