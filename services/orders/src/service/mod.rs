@@ -1,8 +1,8 @@
 //! The operations ([`Orders`]): creation ([`create`]), the caller's transitions and reads
 //! ([`requests`]), and the saga's steps shared with recovery ([`saga`]).
 //!
-//! Every change goes through [`Orders::update`]: read, let a [`lifecycle`] step decide, save
-//! conditionally, and on a lost race decide again from the newer state.
+//! Every change goes through [`Orders::update_known`]: let a [`lifecycle`] step decide from the
+//! order as last seen, save conditionally, and on a lost race decide again from a fresh read.
 
 pub mod create;
 pub mod requests;
@@ -55,17 +55,33 @@ impl Orders {
         }
     }
 
-    /// Applies `step` to order `id` as `actor`: saves what it decides (with the event of a
-    /// status change) conditionally on the state it decided from, deciding again after a lost
-    /// race. Returns the order as saved, or as it was when the step had nothing to do.
-    pub async fn update(
+    /// Applies `step` to the order, starting from `known` (the order as the caller last read or
+    /// saved it): saves what the step decides (with the event of a status change) conditionally
+    /// on the state it decided from; when `known` was stale the save loses, and the step decides
+    /// again from a fresh read, as after any lost race. Returns the order as saved, or as it was
+    /// when the step had nothing to do.
+    pub async fn update_known(
         &self,
+        known: &Order,
+        actor: &str,
+        step: impl Fn(&Order, DateTime<Utc>) -> Next,
+    ) -> Result<Order, OrdersError> {
+        self.update_from(Some(known.clone()), &known.id, actor, step)
+            .await
+    }
+
+    async fn update_from(
+        &self,
+        mut known: Option<Order>,
         id: &str,
         actor: &str,
         step: impl Fn(&Order, DateTime<Utc>) -> Next,
     ) -> Result<Order, OrdersError> {
         for _ in 0..MAX_RACES {
-            let current = self.store.get(id).await?.ok_or(OrdersError::NotFound)?;
+            let current = match known.take() {
+                Some(order) => order,
+                None => self.store.get(id).await?.ok_or(OrdersError::NotFound)?,
+            };
             let Some(next) = step(&current, ironmesh_runtime::storage::now())? else {
                 return Ok(current);
             };

@@ -1,5 +1,5 @@
 //! What callers ask of an existing order: read, list, cancel, pay, fulfil, refund. Each change
-//! is one [`lifecycle`] step through [`Orders::update`]; cancel and pay then run the saga step
+//! is one [`lifecycle`] step through [`Orders::update_known`]; cancel and pay then run the saga step
 //! they start (release, commit) inline, leaving it to recovery if inventory does not answer.
 
 use ironmesh_runtime::paging;
@@ -104,10 +104,10 @@ impl Orders {
         let mut violations = Violations::default();
         check_text(&mut violations, "reason", reason, false, MAX_REASON_CHARS);
         violations.into_result()?;
-        self.visible(caller, id).await?;
+        let current = self.visible(caller, id).await?;
         let reason = reason.trim().to_owned();
         let saved = self
-            .update(id, &caller.subject, |o, now| {
+            .update_known(&current, &caller.subject, |o, now| {
                 lifecycle::cancel(o, &reason, now)
             })
             .await?;
@@ -148,7 +148,7 @@ impl Orders {
             detached(async move { this.expire(&order, &who).await }).await??;
         }
         let locked = self
-            .update(id, &actor, |o, now| {
+            .update_known(&current, &actor, |o, now| {
                 lifecycle::start_payment(o, &payment, now)
             })
             .await?;
@@ -188,9 +188,9 @@ impl Orders {
             MAX_REFERENCE_CHARS,
         );
         violations.into_result()?;
-        self.visible(caller, id).await?;
+        let current = self.visible(caller, id).await?;
         let reference = shipment_reference.trim().to_owned();
-        self.update(id, &caller.subject, |o, now| {
+        self.update_known(&current, &caller.subject, |o, now| {
             lifecycle::fulfill(o, &reference, now)
         })
         .await
@@ -206,9 +206,9 @@ impl Orders {
         let mut violations = Violations::default();
         check_text(&mut violations, "reason", reason, true, MAX_REASON_CHARS);
         violations.into_result()?;
-        self.visible(caller, id).await?;
+        let current = self.visible(caller, id).await?;
         let reason = reason.trim().to_owned();
-        self.update(id, &caller.subject, |o, now| {
+        self.update_known(&current, &caller.subject, |o, now| {
             lifecycle::refund(o, &reason, now)
         })
         .await
