@@ -228,8 +228,31 @@ impl Store {
                     return Ok(ReserveOutcome::SameProduct(j, i));
                 }
             }
-            // Hold each line with one conditional UPDATE, in product-id order; note every
-            // short one (the transaction is rolled back if there is any).
+            for (line_no, held) in lines.iter().enumerate() {
+                sqlx::query(line)
+                    .bind(id)
+                    .bind(i64::try_from(line_no).unwrap_or(i64::MAX))
+                    .bind(&held.product_id)
+                    .bind(&held.sku)
+                    .bind(held.quantity)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let reservation = Reservation {
+                id: id.to_owned(),
+                order_id: request.order_id.clone(),
+                lines: lines.clone(),
+                status: ReservationStatus::Held,
+                expires_at,
+                created_at: now,
+                updated_at: now,
+            };
+            self.write_event(&mut *tx, event(&reservation)).await?;
+            // Last, just before the commit: hold each line with one conditional UPDATE, in
+            // product-id order, and note every short one (the transaction — lines and event
+            // with it — is rolled back if there is any). Last, because the UPDATE locks the
+            // product's stock row until the commit: every Reserve of a popular product queues
+            // on that row, so it is held for this statement and the commit only.
             let mut order: Vec<&ReservationLine> = lines.iter().collect();
             order.sort_by(|a, b| a.product_id.cmp(&b.product_id));
             let mut short = Vec::new();
@@ -268,26 +291,6 @@ impl Store {
                 }
                 return Ok(ReserveOutcome::Refused(problems));
             }
-            for (line_no, held) in lines.iter().enumerate() {
-                sqlx::query(line)
-                    .bind(id)
-                    .bind(i64::try_from(line_no).unwrap_or(i64::MAX))
-                    .bind(&held.product_id)
-                    .bind(&held.sku)
-                    .bind(held.quantity)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let reservation = Reservation {
-                id: id.to_owned(),
-                order_id: request.order_id.clone(),
-                lines,
-                status: ReservationStatus::Held,
-                expires_at,
-                created_at: now,
-                updated_at: now,
-            };
-            self.write_event(&mut *tx, event(&reservation)).await?;
             tx.commit().await?;
             ReserveOutcome::Held(reservation)
         });
