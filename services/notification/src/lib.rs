@@ -6,12 +6,16 @@
 //! - `grpc`: the tonic adapter (proto ⇄ domain, errors → status in one place).
 //!   Also the `EventSinkService` other services deliver events to.
 //! - `store`: the embedded migrations for SQLite and PostgreSQL ([`MIGRATIONS`]).
+//! - [`ssrf`]: the SSRF guard for outgoing webhooks (URL rules, forbidden address ranges in
+//!   every notation, resolve-and-check) — built and tested ahead of the delivery engine that
+//!   will use it; nothing calls it yet.
 //!
 //! The domain (`domain.rs`: types, rules, no proto and no SQL) arrives with the issue that builds
 //! this service's behaviour; until then every RPC answers `UNIMPLEMENTED` naming what is missing.
 #![forbid(unsafe_code)]
 
 mod grpc;
+pub mod ssrf;
 mod store;
 
 use ironmesh_proto::ironmesh::events::v1::event_sink_service_server::EventSinkServiceServer;
