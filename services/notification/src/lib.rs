@@ -9,12 +9,15 @@
 //! - [`ssrf`]: the SSRF guard for outgoing webhooks (URL rules, forbidden address ranges in
 //!   every notation, resolve-and-check) — built and tested ahead of the delivery engine that
 //!   will use it; nothing calls it yet.
+//! - [`signing`]: Standard Webhooks secrets and signatures (both during a rotation), on the
+//!   standard's reference crate — likewise ahead of the delivery engine.
 //!
 //! The domain (`domain.rs`: types, rules, no proto and no SQL) arrives with the issue that builds
 //! this service's behaviour; until then every RPC answers `UNIMPLEMENTED` naming what is missing.
 #![forbid(unsafe_code)]
 
 mod grpc;
+pub mod signing;
 pub mod ssrf;
 mod store;
 
