@@ -90,7 +90,7 @@ impl Orders {
                 reservation_id,
                 expires_at,
             } => {
-                self.update_known(&order, actor, |o, now| {
+                self.update_known(order, actor, |o, now| {
                     lifecycle::reserved(o, &reservation_id, expires_at, now)
                 })
                 .await?
@@ -99,7 +99,7 @@ impl Orders {
                 let short: Vec<String> = problems.iter().map(shortage).collect();
                 let skus: Vec<&str> = problems.iter().map(|p| p.subject.as_str()).collect();
                 let reason = format!("stock could not be reserved for {}", skus.join(", "));
-                self.update_known(&order, actor, |o, now| {
+                self.update_known(order, actor, |o, now| {
                     lifecycle::rejected(o, &reason, &short, now)
                 })
                 .await?
@@ -116,7 +116,7 @@ impl Orders {
     pub async fn give_up(&self, order: &Order, actor: &str) -> Result<Step, OrdersError> {
         let reason = "inventory did not answer within the pending timeout";
         let saved = self
-            .update_known(&order, actor, |o, now| {
+            .update_known(order, actor, |o, now| {
                 lifecycle::rejected(o, reason, &[], now)
             })
             .await?;
@@ -132,7 +132,7 @@ impl Orders {
             Err(unreachable) => return Ok(Step::Later(unreachable)),
         };
         let saved = self
-            .update_known(&order, actor, |o, now| match committed {
+            .update_known(order, actor, |o, now| match committed {
                 Committed::Yes => lifecycle::paid(o, &reference, now),
                 Committed::Lapsed => lifecycle::payment_refused(o, &reference, now),
             })
@@ -142,7 +142,7 @@ impl Orders {
 
     /// A RESERVED order whose hold lapsed before payment began: CANCELLED, units released.
     pub async fn expire(&self, order: &Order, actor: &str) -> Result<Step, OrdersError> {
-        let saved = self.update_known(&order, actor, lifecycle::expire).await?;
+        let saved = self.update_known(order, actor, lifecycle::expire).await?;
         self.release(&saved, actor).await
     }
 
