@@ -9,6 +9,8 @@
 //! - [`ssrf`]: the SSRF guard for outgoing webhooks (URL rules, forbidden address ranges in
 //!   every notation, resolve-and-check) — built and tested ahead of the delivery engine that
 //!   will use it; nothing calls it yet.
+//! - [`preferences`]: channel preferences per event type (most specific match wins, defaults
+//!   in-app and email) — checked and resolved; not wired yet either.
 //! - [`signing`]: Standard Webhooks secrets and signatures (both during a rotation), on the
 //!   standard's reference crate — likewise ahead of the delivery engine.
 //!
@@ -17,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod grpc;
+pub mod preferences;
 pub mod signing;
 pub mod ssrf;
 mod store;
