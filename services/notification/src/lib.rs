@@ -9,6 +9,8 @@
 //! - [`ssrf`]: the SSRF guard for outgoing webhooks (URL rules, forbidden address ranges in
 //!   every notation, resolve-and-check) — built and tested ahead of the delivery engine that
 //!   will use it; nothing calls it yet.
+//! - [`catalog`]: which platform events notify whom, saying what — one table of event types,
+//!   payload readers and templates; not wired into the event sink yet.
 //! - [`preferences`]: channel preferences per event type (most specific match wins, defaults
 //!   in-app and email) — checked and resolved; not wired yet either.
 //! - [`signing`]: Standard Webhooks secrets and signatures (both during a rotation), on the
@@ -18,6 +20,7 @@
 //! this service's behaviour; until then every RPC answers `UNIMPLEMENTED` naming what is missing.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 mod grpc;
 pub mod preferences;
 pub mod signing;
