@@ -1,8 +1,7 @@
 //! The shop a run needs and the load it drives: an operator (made out of band, as `ironmesh
 //! admin create-user` does), customers registered over gRPC, a product with plenty of stock and
-//! one with little; closed-loop CreateOrder callers; the contention run; and what each order
-//! cost the servers (inventory RPCs from its handled counters, PostgreSQL commits from
-//! `pg_stat_database`).
+//! one with little; closed-loop CreateOrder callers; and the contention run. What each order
+//! cost the servers is `costs.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,12 +15,10 @@ use ironmesh_proto::ironmesh::inventory::v1 as inventory;
 use ironmesh_proto::ironmesh::orders::v1 as orders;
 use ironmesh_runtime::Config;
 use orders::orders_service_client::OrdersServiceClient;
-use sqlx::Connection as _;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::calls::{grpc_failure, with_bearer};
 use crate::error::BenchError;
-use crate::scrape::{Scrape, scrape};
 use crate::stores::failed;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -55,22 +52,6 @@ impl Throughput {
     }
 }
 
-/// What each order of the measured run cost.
-#[derive(Debug)]
-pub struct Costs {
-    /// Inventory calls the orders service made (BatchGetProducts + Reserve), per order.
-    pub inventory_rpcs: f64,
-    /// Transactions committed on the server (every store: orders, inventory, audit, the relays),
-    /// per order; PostgreSQL only.
-    pub commits: Option<f64>,
-}
-
-/// Counters read before the measured run.
-pub struct Mark {
-    inventory: Scrape,
-    commits: Option<i64>,
-}
-
 /// The 200-for-10 run: wall time and the outcome, checked exact.
 #[derive(Debug)]
 pub struct Contention {
@@ -87,7 +68,8 @@ pub struct Shop {
     plenty: String,
     orders: Vec<Channel>,
     inventory: Channel,
-    inventory_admin: SocketAddr,
+    /// Where inventory's `/metrics` is (costs.rs reads its handled counters).
+    pub(super) inventory_admin: SocketAddr,
 }
 
 async fn connect(addr: SocketAddr) -> Result<Channel, BenchError> {
@@ -234,7 +216,7 @@ impl Shop {
                             orders::OrderStatus::try_from(order.status)
                         )));
                     }
-                    latencies.push(call.elapsed());
+                    latencies.push(u64::try_from(call.elapsed().as_micros()).unwrap_or(u64::MAX));
                 }
                 Ok::<_, BenchError>(latencies)
             }));
@@ -251,53 +233,8 @@ impl Shop {
         Ok(Throughput {
             orders: latencies.len() as u64,
             secs,
-            p50_ms: percentile_ms(&latencies, 0.50),
-            p99_ms: percentile_ms(&latencies, 0.99),
-        })
-    }
-
-    /// What the costs are measured from.
-    pub async fn costs_mark(&self, database_url: Option<&str>) -> Result<Mark, BenchError> {
-        Ok(Mark {
-            inventory: scrape(self.inventory_admin)
-                .await
-                .map_err(BenchError::Failed)?,
-            commits: match database_url {
-                Some(url) => Some(commits(url).await?),
-                None => None,
-            },
-        })
-    }
-
-    /// The costs since `mark`, per order of a run that placed `orders`. Also checks that
-    /// inventory answered every Reserve OK and holds exactly the units those orders reserved.
-    pub async fn costs_since(
-        &self,
-        mark: &Mark,
-        database_url: Option<&str>,
-        placed: u64,
-    ) -> Result<Costs, BenchError> {
-        let after = scrape(self.inventory_admin)
-            .await
-            .map_err(BenchError::Failed)?;
-        let calls = |method: &str| after.handled_since(&mark.inventory, method);
-        let reserves = calls("Reserve");
-        let prices = calls("BatchGetProducts");
-        let ok = |codes: &crate::scrape::Codes| codes.get("OK").copied().unwrap_or(0);
-        if ok(&reserves) != placed || reserves.len() > 1 {
-            return Err(BenchError::Failed(format!(
-                "{placed} orders placed but inventory counted Reserve {}",
-                crate::scrape::describe(&reserves)
-            )));
-        }
-        let commits = match (database_url, mark.commits) {
-            (Some(url), Some(before)) => Some((commits(url).await? - before) as f64),
-            _ => None,
-        };
-        let per = |n: f64| n / placed.max(1) as f64;
-        Ok(Costs {
-            inventory_rpcs: per((ok(&reserves) + ok(&prices)) as f64),
-            commits: commits.map(per),
+            p50_ms: crate::h2load::percentile_ms(&latencies, 0.50),
+            p99_ms: crate::h2load::percentile_ms(&latencies, 0.99),
         })
     }
 
@@ -396,41 +333,4 @@ async fn log_in(auth: &mut AuthServiceClient<Channel>, email: &str) -> Result<St
         .tokens
         .map(|t| t.access_token)
         .ok_or_else(|| BenchError::Failed("Login returned no tokens".into()))
-}
-
-/// Transactions committed in the database at `url` so far.
-async fn commits(url: &str) -> Result<i64, BenchError> {
-    let mut conn = sqlx::PgConnection::connect(url)
-        .await
-        .map_err(failed("cannot connect to the bench database"))?;
-    // The statistics collector flushes its counters lazily; ask for the current snapshot.
-    let (commits,): (i64,) = sqlx::query_as(
-        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .map_err(failed("cannot read pg_stat_database"))?;
-    let _ = conn.close().await;
-    Ok(commits)
-}
-
-fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1].as_secs_f64() * 1e3
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile_ms(&d, 0.99), 99.0);
-        assert_eq!(percentile_ms(&d, 0.50), 50.0);
-        assert!(percentile_ms(&[], 0.5).is_nan());
-    }
 }

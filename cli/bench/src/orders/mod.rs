@@ -11,9 +11,11 @@
 //!   figures.
 //! - [`load`]: the shop the runs need (an operator, customers, two products), the closed-loop
 //!   CreateOrder load, the contention run and the per-order costs read from the servers.
+//! - [`costs`]: inventory RPCs and PostgreSQL commits per order, read from the servers.
 //! - [`pgbench`]: pgbench's tpcb-like run in a fresh database of the same server.
 //! - [`report`]: the suite's table section and JSON.
 
+mod costs;
 mod load;
 mod pgbench;
 mod report;
@@ -24,7 +26,8 @@ use ironmesh_launcher::mesh::{self, Component};
 use ironmesh_runtime::storage::Backend;
 use ironmesh_runtime::{Config, ServiceKind};
 
-use self::load::{Contention, Costs, Shop, Throughput};
+use self::costs::Costs;
+use self::load::{Contention, Shop, Throughput};
 use crate::args::BenchArgs;
 use crate::error::BenchError;
 use crate::stores::{FreshDatabase, backend_name, failed};
