@@ -459,42 +459,6 @@ async fn metrics_record_calls_and_pass_promtool() {
         "each admin port shows only its own service's series"
     );
 
-    match which_promtool() {
-        Some(promtool) => {
-            let mut child = std::process::Command::new(promtool)
-                .args(["check", "metrics"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
-            let output = child.wait_with_output().unwrap();
-            assert!(
-                output.status.success(),
-                "promtool check metrics: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("promtool is required in CI (Debian package `prometheus`)")
-        }
-        None => eprintln!("note: promtool not installed; skipping `promtool check metrics`"),
-    }
+    ironmesh_testkit::metrics::check_with_promtool(&text);
     assert!(mesh.shutdown().await.is_empty());
-}
-
-fn which_promtool() -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| std::path::Path::new(dir).join("promtool"))
-        .find(|path| path.is_file())
 }

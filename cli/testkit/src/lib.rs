@@ -46,6 +46,21 @@ pub fn violations(status: &tonic::Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `(type, subject)` of each `google.rpc.PreconditionFailure` violation of `status` (empty if
+/// none).
+pub fn preconditions(status: &tonic::Status) -> Vec<(String, String)> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_precondition_failure()
+        .map(|f| {
+            f.violations
+                .into_iter()
+                .map(|v| (v.r#type, v.subject))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The most any one RPC on a testkit channel may take.
 pub const CALL_LIMIT: Duration = Duration::from_secs(30);
 

@@ -53,7 +53,10 @@ async fn hammer(config: &Config, replicas: &[ServiceClient], product_id: &str) {
             Ok(_) => held += 1,
             Err(status) => {
                 assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
-                assert_eq!(common::preconditions(&status)[0].0, "INSUFFICIENT_STOCK");
+                assert_eq!(
+                    ironmesh_testkit::preconditions(&status)[0].0,
+                    "INSUFFICIENT_STOCK"
+                );
                 short += 1;
             }
         }

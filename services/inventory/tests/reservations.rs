@@ -7,8 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{One, create, lapse, preconditions, reserve, restock, slow_sweeper, stock};
+use common::{One, create, lapse, reserve, restock, slow_sweeper, stock};
 use ironmesh_proto::ironmesh::inventory::v1 as pb;
+use ironmesh_testkit::preconditions;
 use ironmesh_testkit::{authed, backends, eventually, violations};
 
 fn held(response: pb::ReserveResponse) -> pb::Reservation {

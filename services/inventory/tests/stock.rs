@@ -110,7 +110,7 @@ async fn adjustments_are_checked_recorded_and_idempotent() {
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
         assert_eq!(
-            common::preconditions(&status),
+            ironmesh_testkit::preconditions(&status),
             [("STOCK_BELOW_RESERVED".to_owned(), "A".to_owned())]
         );
         removal.delta = -3;
@@ -134,7 +134,7 @@ async fn adjustments_are_checked_recorded_and_idempotent() {
             .adjust_stock(one.op(adjust(&a.product_id, 1_000_000_000, "")))
             .await
             .unwrap_err();
-        assert_eq!(common::preconditions(&status)[0].0, "STOCK_LIMIT");
+        assert_eq!(ironmesh_testkit::preconditions(&status)[0].0, "STOCK_LIMIT");
 
         // The ledger: one row per applied adjustment, with the actor and the levels after.
         let rows: Vec<(i64, String, String, String, i64, i64)> = with_pool!(&db, pool => sqlx::query_as(

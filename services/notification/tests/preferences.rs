@@ -5,7 +5,6 @@ use ironmesh_proto::ironmesh::notification::v1::{self as pb};
 use ironmesh_runtime::ServiceKind;
 use ironmesh_testkit::{TestMesh, authed, backends};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 fn prefs(
     defaults: &[pb::Channel],
@@ -95,13 +94,7 @@ async fn preferences_default_replace_and_stay_per_user() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
-        let fields: Vec<String> = err
-            .get_details_bad_request()
-            .unwrap()
-            .field_violations
-            .into_iter()
-            .map(|v| v.field)
-            .collect();
+        let fields = ironmesh_testkit::violations(&err);
         assert_eq!(
             fields,
             [

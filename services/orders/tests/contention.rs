@@ -78,7 +78,7 @@ async fn hammer(config: &Config, replicas: &[Orders], people: &[Session], produc
             Err(status) => {
                 assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
                 assert_eq!(
-                    common::preconditions(&status),
+                    ironmesh_testkit::preconditions(&status),
                     [("INSUFFICIENT_STOCK".into(), "HOT".into())]
                 );
                 rejected += 1;

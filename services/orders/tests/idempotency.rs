@@ -27,7 +27,7 @@ async fn repeats_return_the_original_and_other_bodies_are_refused() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
-        assert_eq!(common::bad_fields(&err), ["idempotency_key"]);
+        assert_eq!(ironmesh_testkit::violations(&err), ["idempotency_key"]);
         // Bob's "key-1" is his own.
         let bobs = create(&mut orders, &bob.access_token, "key-1", &[("MUG", 3)]).await;
         assert_ne!(bobs.order_id, first.order_id);
@@ -47,7 +47,7 @@ async fn repeats_return_the_original_and_other_bodies_are_refused() {
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
         assert_eq!(
-            common::preconditions(&err),
+            ironmesh_testkit::preconditions(&err),
             [("INSUFFICIENT_STOCK".into(), "MUG".into())]
         );
         let again = orders

@@ -67,7 +67,7 @@ async fn an_order_goes_from_reserved_to_refunded_and_stock_follows() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
-        let kinds: Vec<_> = common::preconditions(&err)
+        let kinds: Vec<_> = ironmesh_testkit::preconditions(&err)
             .into_iter()
             .map(|p| p.0)
             .collect();
@@ -139,7 +139,7 @@ async fn an_order_goes_from_reserved_to_refunded_and_stock_follows() {
             reason: reason.to_owned(),
         };
         let err = orders.refund_order(one.op(refund(""))).await.unwrap_err();
-        assert_eq!(common::bad_fields(&err), ["reason"]);
+        assert_eq!(ironmesh_testkit::violations(&err), ["reason"]);
         let refunded = orders
             .refund_order(one.op(refund("damaged in transit")))
             .await
@@ -241,7 +241,7 @@ async fn bad_input_names_its_fields_and_unknown_products_fail_cleanly() {
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{backend:?}");
         assert_eq!(
-            common::bad_fields(&err),
+            ironmesh_testkit::violations(&err),
             [
                 "idempotency_key",
                 "lines[0].quantity",
@@ -259,12 +259,12 @@ async fn bad_input_names_its_fields_and_unknown_products_fail_cleanly() {
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
         assert_eq!(
-            common::preconditions(&err),
+            ironmesh_testkit::preconditions(&err),
             [("PRODUCT_NOT_FOUND".into(), "NOPE".into())]
         );
         for id in ["", "not-a-uuid"] {
             let err = get(&mut orders, &carol.access_token, id).await.unwrap_err();
-            assert_eq!(common::bad_fields(&err), ["order_id"]);
+            assert_eq!(ironmesh_testkit::violations(&err), ["order_id"]);
         }
         let err = orders
             .pay_order(authed(
@@ -279,7 +279,7 @@ async fn bad_input_names_its_fields_and_unknown_products_fail_cleanly() {
             .await
             .unwrap_err();
         assert_eq!(
-            common::bad_fields(&err),
+            ironmesh_testkit::violations(&err),
             ["amount_minor", "currency", "payment_reference"]
         );
         let missing = get(

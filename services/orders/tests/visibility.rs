@@ -107,7 +107,7 @@ async fn customers_see_their_own_orders_and_operators_see_all() {
             ))
             .await
             .unwrap_err();
-        assert_eq!(common::bad_fields(&err), ["page_token"]);
+        assert_eq!(ironmesh_testkit::violations(&err), ["page_token"]);
         let err = orders
             .list_orders(authed(
                 pb::ListOrdersRequest {
@@ -119,7 +119,7 @@ async fn customers_see_their_own_orders_and_operators_see_all() {
             ))
             .await
             .unwrap_err();
-        assert_eq!(common::bad_fields(&err), ["status"]);
+        assert_eq!(ironmesh_testkit::violations(&err), ["status"]);
 
         // The operator sees everyone's, filters by customer and by status.
         let all = orders

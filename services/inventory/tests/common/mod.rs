@@ -13,7 +13,6 @@ use ironmesh_proto::ironmesh::inventory::v1::{
 use ironmesh_runtime::{Config, Database, ServiceKind, clients, with_pool};
 use ironmesh_testkit::{Backend, Session, TestDatabase, TestMesh, authed, test_config};
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 
 pub type Client = InventoryServiceClient<Channel>;
 pub type ServiceClient = InventoryServiceClient<GrpcChannel>;
@@ -183,19 +182,6 @@ pub fn reserve(lines: &[(&str, i64)]) -> pb::ReserveRequest {
             .collect(),
         ttl: None,
     }
-}
-
-/// `(type, subject)` of each `PreconditionFailure` violation of `status`.
-pub fn preconditions(status: &tonic::Status) -> Vec<(String, String)> {
-    status
-        .get_details_precondition_failure()
-        .map(|f| {
-            f.violations
-                .into_iter()
-                .map(|v| (v.r#type, v.subject))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Inventory's database, opened beside the running service.

@@ -14,7 +14,6 @@ use ironmesh_proto::ironmesh::orders::v1::{
 use ironmesh_runtime::{Config, Database, ServiceKind, with_pool};
 use ironmesh_testkit::{Backend, Session, TestDatabase, TestMesh, authed, test_config};
 use tonic::transport::Channel;
-use tonic_types::StatusExt;
 
 pub type Orders = OrdersServiceClient<Channel>;
 pub type Inventory = InventoryServiceClient<Channel>;
@@ -245,27 +244,6 @@ pub fn pay_request(order: &pb::Order, reference: &str) -> pb::PayOrderRequest {
 
 pub fn status_of(order: &pb::Order) -> pb::OrderStatus {
     pb::OrderStatus::try_from(order.status).unwrap()
-}
-
-/// `(type, subject)` of each `PreconditionFailure` violation of `status`.
-pub fn preconditions(status: &tonic::Status) -> Vec<(String, String)> {
-    status
-        .get_details_precondition_failure()
-        .map(|f| {
-            f.violations
-                .into_iter()
-                .map(|v| (v.r#type, v.subject))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The fields named by the `BadRequest` of `status`.
-pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
 }
 
 /// `kind`'s database, opened beside the running service.
