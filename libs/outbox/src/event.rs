@@ -136,12 +136,7 @@ pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+pub(crate) use ironmesh_runtime::time::timestamp;
 
 /// The columns of one `outbox_events` row, in the order the store selects them.
 pub(crate) type EventRow = (

@@ -43,6 +43,7 @@ pub mod status;
 pub mod storage;
 pub mod stub;
 pub mod telemetry;
+pub mod time;
 pub mod tls;
 pub mod validation;
 

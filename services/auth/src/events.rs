@@ -24,12 +24,7 @@ fn user_event<M: prost::Name>(
     NewEvent::protobuf(event_type, "user", user_id, actor, message)
 }
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+use ironmesh_runtime::time::timestamp;
 
 fn roles(roles: &[Role]) -> Vec<i32> {
     roles

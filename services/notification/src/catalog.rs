@@ -158,9 +158,7 @@ fn read(payload: Payload, bytes: &[u8]) -> Option<(String, BTreeMap<String, Stri
             put("payment_reference", o.payment_reference.clone());
             put("shipment_reference", or_none(&o.shipment_reference));
             put("reason", or_none(&o.status_reason));
-            let expires = o
-                .reservation_expires_at
-                .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+            let expires = ironmesh_runtime::time::from_timestamp(o.reservation_expires_at)
                 .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
             put(
                 "expires_at",

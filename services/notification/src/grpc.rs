@@ -81,10 +81,7 @@ fn shown(
                 channels: o.channels.iter().map(|c| channel_value(*c)).collect(),
             })
             .collect(),
-        updated_at: at.map(|at| prost_types::Timestamp {
-            seconds: at.timestamp(),
-            nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
+        updated_at: at.map(ironmesh_runtime::time::timestamp),
     }
 }
 

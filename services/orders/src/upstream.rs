@@ -118,11 +118,7 @@ impl Inventory {
                     .into_inner()
                     .reservation
                     .ok_or_else(|| Unreachable(Code::Internal, "no reservation".into()))?;
-                let expires_at = reservation
-                    .expires_at
-                    .and_then(|at| {
-                        DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)
-                    })
+                let expires_at = ironmesh_runtime::time::from_timestamp(reservation.expires_at)
                     .ok_or_else(|| Unreachable(Code::Internal, "no expiry".into()))?;
                 Ok(Reserved::Held {
                     reservation_id: reservation.reservation_id,

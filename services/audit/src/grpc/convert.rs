@@ -115,12 +115,7 @@ pub(crate) fn time(ts: &prost_types::Timestamp) -> Option<chrono::DateTime<chron
     domain::to_nanos(at).map(|_| at)
 }
 
-fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+use ironmesh_runtime::time::timestamp;
 
 /// Domain entry → proto.
 pub fn entry(e: Entry) -> pb::AuditEntry {

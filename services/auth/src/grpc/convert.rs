@@ -26,12 +26,7 @@ pub fn api_key(row: ApiKey) -> pb::ApiKey {
     }
 }
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+pub use ironmesh_runtime::time::timestamp;
 
 pub fn role(role: Role) -> i32 {
     match role {

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use ironmesh_proto::ironmesh::inventory::v1 as pb;
 
 use crate::domain::reservation::RawLine;
@@ -10,12 +9,7 @@ use crate::domain::{
     AdjustmentReason, NewProduct, Product, Reservation, ReservationLine, ReservationStatus, Stock,
 };
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+pub use ironmesh_runtime::time::timestamp;
 
 pub fn product(p: &Product) -> pb::Product {
     pb::Product {
@@ -129,10 +123,7 @@ pub fn ttl(ttl: Option<&prost_types::Duration>) -> Option<Result<Duration, ()>> 
     )))
 }
 
-fn from_timestamp(at: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    let at = at?;
-    DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)
-}
+use ironmesh_runtime::time::from_timestamp;
 
 /// A product as [`product`] encoded it for a cache, with the revision kept beside it.
 pub fn stored_product(p: pb::Product, revision: i64) -> Option<Product> {

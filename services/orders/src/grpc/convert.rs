@@ -1,17 +1,11 @@
 //! Proto ⇄ domain for orders, plain functions.
 
-use chrono::{DateTime, Utc};
 use ironmesh_proto::ironmesh::orders::v1 as pb;
 
 use crate::domain::create::RawLine;
 use crate::domain::{Order, OrderStatus, OrdersError};
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+pub use ironmesh_runtime::time::timestamp;
 
 pub fn status(status: OrderStatus) -> pb::OrderStatus {
     match status {
