@@ -12,7 +12,7 @@
 //! - [`domain`]: users, sessions, API keys, signing keys, TOTP state, the refresh-rotation rules,
 //!   input rules, redacted secret types, [`domain::AuthError`] (no proto, no SQL).
 //! - `service/`: the operations over store, hasher, keys and lockout, one file per feature
-//!   (`sessions`, `admin`, `api_keys`, `totp`, `gdpr`).
+//!   (`sessions`, `admin`, `api_keys`, `contacts`, `totp`, `gdpr`).
 //! - `store/`: the schema per backend ([`MIGRATIONS`]) and every query, one file per feature;
 //!   returns domain types, errors typed as `StoreError`.
 //! - `grpc`: the tonic adapter: proto ⇄ domain with plain functions, errors → status in one

@@ -411,13 +411,15 @@ async fn rbac_matrix_over_every_auth_rpc() {
     let customer = mesh.customer().await;
     let descriptors = ironmesh_runtime::policy();
     let public = ["Register", "Login", "Refresh", "GetJwks"];
-    // Refused to every user: services only (see tests/service_identity.rs).
+    // Refused to every user: services only (see tests/service_identity.rs and
+    // tests/user_contact.rs).
     let denied = [
         "ListUsers",
         "SetRoles",
         "LockUser",
         "UnlockUser",
         "AuthenticateApiKey",
+        "GetUserContact",
     ];
     let channel = mesh.channel(ServiceKind::Auth).await;
     let methods = [
@@ -442,6 +444,7 @@ async fn rbac_matrix_over_every_auth_rpc() {
         "LockUser",
         "UnlockUser",
         "AuthenticateApiKey",
+        "GetUserContact",
     ];
     for method in methods {
         let path = format!("/ironmesh.auth.v1.AuthService/{method}");

@@ -2,7 +2,7 @@
 //! with no proto and no SQL. The store returns these types; `grpc` maps them to proto.
 //!
 //! - [`rules`]: email shape, password policy, display names, scopes.
-//! - [`model`]: [`User`], [`Session`], [`ApiKey`], [`SigningKey`], [`TotpState`].
+//! - [`model`]: [`User`], [`Contact`], [`Session`], [`ApiKey`], [`SigningKey`], [`TotpState`].
 //! - [`refresh`]: what presenting a refresh token means ([`Rotation`]).
 //! - [`secret`]: hashes and sealed values whose `Debug` never shows them.
 //! - [`AuthError`]: why an operation failed; [`Fault`]: what broke underneath (logged, never
@@ -13,11 +13,11 @@ pub mod refresh;
 pub mod rules;
 pub mod secret;
 
-pub use model::{ApiKey, Session, SigningKey, TotpState, User};
+pub use model::{ApiKey, Contact, Session, SigningKey, TotpState, User};
 pub use refresh::{RefreshState, Rotation};
 pub use rules::{
-    Email, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_display_name, check_login_password,
-    check_new_password, valid_scope,
+    Email, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_display_name, check_id,
+    check_login_password, check_new_password, valid_scope,
 };
 pub use secret::{PasswordHash, Sealed, TokenHash};
 
@@ -103,6 +103,10 @@ pub enum AuthError {
     /// Managing credentials needs an interactive login, not an API key.
     #[error("needs a user session")]
     NeedsUserSession,
+    /// An internal method only one service may call, called by another principal (another
+    /// service; users and API keys are already refused by the `internal` access level).
+    #[error("the caller is not the service this method is for")]
+    WrongService,
     /// Too many failed logins for this account or address; try again after the wait.
     #[error("too many failed attempts")]
     TooManyAttempts(std::time::Duration),

@@ -28,8 +28,43 @@ pub struct User {
 impl User {
     /// Locked by an administrator, and the lock has not run out.
     pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
-        self.locked && self.locked_until.is_none_or(|until| until > now)
+        lock_in_force(self.locked, self.locked_until, now)
     }
+}
+
+/// Where to reach a user (for the notification service): the few account fields that needs,
+/// nothing else. `Debug` does not show the address, so it cannot reach a log by accident.
+#[derive(Clone)]
+pub struct Contact {
+    pub user_id: String,
+    /// Normalised (see [`super::Email`]).
+    pub email: String,
+    pub display_name: String,
+    pub locked: bool,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl Contact {
+    /// Locked by an administrator, and the lock has not run out (as [`User::is_locked`]).
+    pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
+        lock_in_force(self.locked, self.locked_until, now)
+    }
+}
+
+impl std::fmt::Debug for Contact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contact")
+            .field("user_id", &self.user_id)
+            .field("email", &"<redacted>")
+            .field("locked", &self.locked)
+            .field("locked_until", &self.locked_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An admin lock holds while it is set and its end (if any) is still ahead.
+fn lock_in_force(locked: bool, until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    locked && until.is_none_or(|until| until > now)
 }
 
 /// One login session: a family of refresh tokens, each replacing the previous.
@@ -142,5 +177,42 @@ mod tests {
             pending_at: None,
         };
         assert!(!format!("{totp:?}").contains("195"), "{totp:?}");
+    }
+
+    /// A contact in a log line shows whose it is, never the address or the name.
+    #[test]
+    fn contact_debug_hides_the_address() {
+        let contact = Contact {
+            user_id: "u1".into(),
+            email: "ada@example.com".into(),
+            display_name: "Ada Lovelace".into(),
+            locked: false,
+            locked_until: None,
+        };
+        let text = format!("{contact:?}");
+        assert!(text.contains("u1"), "{text}");
+        assert!(
+            !text.contains("ada@") && !text.contains("Lovelace"),
+            "{text}"
+        );
+    }
+
+    /// A lock whose end has passed no longer holds, for users and contacts alike.
+    #[test]
+    fn locks_run_out() {
+        let now = Utc::now();
+        let past = Some(now - chrono::Duration::minutes(1));
+        let future = Some(now + chrono::Duration::minutes(1));
+        let contact = |locked, locked_until| Contact {
+            user_id: "u1".into(),
+            email: String::new(),
+            display_name: String::new(),
+            locked,
+            locked_until,
+        };
+        assert!(contact(true, None).is_locked(now));
+        assert!(contact(true, future).is_locked(now));
+        assert!(!contact(true, past).is_locked(now));
+        assert!(!contact(false, None).is_locked(now));
     }
 }

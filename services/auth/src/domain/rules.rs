@@ -1,4 +1,4 @@
-//! The input rules: email shape, the password policy, display names, API-key scopes.
+//! The input rules: email shape, the password policy, display names, API-key scopes, ids.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -129,6 +129,17 @@ pub fn valid_scope(scope: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":._-".contains(&b))
 }
 
+/// An id the caller sends (`field` names it): present and a hyphenated UUID — the shared rule
+/// ([`ironmesh_runtime::validation::check_uuid`]) that the contract's id patterns state.
+pub fn check_id(field: &'static str, id: &str) -> Result<(), Violation> {
+    let mut found = ironmesh_runtime::validation::Violations::default();
+    ironmesh_runtime::validation::check_uuid(&mut found, field, id);
+    match found.iter().next() {
+        None => Ok(()),
+        Some(problem) => Err(Violation::new(field, problem.description.clone())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +190,45 @@ mod tests {
                 bound(field, "max_chars"),
                 chars(MAX_PASSWORD_CHARS),
                 "{field}"
+            );
+        }
+    }
+
+    /// The contract's published id rule (the `field_rules` pattern on
+    /// `GetUserContactRequest.user_id`) accepts exactly what [`check_id`] accepts.
+    #[test]
+    fn the_contract_states_the_id_rule_enforced_here() {
+        use prost_reflect::{DescriptorPool, Value};
+        let pool = DescriptorPool::decode(ironmesh_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let rules = pool
+            .get_extension_by_name("ironmesh.api.v1.field_rules")
+            .unwrap();
+        let field = pool
+            .get_message_by_name("ironmesh.auth.v1.GetUserContactRequest")
+            .unwrap()
+            .get_field_by_name("user_id")
+            .unwrap();
+        let options = field.options();
+        let Value::Message(rules) = &*options.get_extension(&rules) else {
+            panic!("no rules on user_id");
+        };
+        let pattern = rules.get_field_by_name("pattern").unwrap().into_owned();
+        let pattern = regex::Regex::new(pattern.as_str().unwrap()).unwrap();
+        for id in [
+            "0190f5a3-7c1e-7b0a-9c4e-2f1d3b5a6c7d",
+            "0190F5A3-7C1E-7B0A-9C4E-2F1D3B5A6C7D",
+            "",
+            "0190f5a37c1e7b0a9c4e2f1d3b5a6c7d",
+            "{0190f5a3-7c1e-7b0a-9c4e-2f1d3b5a6c7d}",
+            "urn:uuid:0190f5a3-7c1e-7b0a-9c4e-2f1d3b5a6c7d",
+            "0190f5a3-7c1e-7b0a-9c4e-2f1d3b5a6c7",
+            "0190f5a3-7c1e-7b0a-9c4e-2f1d3b5a6c7g",
+            "not-a-uuid",
+        ] {
+            assert_eq!(
+                pattern.is_match(id),
+                check_id("user_id", id).is_ok(),
+                "{id:?}"
             );
         }
     }

@@ -1,7 +1,9 @@
 //! Who is calling and from where: the principal the authentication layer attached, the
 //! client's address.
 
-use ironmesh_interceptors::auth::Principal;
+use ironmesh_interceptors::auth::service::SERVICE_SUBJECT_PREFIX;
+use ironmesh_interceptors::auth::{Principal, PrincipalKind};
+use ironmesh_runtime::ServiceKind;
 use tonic::Request;
 
 use crate::domain::AuthError;
@@ -21,6 +23,18 @@ pub fn user_session<R>(request: &Request<R>) -> Result<Principal, AuthError> {
     let caller = principal(request)?;
     if caller.session.is_none() {
         return Err(AuthError::NeedsUserSession);
+    }
+    Ok(caller)
+}
+
+/// The caller, who must be `service`'s identity (`service:<name>`, a service principal): for
+/// internal methods meant for one service only. Any other service is refused like users and
+/// API keys (which the `internal` access level already turns away).
+pub fn service<R>(request: &Request<R>, service: ServiceKind) -> Result<Principal, AuthError> {
+    let caller = principal(request)?;
+    let name = caller.subject.strip_prefix(SERVICE_SUBJECT_PREFIX);
+    if caller.kind != PrincipalKind::Service || name != Some(service.name()) {
+        return Err(AuthError::WrongService);
     }
     Ok(caller)
 }

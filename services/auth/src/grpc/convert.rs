@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use ironmesh_proto::ironmesh::auth::v1 as pb;
 
-use crate::domain::{ApiKey, AuthError, Role, Session, User};
+use crate::domain::{ApiKey, AuthError, Contact, Role, Session, User};
 use crate::keys::PublicKey;
 use crate::service::{SecondFactor, Tokens};
 
@@ -60,6 +60,16 @@ pub fn user(row: User) -> pb::User {
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
         last_login_at: row.last_login_at.map(timestamp),
+    }
+}
+
+/// `locked` says whether the lock is in force at `now`.
+pub fn contact(row: Contact, now: DateTime<Utc>) -> pb::GetUserContactResponse {
+    pb::GetUserContactResponse {
+        locked: row.is_locked(now),
+        user_id: row.user_id,
+        email: row.email,
+        display_name: row.display_name,
     }
 }
 

@@ -3,7 +3,8 @@
 //! [`status::status`], the one mapping to gRPC status.
 //!
 //! - `admin`: the administrators' RPCs (users, roles, locks), which the trait impl hands over.
-//! - `caller`: principal and client address of a request.
+//! - `caller`: principal (and, for one-service internal methods, which service) and client
+//!   address of a request.
 //! - `convert`: domain ⇄ proto, plain functions.
 //! - `status`: `AuthError` → `Status` (internal faults logged, never shown).
 
@@ -16,8 +17,9 @@ use ironmesh_proto::ironmesh::auth::v1::{self as pb, auth_service_server::AuthSe
 use tonic::{Request, Response, Status};
 
 use crate::service::Accounts;
-use caller::{principal, user_session};
-use convert::{api_key, session, time, timestamp, tokens, user};
+use caller::{principal, service, user_session};
+use convert::{api_key, contact, session, time, timestamp, tokens, user};
+use ironmesh_runtime::ServiceKind;
 use status::answer;
 
 /// The `AuthService` implementation.
@@ -367,6 +369,19 @@ impl AuthService for AuthApi {
                 api_key_id: key.id,
                 expires_at: key.expires_at.map(timestamp),
             })
+        })
+        .await
+    }
+
+    async fn get_user_contact(
+        &self,
+        request: Request<pb::GetUserContactRequest>,
+    ) -> Result<Response<pb::GetUserContactResponse>, Status> {
+        answer(&request, async {
+            // Internal lets any service in; addresses are for notification alone.
+            service(&request, ServiceKind::Notification)?;
+            let found = self.accounts.contact(&request.get_ref().user_id).await?;
+            Ok(contact(found, chrono::Utc::now()))
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! handler goes through so none maps errors on its own.
 
 use ironmesh_interceptors::context::RequestId;
+use ironmesh_runtime::validation::Violations;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -12,11 +13,12 @@ use crate::domain::AuthError;
 pub fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
     match err {
         AuthError::Invalid(violations) => {
-            let mut details = ErrorDetails::new();
-            for v in &violations {
-                details.add_bad_request_violation(v.field, &v.description);
+            // The shared constructor: the same wording and detail cap as every other service.
+            let mut shared = Violations::default();
+            for v in violations {
+                shared.add(v.field, v.description);
             }
-            Status::with_error_details(tonic::Code::InvalidArgument, "invalid request", details)
+            ironmesh_runtime::status::invalid_argument(&shared)
         }
         AuthError::InvalidCredentials => Status::unauthenticated("invalid email or password"),
         AuthError::InvalidApiKey => Status::unauthenticated("API key is not valid"),
@@ -45,6 +47,9 @@ pub fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
         }
         AuthError::NeedsUserSession => {
             Status::permission_denied("this needs a logged-in user, not an API key")
+        }
+        AuthError::WrongService => {
+            Status::permission_denied("this method is not open to the calling service")
         }
         AuthError::TooManyAttempts(wait) => {
             let details = ErrorDetails::with_retry_info(Some(wait));

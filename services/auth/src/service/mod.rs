@@ -4,11 +4,13 @@
 //! - `sessions`: register, login, refresh, logout, password change, sessions.
 //! - `admin`: listing users, roles, locks.
 //! - `api_keys`: create, list, revoke, authenticate.
+//! - `contacts`: where notification emails a user.
 //! - `totp`: the second factor, enrollment, confirmation.
 //! - `gdpr`: export and account deletion.
 
 mod admin;
 mod api_keys;
+mod contacts;
 mod gdpr;
 mod sessions;
 mod totp;

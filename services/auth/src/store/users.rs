@@ -7,7 +7,7 @@ use ironmesh_runtime::storage::is_unique_violation;
 use ironmesh_runtime::with_pool;
 
 use super::{Result, Store};
-use crate::domain::{PasswordHash, Role, User};
+use crate::domain::{Contact, PasswordHash, Role, User};
 
 /// A users row as selected by [`COLUMNS`].
 type Row = (
@@ -117,6 +117,25 @@ impl Store {
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
         self.user_where("id", id).await
+    }
+
+    /// Where to reach the user `id`: only the columns a contact needs (no hash is read).
+    pub async fn contact_by_id(&self, id: &str) -> Result<Option<Contact>> {
+        type ContactRow = (String, String, String, bool, Option<DateTime<Utc>>);
+        let sql = "SELECT id, email, display_name, locked, locked_until FROM users WHERE id = $1";
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, ContactRow>(sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(
+            |(user_id, email, display_name, locked, locked_until)| Contact {
+                user_id,
+                email,
+                display_name,
+                locked,
+                locked_until,
+            },
+        ))
     }
 
     /// The user whose unique `column` (a fixed name, never input) equals `value`.
