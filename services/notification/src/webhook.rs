@@ -4,22 +4,24 @@
 //!
 //! # Safety rules
 //! - **SSRF, three times.** The URL passes [`ssrf::check_url`] (scheme, shape, literal
-//!   addresses) before anything is sent. Host names are resolved only by [`GuardedResolver`],
-//!   which calls [`ssrf::resolve`], so the connector is only ever handed checked addresses.
-//!   After the response head arrives, the address actually connected to
-//!   (`Response::remote_addr`) is checked again with [`ssrf::refuse`] and the response is
-//!   discarded if it is forbidden (DNS rebinding, or a path we did not foresee). Unknown peer
-//!   addresses fail closed. A refusal names the category ("loopback"), never the address.
+//!   addresses) before anything is sent. The only connector (`connect`) resolves with
+//!   [`ssrf::resolve`] and connects only to the addresses it returned, then checks the peer
+//!   the socket actually reached; the response carries that peer, and it is checked once more
+//!   before the answer counts (DNS rebinding; unknown peers fail closed). A refusal names the
+//!   category ("loopback"), never the address.
 //! - **Nothing followed, nothing ambient.** Redirects are never followed (a 3xx is a failure),
-//!   proxies from the environment are ignored, reqwest's own retries are off: one call, one
-//!   request, to the URL the endpoint registered.
+//!   no proxy is consulted, nothing is retried (hyper-util only replaces a pooled connection
+//!   found closed before the request was written): one call, at most one request, to the URL
+//!   the endpoint registered.
 //! - **Bounded.** A connect timeout and a whole-attempt deadline (connect, TLS, send, response
 //!   head, body); the response body is read up to `max_response_bytes` and then dropped with
 //!   its connection, so a receiver cannot make us buffer or wait for an unbounded body. The
 //!   outcome is decided by the status line: a 2xx whose body is slow is still delivered.
 //! - **TLS** is rustls with the *ring* provider and the compiled-in Mozilla roots
 //!   (`webpki-roots`), so the sender works in images without a CA store and pulls in neither
-//!   aws-lc-rs nor OpenSSL. HTTP/1.1 only.
+//!   aws-lc-rs nor OpenSSL. HTTP/1.1 only, on hyper-util's pooled client. (Not reqwest: its
+//!   rustls features unify into every reqwest client in the workspace, which then finds no
+//!   crypto provider.)
 //! - **Quiet errors.** [`Attempt::error`] is short and safe to store and show to the endpoint's
 //!   owner: no secrets, no response bodies, no resolved internal addresses.
 //!
@@ -29,16 +31,21 @@
 
 use std::error::Error as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT as UA};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::{Instant, timeout_at};
-use tokio_rustls::rustls;
 
 use crate::signing::{self, Secret};
 use crate::ssrf::{self, Policy, Refusal};
+use connect::{ConnectFailure, GuardedConnector, Peer};
+
+mod connect;
 
 /// The `user-agent` of every attempt.
 pub const USER_AGENT: &str = "Ironmesh-Webhooks/1";
@@ -116,35 +123,23 @@ impl Attempt {
 /// The sender; cheap to clone, one per process (it pools connections).
 #[derive(Clone, Debug)]
 pub struct WebhookClient {
-    http: reqwest::Client,
+    http: Client<GuardedConnector, Full<Bytes>>,
     config: ClientConfig,
 }
 
 impl WebhookClient {
-    /// Builds the sender; fails only if TLS or the HTTP client cannot be set up.
+    /// Builds the sender; fails only if TLS cannot be set up.
     pub fn new(config: ClientConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            // rustls + ring + webpki roots, built here: reqwest has no provider of its own.
-            .tls_backend_preconfigured(tls_config()?)
-            // Every name goes through the SSRF guard; literal addresses were checked by
-            // check_url, and every peer is checked again after connecting.
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: config.policy,
-            }))
-            // A redirect would reach a URL nobody checked: report it, never follow it.
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            // HTTP(S)_PROXY in the environment must not reroute customer traffic.
-            .no_proxy()
-            // One call is one attempt; the engine owns retries and their schedule.
-            .retry(reqwest::retry::never())
-            .http1_only()
-            .https_only(!config.policy.allow_insecure)
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| format!("webhook client: {e}"))?;
+        let connector = GuardedConnector::new(config.policy, config.connect_timeout)?;
+        let http = Client::builder(TokioExecutor::new())
+            // Idle connections are closed by a timer, and few are kept per receiver.
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(8)
+            // Safe: a request is re-sent only if it never left (its pooled connection had
+            // closed before it was written); anything that reached the receiver is not.
+            .retry_canceled_requests(true)
+            .build(connector);
         Ok(Self { http, config })
     }
 
@@ -160,18 +155,23 @@ impl WebhookClient {
             Ok(headers) => headers,
             Err(error) => return Attempt::failed(error),
         };
-        let request = self
-            .http
-            .post(target.url)
-            .headers(headers)
-            .body(post.body.to_vec());
-        let response = match timeout_at(deadline, request.send()).await {
+        let mut url = target.url;
+        url.set_fragment(None);
+        let Ok(uri) = url.as_str().parse::<Uri>() else {
+            return Attempt::failed(refusal_text(&Refusal::Malformed));
+        };
+        let mut request = Request::new(Full::new(Bytes::copy_from_slice(post.body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let response = match timeout_at(deadline, self.http.request(request)).await {
             Ok(Ok(response)) => response,
-            Ok(Err(error)) => return Attempt::failed(self.describe(&error)),
+            Ok(Err(error)) => return Attempt::failed(describe(&error)),
             Err(_) => return Attempt::failed(self.timed_out()),
         };
         // DNS rebinding: judge the address actually connected to, not the one we resolved.
-        if let Some(error) = peer_refusal(response.remote_addr(), policy) {
+        let peer = response.extensions().get::<Peer>().map(|peer| peer.0);
+        if let Some(error) = peer_refusal(peer, policy) {
             return Attempt::failed(error);
         }
         let status = response.status().as_u16();
@@ -183,45 +183,48 @@ impl WebhookClient {
                 .and_then(|value| parse_retry_after(value, now)),
             _ => None,
         };
-        drain(response, self.config.max_response_bytes, deadline).await;
+        drain(
+            response.into_body(),
+            self.config.max_response_bytes,
+            deadline,
+        )
+        .await;
         classify(status, retry_after)
     }
 
     fn timed_out(&self) -> String {
         format!("timed out after {:?}", self.config.timeout)
     }
-
-    /// A transport error as a short, safe sentence.
-    fn describe(&self, error: &reqwest::Error) -> String {
-        let mut io_kind = None;
-        let mut source = error.source();
-        while let Some(cause) = source {
-            if let Some(refusal) = cause.downcast_ref::<Refusal>() {
-                return refusal_text(refusal);
-            }
-            if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-                return format!("TLS handshake failed: {tls}");
-            }
-            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-                if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                    return format!("TLS handshake failed: {tls}");
-                }
-                io_kind = Some(io.kind());
-            }
-            source = cause.source();
-        }
-        match (error.is_connect(), error.is_timeout(), io_kind) {
-            (true, true, _) => format!("connect timed out after {:?}", self.config.connect_timeout),
-            (false, true, _) => self.timed_out(),
-            (true, false, Some(kind)) => format!("connect failed: {kind}"),
-            (true, false, None) => "connect failed".to_owned(),
-            (false, false, Some(kind)) => format!("request failed: {kind}"),
-            (false, false, None) => "request failed".to_owned(),
-        }
-    }
 }
 
-/// The four headers besides `user-agent`, or why they cannot be made.
+/// A transport error as a short, safe sentence.
+fn describe(error: &hyper_util::client::legacy::Error) -> String {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(failure) = cause.downcast_ref::<ConnectFailure>() {
+            return failure.to_string();
+        }
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+            let text = if hyper.is_incomplete_message() {
+                "connection closed before a response"
+            } else if hyper.is_parse() {
+                "invalid HTTP response"
+            } else {
+                "request failed"
+            };
+            return text.to_owned();
+        }
+        source = cause.source();
+    }
+    if error.is_connect() {
+        "connect failed"
+    } else {
+        "request failed"
+    }
+    .to_owned()
+}
+
+/// The request's headers, or why they cannot be made.
 fn headers(post: &Post<'_>, now: i64) -> Result<HeaderMap, &'static str> {
     if post.secrets.is_empty() {
         return Err("no signing secret");
@@ -229,8 +232,9 @@ fn headers(post: &Post<'_>, now: i64) -> Result<HeaderMap, &'static str> {
     let secrets: Vec<&Secret> = post.secrets.iter().collect();
     let signed = signing::sign(post.webhook_id, now, post.body, &secrets)
         .map_err(|_| "body is not UTF-8 JSON")?;
-    let mut headers = HeaderMap::with_capacity(4);
+    let mut headers = HeaderMap::with_capacity(5);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(UA, HeaderValue::from_static(USER_AGENT));
     headers.insert(
         "webhook-id",
         HeaderValue::from_str(&signed.id).map_err(|_| "webhook id is not a valid header value")?,
@@ -294,53 +298,14 @@ fn refusal_text(refusal: &Refusal) -> String {
 }
 
 /// Reads up to `limit` body bytes (so a small answer leaves the connection reusable), then
-/// drops the response, closing the connection if the body was longer.
-async fn drain(mut response: reqwest::Response, limit: usize, deadline: Instant) {
+/// drops the body, which closes the connection if there was more.
+async fn drain(mut body: hyper::body::Incoming, limit: usize, deadline: Instant) {
     let mut read = 0;
     while read < limit {
-        match timeout_at(deadline, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => read += chunk.len(),
+        match timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => read += frame.data_ref().map_or(0, Bytes::len),
             _ => break,
         }
-    }
-}
-
-/// TLS for customer endpoints: ring, the Mozilla roots, safe protocol versions, HTTP/1.1.
-fn tls_config() -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("webhook TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    // A preconfigured backend gets no ALPN from reqwest; we speak HTTP/1.1 only.
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tls)
-}
-
-/// reqwest's resolver, replaced: every host name goes through [`ssrf::resolve`].
-#[derive(Debug)]
-struct GuardedResolver {
-    policy: Policy,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let url = url::Url::parse(&format!("https://{host}/")).map_err(|_| Refusal::Malformed)?;
-            let addresses = ssrf::resolve(&ssrf::Target { url }, policy).await?;
-            // Port 0: the connector puts in the URL's port, or the scheme's default.
-            let addresses: Addrs = Box::new(addresses.into_iter().map(|mut address| {
-                address.set_port(0);
-                address
-            }));
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(addresses)
-        })
     }
 }
 

@@ -5,137 +5,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::HeaderMap as Headers;
-use axum::response::Response;
-use futures_util::StreamExt as _;
 use standardwebhooks::Webhook;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::*;
+use receiver::{CHUNK, Receiver, Reply, WAIT, status};
 
-const WAIT: Duration = Duration::from_secs(10);
+mod receiver;
+
 const BODY: &[u8] = br#"{"type":"order.paid","data":{"order_id":"ord_1"}}"#;
 const LOOPBACK: Policy = Policy {
     allow_insecure: true,
     allow_private: true,
 };
-static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
-
-/// What a receiver does with one request.
-enum Reply {
-    Status(u16, Vec<(&'static str, String)>),
-    Hang,
-    /// `chunks` × 64 KiB, counting in `produced` what the server generated.
-    Stream(usize, Arc<AtomicUsize>),
-}
-
-fn status(code: u16) -> Reply {
-    Reply::Status(code, Vec::new())
-}
-
-/// One request as the receiver saw it.
-#[derive(Debug)]
-struct Received {
-    path: String,
-    headers: Headers,
-    body: Bytes,
-    at: Instant,
-}
-
-type Script = Box<dyn Fn(&str, &str) -> Reply + Send + Sync>;
-
-struct Shared {
-    /// (path, receiver base URL) → reply.
-    script: Script,
-    base: String,
-    seen: mpsc::UnboundedSender<Received>,
-}
-
-struct Receiver {
-    base: String,
-    requests: mpsc::UnboundedReceiver<Received>,
-    server: JoinHandle<()>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-impl Receiver {
-    async fn start(script: impl Fn(&str, &str) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (seen, requests) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            script: Box::new(script),
-            base: base.clone(),
-            seen,
-        });
-        let app = axum::Router::new().fallback(receive).with_state(shared);
-        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self {
-            base,
-            requests,
-            server,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn next(&mut self) -> Received {
-        let next = timeout(WAIT, self.requests.recv()).await;
-        next.expect("no request within the wait").expect("receiver stopped")
-    }
-
-    /// Nothing (more) arrived. Called after `post` returned: a request it made was answered,
-    /// so its record is already in the channel.
-    fn assert_idle(&mut self) {
-        if let Ok(request) = self.requests.try_recv() {
-            panic!("unexpected request to {}", request.path);
-        }
-    }
-}
-
-async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let path = request.uri().path().to_owned();
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-    let reply = (shared.script)(&path, &shared.base);
-    let at = Instant::now();
-    let _ = shared.seen.send(Received {
-        path,
-        headers: parts.headers,
-        body,
-        at,
-    });
-    match reply {
-        Reply::Status(code, headers) => {
-            let mut response = Response::builder().status(code);
-            for (name, value) in headers {
-                response = response.header(name, value);
-            }
-            response.body(Body::empty()).unwrap()
-        }
-        Reply::Hang => std::future::pending().await,
-        Reply::Stream(chunks, produced) => {
-            let chunk = move || {
-                produced.fetch_add(CHUNK.len(), Ordering::Relaxed);
-                Ok::<_, std::io::Error>(Bytes::from_static(&CHUNK))
-            };
-            Response::new(Body::from_stream(
-                futures_util::stream::repeat_with(chunk).take(chunks),
-            ))
-        }
-    }
-}
 
 fn client(policy: Policy, timeout: Duration) -> WebhookClient {
     WebhookClient::new(ClientConfig {
@@ -180,7 +62,10 @@ async fn a_2xx_is_delivered_signed_verifiably() {
     let attempt = loopback_client()
         .post(&post(&url, std::slice::from_ref(&secret)), now)
         .await;
-    assert_eq!((attempt.outcome, attempt.status), (Outcome::Delivered, Some(204)));
+    assert_eq!(
+        (attempt.outcome, attempt.status),
+        (Outcome::Delivered, Some(204))
+    );
     assert_eq!(attempt.error, "");
     let got = receiver.next().await;
     assert_eq!(got.path, "/hooks/a");
@@ -234,7 +119,10 @@ async fn a_410_is_gone() {
     let attempt = loopback_client()
         .post(&post(&url, &[Secret::generate()]), now())
         .await;
-    assert_eq!((attempt.outcome, attempt.status), (Outcome::Gone, Some(410)));
+    assert_eq!(
+        (attempt.outcome, attempt.status),
+        (Outcome::Gone, Some(410))
+    );
 }
 
 /// A 429 with `Retry-After: 2` asks the engine to wait two seconds.
@@ -307,10 +195,8 @@ async fn a_huge_response_body_is_not_read_beyond_the_bound() {
     const TOTAL: usize = 50 << 20;
     let produced = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&produced);
-    let receiver = Receiver::start(move |_, _| {
-        Reply::Stream(TOTAL / CHUNK.len(), Arc::clone(&counter))
-    })
-    .await;
+    let receiver =
+        Receiver::start(move |_, _| Reply::Stream(TOTAL / CHUNK.len(), Arc::clone(&counter))).await;
     let url = receiver.url("/");
     let client = client(LOOPBACK, Duration::from_secs(30));
     let attempt = timeout(WAIT, client.post(&post(&url, &[Secret::generate()]), now()))
@@ -379,23 +265,29 @@ async fn a_closed_port_is_a_connect_failure() {
         .post(&post(&url, &[Secret::generate()]), now())
         .await;
     assert_eq!((attempt.outcome, attempt.status), (failed(None), None));
-    assert!(attempt.error.starts_with("connect failed"), "{}", attempt.error);
+    assert!(
+        attempt.error.starts_with("connect failed"),
+        "{}",
+        attempt.error
+    );
 }
 
-/// The rebinding check has something to judge: reqwest reports the peer it connected to.
+/// The rebinding check has something to judge: every response carries the peer it came from.
 #[tokio::test]
 async fn responses_carry_the_peer_address() {
     let receiver = Receiver::start(|_, _| status(200)).await;
-    let response = loopback_client()
-        .http
-        .get(receiver.url("/"))
-        .send()
-        .await
-        .unwrap();
-    let peer = response.remote_addr().expect("no peer address");
-    assert_eq!(format!("http://{peer}"), receiver.base);
+    let mut request = Request::new(Full::default());
+    *request.uri_mut() = receiver.url("/").parse().unwrap();
+    let response = loopback_client().http.request(request).await.unwrap();
+    let peer = response
+        .extensions()
+        .get::<Peer>()
+        .expect("no peer address");
+    assert_eq!(format!("http://{}", peer.0), receiver.base);
 }
 
+/// The post-connect check: forbidden peers are refused by category; an unknown peer is
+/// refused unless private targets are allowed.
 #[test]
 fn peer_addresses_are_judged_and_unknown_peers_fail_closed() {
     let strict = Policy::default();
@@ -411,6 +303,7 @@ fn peer_addresses_are_judged_and_unknown_peers_fail_closed() {
     assert_eq!(peer_refusal(None, LOOPBACK), None);
 }
 
+/// `Retry-After` in both forms, past dates, the one-hour cap, and junk.
 #[test]
 fn retry_after_reads_seconds_and_dates_and_is_capped() {
     let now = 1_700_000_000;
@@ -425,7 +318,10 @@ fn retry_after_reads_seconds_and_dates_and_is_capped() {
     assert_eq!(parse_retry_after(&date(-90), now), secs(0));
     assert_eq!(parse_retry_after("86400", now), Some(MAX_RETRY_AFTER));
     assert_eq!(parse_retry_after(&date(86_400), now), Some(MAX_RETRY_AFTER));
-    assert_eq!(parse_retry_after("99999999999999999999999", now), Some(MAX_RETRY_AFTER));
+    assert_eq!(
+        parse_retry_after("99999999999999999999999", now),
+        Some(MAX_RETRY_AFTER)
+    );
     for junk in ["", "-1", "1.5", "soon"] {
         assert_eq!(parse_retry_after(junk, now), None, "{junk}");
     }
