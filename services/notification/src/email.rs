@@ -310,8 +310,14 @@ fn smtp_route(raw: &str, timeout: Duration) -> Result<Route, MailerError> {
             "smtp_url: credentials need both a user and a password (`user:password@`)",
         ));
     }
+    // `smtp` is not a special scheme to the URL standard: an IPv4 host stays a `Domain`.
     let loopback = match &host {
-        Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        Host::Domain(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         Host::Ipv4(ip) => ip.is_loopback(),
         Host::Ipv6(ip) => ip.is_loopback(),
     };
@@ -366,7 +372,7 @@ fn classify(err: &smtp::Error) -> SendFailure {
     }
     let reason = if err.is_timeout() {
         "SMTP relay timed out"
-    } else if err.is_tls() {
+    } else if err.is_tls() || tls_failed(err) {
         "TLS with the SMTP relay failed"
     } else if err.is_response() {
         "SMTP relay sent an unreadable reply"
@@ -378,6 +384,24 @@ fn classify(err: &smtp::Error) -> SendFailure {
         "SMTP relay unreachable"
     };
     SendFailure::retry(reason)
+}
+
+/// Whether a connection error is a failed TLS handshake (an untrusted or mismatched
+/// certificate, no common protocol): lettre reports those as connection errors, with rustls'
+/// error inside an `io::Error` (whose own `source` skips it, hence `get_ref`).
+fn tls_failed(err: &smtp::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(err) = next {
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map_or(err, |inner| inner as &(dyn std::error::Error + 'static));
+        if inner.is::<tokio_rustls::rustls::Error>() {
+            return true;
+        }
+        next = inner.source();
+    }
+    false
 }
 
 /// The header value: `<…@…>` as given, or a bare id formed into `<{id}@ironmesh>`. `None` if

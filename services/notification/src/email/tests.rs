@@ -65,11 +65,22 @@ impl SmtpServer {
     /// Starts `python -m aiosmtpd -n -l 127.0.0.1:<port> -c <handler> <dir>/maildir` and waits
     /// (bounded) until it accepts connections.
     async fn start(dir: &Path, port: u16, handler: &str) -> Self {
+        Self::start_with(dir, port, handler, &[]).await
+    }
+
+    /// [`Self::start`] with more `aiosmtpd` options (before the handler's arguments).
+    async fn start_with(
+        dir: &Path,
+        port: u16,
+        handler: &str,
+        options: &[&std::ffi::OsStr],
+    ) -> Self {
         std::fs::write(dir.join("picky.py"), PICKY).unwrap();
         let maildir = dir.join("maildir");
         let log = dir.join(format!("aiosmtpd-{port}.log"));
         let child = Command::new(python())
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(options)
             .args(["-c", handler])
             .arg(&maildir)
             .env("PYTHONPATH", dir)
@@ -319,6 +330,47 @@ async fn smtp_down_is_retryable_and_the_same_send_succeeds_once_it_is_up() {
     let messages = server.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["message_id"], "<0190a1b2-down@ironmesh>");
+}
+
+/// Implicit TLS to a relay whose certificate no public root vouches for: refused (rustls on
+/// ring, the Mozilla roots, no "accept invalid"), retryable, and named as a TLS failure.
+#[tokio::test]
+async fn an_untrusted_relay_certificate_fails_closed_as_tls() {
+    if !aiosmtpd_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, signing_key.serialize_pem()).unwrap();
+    let port = free_port();
+    let server = SmtpServer::start_with(
+        dir.path(),
+        port,
+        "aiosmtpd.handlers.Mailbox",
+        &[
+            "--smtpscert".as_ref(),
+            cert_file.as_os_str(),
+            "--smtpskey".as_ref(),
+            key_file.as_os_str(),
+        ],
+    )
+    .await;
+    let mailer = smtp_mailer(&format!("smtps://user:s3cret@localhost:{port}"));
+    let failure = mailer
+        .send(&email("0190a1b2-tls", "ada@example.com"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failure,
+        SendFailure {
+            retryable: true,
+            reason: "TLS with the SMTP relay failed".to_owned()
+        }
+    );
+    assert!(server.messages().is_empty());
 }
 
 /// A relay that accepts the connection and then says nothing: the attempt ends at the
