@@ -512,17 +512,13 @@ async fn the_cli_lists_and_replays_dead_letters() {
     .await;
     db.close().await;
 
-    let cli = |args: &[&str]| {
-        let config_file = storage.dir.path().join("ironmesh.toml");
-        std::fs::write(&config_file, toml_of(&config)).unwrap();
-        std::process::Command::new(env!("CARGO_BIN_EXE_ironmesh"))
-            .arg("--config")
-            .arg(&config_file)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let listed = cli(&["events", "dead-letters", "list", "--service", "auth"]);
+    let config_file = storage.dir.path().join("ironmesh.toml");
+    std::fs::write(&config_file, toml_of(&config)).unwrap();
+    let listed = cli(
+        &config_file,
+        &["events", "dead-letters", "list", "--service", "auth"],
+    )
+    .await;
     assert!(listed.status.success(), "{listed:?}");
     let line: Value = serde_json::from_slice(
         String::from_utf8_lossy(&listed.stdout)
@@ -539,27 +535,62 @@ async fn the_cli_lists_and_replays_dead_letters() {
         "{line}"
     );
 
-    let replayed = cli(&[
-        "events",
-        "dead-letters",
-        "replay",
-        "--service",
-        "auth",
-        "--subscriber",
-        "audit",
-        "--event-id",
-        &event.id,
-    ]);
+    let replayed = cli(
+        &config_file,
+        &[
+            "events",
+            "dead-letters",
+            "replay",
+            "--service",
+            "auth",
+            "--subscriber",
+            "audit",
+            "--event-id",
+            &event.id,
+        ],
+    )
+    .await;
     assert!(replayed.status.success(), "{replayed:?}");
     assert!(
         String::from_utf8_lossy(&replayed.stdout).contains("replayed 1"),
         "{replayed:?}"
     );
-    let unknown = cli(&["events", "dead-letters", "list", "--service", "billing"]);
+    let unknown = cli(
+        &config_file,
+        &["events", "dead-letters", "list", "--service", "billing"],
+    )
+    .await;
     assert_eq!(unknown.status.code(), Some(2));
     assert!(mesh.shutdown().await.is_empty());
     storage.drop().await;
 }
+
+/// Runs the `ironmesh` binary with `config_file` and `args`, bounded by [`CLI_LIMIT`]. Awaited, not
+/// blocking: the mesh runs on this test's (single-threaded) runtime, and a relay task caught
+/// between its claim's UPDATE and COMMIT holds SQLite's write lock until the runtime polls it
+/// again — a blocking wait for the CLI would freeze that task, and the CLI's own write would
+/// fail with "database is locked" after the busy timeout.
+async fn cli(config_file: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ironmesh"));
+    command
+        .arg("--config")
+        .arg(config_file)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    tokio::time::timeout(CLI_LIMIT, command.output())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "`ironmesh {}` did not finish within {CLI_LIMIT:?}",
+                args.join(" ")
+            )
+        })
+        .unwrap()
+}
+
+/// The longest one CLI command may take before the test fails.
+const CLI_LIMIT: Duration = Duration::from_secs(30);
 
 /// The parts of `config` the CLI needs to open the same stores with the same keys, as TOML.
 fn toml_of(config: &Config) -> String {

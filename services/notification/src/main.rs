@@ -5,7 +5,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     ironmesh_runtime::process::service_main(
         ironmesh_notification::KIND,
-        &[],
+        ironmesh_notification::SECTIONS,
         ironmesh_notification::run,
     )
 }

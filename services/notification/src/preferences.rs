@@ -99,7 +99,7 @@ impl Preferences {
 }
 
 /// How specifically `pattern` matches `event_type` (higher wins), or `None` if it does not.
-fn specificity(pattern: &str, event_type: &str) -> Option<usize> {
+pub(crate) fn specificity(pattern: &str, event_type: &str) -> Option<usize> {
     if pattern == event_type {
         return Some(usize::MAX);
     }
@@ -113,7 +113,7 @@ fn specificity(pattern: &str, event_type: &str) -> Option<usize> {
 
 /// An event type (`<service>.<aggregate>.<verb>`: dot-separated segments of `a-z`, `0-9` and
 /// `_`) or a prefix of one ending in `.*`, or `*`.
-fn check_pattern(pattern: &str) -> Result<(), &'static str> {
+pub(crate) fn check_pattern(pattern: &str) -> Result<(), &'static str> {
     if pattern.is_empty() {
         return Err("required");
     }
@@ -137,7 +137,7 @@ fn check_pattern(pattern: &str) -> Result<(), &'static str> {
     }
 }
 
-fn channels(violations: &mut Violations, field: &str, raw: &[RawChannel]) -> Vec<Channel> {
+pub(crate) fn channels(violations: &mut Violations, field: &str, raw: &[RawChannel]) -> Vec<Channel> {
     let mut list = Vec::with_capacity(raw.len());
     for (i, channel) in raw.iter().enumerate() {
         match channel {

@@ -1,6 +1,11 @@
 -- Notifications (the in-app inbox), customers' webhook endpoints and the delivery rows of the
 -- EMAIL and WEBHOOK channels. Ids are UUIDv7, so `ORDER BY id` is creation order. Times a
 -- query compares are integer milliseconds since the epoch; times only shown are TEXT (UTC).
+-- The stub tables of migration 1 never held a row (every RPC answered UNIMPLEMENTED).
+DROP TABLE deliveries;
+DROP TABLE webhook_endpoints;
+DROP TABLE notifications;
+
 CREATE TABLE notifications (
     id              TEXT PRIMARY KEY,
     recipient_id    TEXT NOT NULL,
