@@ -101,7 +101,16 @@ impl TestMesh {
     /// Starts `services` with exactly `config` — storage, keys and secrets the caller keeps (a
     /// [`test_config`] over its own directory and [`TestDatabase`]) — so a test can stop a mesh
     /// and start another on the same stores. [`Self::shutdown`] leaves that storage alone.
-    pub async fn start_on(config: Config, services: &[ServiceKind], gateway: bool) -> Self {
+    /// Subscribers whose service is not in `services` are dropped, so no relay retries a
+    /// service this mesh does not run.
+    pub async fn start_on(mut config: Config, services: &[ServiceKind], gateway: bool) -> Self {
+        config
+            .update_section::<ironmesh_outbox::EventsConfig>(|events| {
+                events
+                    .subscribers
+                    .retain(|s| s.service_kind().is_none_or(|kind| services.contains(&kind)))
+            })
+            .expect("a valid events section");
         let bound = mesh::bind(config, services, gateway)
             .await
             .expect("bind test listeners");

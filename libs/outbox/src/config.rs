@@ -52,11 +52,27 @@ impl Default for EventsConfig {
     fn default() -> Self {
         let relay = RelayConfig::default();
         Self {
-            subscribers: vec![SubscriberConfig {
-                name: "audit".to_owned(),
-                service: Some("audit".to_owned()),
-                event_types: vec!["*".to_owned()],
-            }],
+            subscribers: vec![
+                SubscriberConfig {
+                    name: "audit".to_owned(),
+                    service: Some("audit".to_owned()),
+                    event_types: vec!["*".to_owned()],
+                },
+                // What users are told about (notification's catalog) and what erases them.
+                SubscriberConfig {
+                    name: "notification".to_owned(),
+                    service: Some("notification".to_owned()),
+                    event_types: [
+                        "auth.user.deleted",
+                        "auth.user.password_changed",
+                        "auth.user.locked",
+                        "auth.api_key.created",
+                        "orders.order.*",
+                    ]
+                    .map(str::to_owned)
+                    .to_vec(),
+                },
+            ],
             max_attempts: relay.max_attempts,
             poll_interval_ms: millis(relay.poll_interval),
             call_timeout_ms: millis(relay.call_timeout),
@@ -197,7 +213,7 @@ mod tests {
     #[test]
     fn the_default_sends_everything_to_audit() {
         let events = Config::default().section::<EventsConfig>().unwrap();
-        assert_eq!(events.subscribers.len(), 1);
+        assert_eq!(events.subscribers.len(), 2);
         assert_eq!(
             events.subscribers[0].service_kind(),
             Some(ServiceKind::Audit)
