@@ -151,12 +151,12 @@ async fn errors_map_to_http_with_status_bodies() {
         "PERMISSION_DENIED"
     );
     let (status, body) = rest
-        .call("GET", "/v1/notifications", Some(token), None)
+        .call("GET", "/v1/provisioning/requests", Some(token), None)
         .await;
     assert_eq!(
         (status, body["code"].clone()),
         (501, json!(12)),
-        "UNIMPLEMENTED (until notification is built)"
+        "UNIMPLEMENTED (until provisioning is built)"
     );
     let (status, body) = rest.call("GET", "/v1/nowhere", None, None).await;
     assert_eq!((status, body["code"].clone()), (404, json!(5)), "no route");

@@ -333,17 +333,6 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
                 .await
                 .unwrap_err(),
         ),
-        (
-            "notifications",
-            mesh.notification()
-                .await
-                .list_notifications(authed(
-                    ironmesh::notification::v1::ListNotificationsRequest::default(),
-                    token,
-                ))
-                .await
-                .unwrap_err(),
-        ),
     ];
     for (feature, status) in results {
         assert_eq!(status.code(), Code::Unimplemented, "{feature}: {status:?}");
