@@ -53,7 +53,9 @@ use std::time::Duration;
 
 use ironmesh_proto::ironmesh::events::v1::event_sink_service_server::EventSinkServiceServer;
 use ironmesh_proto::ironmesh::notification::v1::notification_service_server::NotificationServiceServer;
-use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, clients, limit_sizes};
+use ironmesh_runtime::{
+    Config, GrpcService, Listeners, RunError, ServiceKind, clients, limit_sizes,
+};
 
 pub use settings::SECTIONS;
 pub use store::MIGRATIONS;
@@ -114,9 +116,8 @@ pub async fn run(
             policy,
             wake.clone(),
         );
-        let engine = engine::Engine::new(
-            store, contacts, mailer, webhooks, sealing, settings, wake,
-        );
+        let engine =
+            engine::Engine::new(store, contacts, mailer, webhooks, sealing, settings, wake);
         let (inbox_db, keys_db) = (db.clone(), db);
         GrpcService::new(KIND)
             .add_service(limit_sizes!(

@@ -118,12 +118,16 @@ pub fn register_all() {
 }
 
 pub fn attempt(channel: &'static str, outcome: &'static str) {
-    ATTEMPTS.with_label_values(&[SERVICE, channel, outcome]).inc();
+    ATTEMPTS
+        .with_label_values(&[SERVICE, channel, outcome])
+        .inc();
 }
 
 pub fn finished(channel: &'static str, delivered: bool, seconds_since_creation: f64) {
     let state = if delivered { "delivered" } else { "failed" };
-    DELIVERIES.with_label_values(&[SERVICE, channel, state]).inc();
+    DELIVERIES
+        .with_label_values(&[SERVICE, channel, state])
+        .inc();
     if delivered {
         LATENCY
             .with_label_values(&[SERVICE, channel])

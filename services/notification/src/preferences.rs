@@ -137,7 +137,11 @@ pub(crate) fn check_pattern(pattern: &str) -> Result<(), &'static str> {
     }
 }
 
-pub(crate) fn channels(violations: &mut Violations, field: &str, raw: &[RawChannel]) -> Vec<Channel> {
+pub(crate) fn channels(
+    violations: &mut Violations,
+    field: &str,
+    raw: &[RawChannel],
+) -> Vec<Channel> {
     let mut list = Vec::with_capacity(raw.len());
     for (i, channel) in raw.iter().enumerate() {
         match channel {

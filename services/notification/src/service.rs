@@ -15,8 +15,8 @@ use tokio::sync::Notify;
 
 use crate::contacts::Contacts;
 use crate::domain::{
-    Delivery, DeliveryState, Endpoint, MAX_ENDPOINTS, NewEndpoint, NewNotification,
-    Notification, ROTATION_GRACE,
+    Delivery, DeliveryState, Endpoint, MAX_ENDPOINTS, NewEndpoint, NewNotification, Notification,
+    ROTATION_GRACE,
 };
 use crate::preferences::{Channel, Preferences};
 use crate::signing::Secret;
@@ -97,7 +97,11 @@ impl Notifications {
     }
 
     /// `Send`: the recipient must be a user auth knows; a repeat of a key returns the original.
-    pub async fn send(&self, new: NewNotification, fingerprint: &str) -> Result<Notification, Failure> {
+    pub async fn send(
+        &self,
+        new: NewNotification,
+        fingerprint: &str,
+    ) -> Result<Notification, Failure> {
         match self.contacts.lookup(&new.recipient_id).await {
             Ok(Some(_)) => {}
             Ok(None) => return Err(Failure::NotFound("recipient")),

@@ -20,14 +20,7 @@ pub const SECTIONS: &[&str] = &[NotificationConfig::KEY, ironmesh_outbox::Events
 /// The Standard Webhooks schedule: the delay before each attempt (immediately, 5 s, 5 min,
 /// 30 min, 2 h, 5 h, 10 h, 10 h) — eight attempts over about 27 hours.
 pub const STANDARD_SCHEDULE_MS: [u64; 8] = [
-    0,
-    5_000,
-    300_000,
-    1_800_000,
-    7_200_000,
-    18_000_000,
-    36_000_000,
-    36_000_000,
+    0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
 ];
 
 /// `notification.*`.
@@ -112,7 +105,11 @@ impl Section for NotificationConfig {
         if self.retry_schedule_ms.is_empty() || self.retry_schedule_ms.len() > 20 {
             return bad("retry_schedule_ms", "must have 1–20 entries");
         }
-        if self.retry_schedule_ms.iter().any(|d| *d > 7 * 24 * 3_600_000) {
+        if self
+            .retry_schedule_ms
+            .iter()
+            .any(|d| *d > 7 * 24 * 3_600_000)
+        {
             return bad("retry_schedule_ms", "each delay must be at most 7 days");
         }
         if !(10..=60_000).contains(&self.connect_timeout_ms) {

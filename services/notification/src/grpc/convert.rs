@@ -102,7 +102,11 @@ pub fn delivery(d: &Delivery) -> pb::Delivery {
 
 pub fn preferences(p: &Preferences, at: Option<DateTime<Utc>>) -> pb::NotificationPreferences {
     pb::NotificationPreferences {
-        default_channels: p.default_channels.iter().map(|c| channel_value(*c)).collect(),
+        default_channels: p
+            .default_channels
+            .iter()
+            .map(|c| channel_value(*c))
+            .collect(),
         event_types: p
             .overrides
             .iter()

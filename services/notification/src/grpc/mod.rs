@@ -62,13 +62,21 @@ where
 }
 
 /// A page: at most `size` of `rows` (fetched `size + 1`), and the token after the last.
-fn page<T>(mut rows: Vec<T>, size: i64, binding: &str, id: impl Fn(&T) -> &str) -> (Vec<T>, String) {
+fn page<T>(
+    mut rows: Vec<T>,
+    size: i64,
+    binding: &str,
+    id: impl Fn(&T) -> &str,
+) -> (Vec<T>, String) {
     let size = usize::try_from(size).unwrap_or(usize::MAX);
     if rows.len() <= size {
         return (rows, String::new());
     }
     rows.truncate(size);
-    let token = rows.last().map(|r| encode_token(id(r), binding)).unwrap_or_default();
+    let token = rows
+        .last()
+        .map(|r| encode_token(id(r), binding))
+        .unwrap_or_default();
     (rows, token)
 }
 

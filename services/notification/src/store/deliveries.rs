@@ -62,7 +62,21 @@ pub(super) fn channel_name(channel: Channel) -> &'static str {
 }
 
 fn delivery(row: Row) -> Result<Delivery> {
-    let (id, notification_id, recipient_id, channel, endpoint_id, event_type, state, attempts, status, last_error, next_attempt_ms, delivered_at, created_at) = row;
+    let (
+        id,
+        notification_id,
+        recipient_id,
+        channel,
+        endpoint_id,
+        event_type,
+        state,
+        attempts,
+        status,
+        last_error,
+        next_attempt_ms,
+        delivered_at,
+        created_at,
+    ) = row;
     let channel = match channel.as_str() {
         "EMAIL" => Channel::Email,
         "WEBHOOK" => Channel::Webhook,
@@ -97,7 +111,8 @@ impl Store {
         skip_endpoints: &[String],
         skip_email: bool,
     ) -> Result<Vec<Delivery>> {
-        let skip = serde_json::to_string(skip_endpoints).map_err(|_| StoreError::Corrupt("skip"))?;
+        let skip =
+            serde_json::to_string(skip_endpoints).map_err(|_| StoreError::Corrupt("skip"))?;
         let (list, lock) = match self.db.backend() {
             Backend::Sqlite => ("SELECT value FROM json_each($3)", ""),
             Backend::Postgres => (

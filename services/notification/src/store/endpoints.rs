@@ -40,7 +40,19 @@ type Row = (
 );
 
 fn endpoint(row: Row) -> Result<EndpointSecrets> {
-    let (id, owner_id, url, description, types, created_at, rotated, disabled_at, secret, previous, expires) = row;
+    let (
+        id,
+        owner_id,
+        url,
+        description,
+        types,
+        created_at,
+        rotated,
+        disabled_at,
+        secret,
+        previous,
+        expires,
+    ) = row;
     let previous = match (previous, expires) {
         (Some(sealed), Some(until)) => Some((sealed, until)),
         (None, None) => None,

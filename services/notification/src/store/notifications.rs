@@ -109,7 +109,18 @@ type Row = (
 );
 
 fn notification(row: Row) -> Result<Notification> {
-    let (id, recipient_id, event_type, subject, body, data, channels, source_event_id, read_at, created_at) = row;
+    let (
+        id,
+        recipient_id,
+        event_type,
+        subject,
+        body,
+        data,
+        channels,
+        source_event_id,
+        read_at,
+        created_at,
+    ) = row;
     let data: BTreeMap<String, String> =
         serde_json::from_str(&data).map_err(|_| StoreError::Corrupt("notification data"))?;
     Ok(Notification {
