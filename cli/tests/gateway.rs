@@ -151,12 +151,17 @@ async fn errors_map_to_http_with_status_bodies() {
         "PERMISSION_DENIED"
     );
     let (status, body) = rest
-        .call("GET", "/v1/provisioning/requests", Some(token), None)
+        .call(
+            "POST",
+            "/v1/provisioning/requests/0190d5a0-0000-7000-8000-000000000000/credentials",
+            Some(token),
+            Some(json!({"kind": "api_token", "material": {"token": "x"}})),
+        )
         .await;
     assert_eq!(
         (status, body["code"].clone()),
         (501, json!(12)),
-        "UNIMPLEMENTED (until provisioning is built)"
+        "UNIMPLEMENTED (until provisioning's credentials are built)"
     );
     let (status, body) = rest.call("GET", "/v1/nowhere", None, None).await;
     assert_eq!((status, body["code"].clone()), (404, json!(5)), "no route");

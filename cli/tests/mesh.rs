@@ -323,11 +323,11 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
     let token = token.as_str();
     let results: Vec<(&str, tonic::Status)> = vec![
         (
-            "onboarding queue",
+            "credentials",
             mesh.provisioning()
                 .await
-                .list_requests(authed(
-                    ironmesh::provisioning::v1::ListRequestsRequest::default(),
+                .submit_credentials(authed(
+                    ironmesh::provisioning::v1::SubmitCredentialsRequest::default(),
                     token,
                 ))
                 .await

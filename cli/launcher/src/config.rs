@@ -22,6 +22,7 @@ pub fn sections() -> Vec<&'static str> {
     keys.extend_from_slice(ironmesh_inventory::SECTIONS);
     keys.extend_from_slice(ironmesh_orders::SECTIONS);
     keys.extend_from_slice(ironmesh_notification::SECTIONS);
+    keys.extend_from_slice(ironmesh_provisioning::SECTIONS);
     keys.push(<ironmesh_gateway::GatewayConfig as Section>::KEY);
     keys.sort_unstable();
     keys.dedup();

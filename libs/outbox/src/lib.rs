@@ -54,7 +54,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-mod backoff;
+pub mod backoff;
 pub mod config;
 pub mod dead_letters;
 pub mod event;

@@ -1,28 +1,72 @@
-//! The priority onboarding queue: requests, worker leases, dead letters and inbound webhooks.
+//! The priority onboarding queue: requests served strictly by tier then FIFO, leased to workers
+//! as jobs with fencing tokens, retried with backoff, dead-lettered and replayed.
 //!
 //! # Layout
-//! - [`run`]: open the store, migrate, serve `ProvisioningService` until shutdown — written by
-//!   `ironmesh_runtime::stub_service!`, shared by every stub service.
-//! - `grpc`: the tonic adapter (proto ⇄ domain, errors → status in one place).
-//! - `store`: the embedded migrations for SQLite and PostgreSQL ([`MIGRATIONS`]).
+//! - [`run`]: read the `provisioning` section, open and migrate the store, serve
+//!   `ProvisioningService` (and the outbox's `EventsAdminService`, with the relay beside it)
+//!   with the reaper and idempotency-key retention until shutdown.
+//! - [`domain`]: requests, tiers, jobs, dead letters, the input rules and backoff,
+//!   [`domain::Failure`] (no proto, no SQL).
+//! - [`store`]: the schema per backend ([`MIGRATIONS`], with the outbox's and the idempotency
+//!   keys' tables) and every query; why a lapsed or cancelled lease can never finish a request
+//!   is in its docs.
+//! - [`service`]: the operations ([`service::Queue`]): submit, read, position, cancel, claim
+//!   (long-poll), heartbeat, complete, fail, dead letters, replay, and the reaper.
+//! - [`events`]: `provisioning.request.<transition>` through the outbox, the request as payload.
+//! - `grpc`: the tonic adapter and errors → status in one function; `grpc/convert` (proto ⇄
+//!   domain).
+//! - [`settings`]: the `provisioning` section ([`settings::ProvisioningConfig`]) and
+//!   [`SECTIONS`].
 //!
-//! The domain (`domain.rs`: types, rules, no proto and no SQL) arrives with the issue that builds
-//! this service's behaviour; until then every RPC answers `UNIMPLEMENTED` naming what is missing.
+//! Not built yet (UNIMPLEMENTED naming it): WatchQueuePosition, SubmitCredentials,
+//! ReceiveWebhook and the worker command.
 #![forbid(unsafe_code)]
 
+pub mod domain;
+pub mod events;
 mod grpc;
-mod store;
+pub mod service;
+pub mod settings;
+pub mod store;
 
+use std::future::Future;
+
+use ironmesh_outbox::Events;
 use ironmesh_proto::ironmesh::provisioning::v1::provisioning_service_server::ProvisioningServiceServer;
-use ironmesh_runtime::ServiceKind;
+use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
 
+pub use settings::SECTIONS;
 pub use store::MIGRATIONS;
+
+use settings::ProvisioningConfig;
 
 /// Which service this crate is.
 pub const KIND: ServiceKind = ServiceKind::Provisioning;
 
-ironmesh_runtime::stub_service!(
-    KIND,
-    &MIGRATIONS,
-    [ProvisioningServiceServer::new(grpc::ProvisioningApi),]
-);
+/// Serves provisioning on `listeners` until `shutdown` resolves, then drains.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let limit = config.max_message_bytes;
+    let settings = config.section::<ProvisioningConfig>()?;
+    let events = Events::from_config(&config, KIND)?;
+    ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
+        let store = store::Store::new(db.clone(), events.outbox().clone());
+        let queue = service::Queue::new(store, settings);
+        let reaper = queue.clone();
+        let keys = db.clone();
+        let service = GrpcService::new(KIND)
+            .add_service(limit_sizes!(
+                ProvisioningServiceServer::new(grpc::ProvisioningApi::new(queue)),
+                limit
+            ))
+            .background("provisioning reaper", move |token| reaper.run_reaper(token))
+            .background("provisioning idempotency key retention", move |token| {
+                ironmesh_idempotency::retention_task(keys, token)
+            });
+        events.mount(service, db)
+    })
+    .await
+}

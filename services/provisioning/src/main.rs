@@ -5,7 +5,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     ironmesh_runtime::process::service_main(
         ironmesh_provisioning::KIND,
-        &[],
+        ironmesh_provisioning::SECTIONS,
         ironmesh_provisioning::run,
     )
 }

@@ -1,0 +1,103 @@
+//! Dead letters: listed newest first, replayed (the request QUEUED again with a fresh attempt
+//! budget, in the transaction that marks the letter replayed), purged after retention.
+
+use chrono::{DateTime, Utc};
+use ironmesh_outbox::NewEvent;
+use ironmesh_runtime::storage::now;
+use ironmesh_runtime::with_pool;
+use sqlx::Row as _;
+
+use super::{DEAD_LETTER_COLUMNS, REQUEST_COLUMNS, Result, Store, dead_letter_row, request_row};
+use crate::domain::{DeadLetter, Request};
+
+impl Store {
+    pub async fn dead_letter(&self, id: &str) -> Result<Option<DeadLetter>> {
+        let sql =
+            format!("SELECT {DEAD_LETTER_COLUMNS} FROM provisioning_dead_letters WHERE id = $1");
+        with_pool!(&self.db, pool => {
+            match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
+                Some(row) => Ok(Some(dead_letter_row!(row))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Dead letters newest first (replayed ones too if asked), after the id `before`.
+    pub async fn dead_letters(
+        &self,
+        include_replayed: bool,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeadLetter>> {
+        let sql = format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM provisioning_dead_letters \
+             WHERE ($1 = 1 OR replayed_at IS NULL) AND ($2 = '' OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        );
+        with_pool!(&self.db, pool => {
+            let rows = sqlx::query(&sql)
+                .bind(i32::from(include_replayed))
+                .bind(before.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(dead_letter_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Marks the unreplayed letter `id` replayed by `by` and queues its FAILED request again
+    /// with no attempts, writing the event — one transaction. `None`: already replayed (or the
+    /// request is no longer FAILED).
+    pub async fn replay(
+        &self,
+        id: &str,
+        by: &str,
+        max_attempts: i32,
+        event: impl FnOnce(&Request) -> NewEvent,
+    ) -> Result<Option<(DeadLetter, Request)>> {
+        let at = now();
+        let mark = format!(
+            "UPDATE provisioning_dead_letters SET replayed_at = $2, replayed_by = $3 \
+             WHERE id = $1 AND replayed_at IS NULL RETURNING {DEAD_LETTER_COLUMNS}"
+        );
+        let requeue = format!(
+            "UPDATE provisioning_requests SET state = 'QUEUED', attempts = 0, max_attempts = $2, \
+             not_before_ms = 0, finished_at = NULL, updated_at = $3 \
+             WHERE id = $1 AND state = 'FAILED' RETURNING {REQUEST_COLUMNS}"
+        );
+        let done = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let Some(row) = sqlx::query(&mark).bind(id).bind(at).bind(by).fetch_optional(&mut *tx).await? else {
+                return Ok(None);
+            };
+            let letter = dead_letter_row!(row);
+            let Some(row) = sqlx::query(&requeue)
+                .bind(&letter.request_id)
+                .bind(max_attempts)
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let request = request_row!(row);
+            self.outbox.write(&mut *tx, event(&request)).await?;
+            tx.commit().await?;
+            (letter, request)
+        });
+        self.outbox.wake();
+        Ok(Some(done))
+    }
+
+    /// Deletes dead letters finished (replayed, or final) before `before`; how many.
+    pub async fn purge_dead_letters(&self, before: DateTime<Utc>) -> Result<u64> {
+        let sql = "DELETE FROM provisioning_dead_letters WHERE COALESCE(replayed_at, \
+             dead_lettered_at) < $1";
+        let done = with_pool!(&self.db, pool => sqlx::query(sql).bind(before).execute(pool).await?.rows_affected());
+        Ok(done)
+    }
+}
