@@ -211,14 +211,15 @@ async fn schemathesis_default_checks_pass_against_the_mesh() {
         )
         .await;
     }
-    // Provisioning: the operations built so far (streams, credentials and webhooks answer 501
-    // until they are).
+    // Provisioning: the operations built so far (credentials and webhooks answer 501 until they
+    // are).
     let mut built = Vec::new();
     for op in [
         "SubmitRequest",
         "GetRequest",
         "ListRequests",
         "GetQueuePosition",
+        "WatchQueuePosition",
         "CancelRequest",
         "ListDeadLetters",
         "ReplayDeadLetter",

@@ -41,6 +41,7 @@ impl Transition {
 
 /// `provisioning.request.<transition>` for `request` as it now is.
 pub fn request(transition: Transition, actor: &str, request: &Request) -> NewEvent {
+    crate::metrics::transition(transition.word());
     NewEvent::protobuf(
         &format!("provisioning.request.{}", transition.word()),
         "provisioning_request",

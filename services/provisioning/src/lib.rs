@@ -11,20 +11,23 @@
 //!   keys' tables) and every query; why a lapsed or cancelled lease can never finish a request
 //!   is in its docs.
 //! - [`service`]: the operations ([`service::Queue`]): submit, read, position, cancel, claim
-//!   (long-poll), heartbeat, complete, fail, dead letters, replay, and the reaper.
+//!   (long-poll), heartbeat, complete, fail, dead letters, replay, the reaper, and the position
+//!   board WatchQueuePosition streams share.
 //! - [`events`]: `provisioning.request.<transition>` through the outbox, the request as payload.
+//! - [`metrics`]: transitions, position queries and watchers, in `/metrics`.
 //! - `grpc`: the tonic adapter and errors → status in one function; `grpc/convert` (proto ⇄
 //!   domain).
 //! - [`settings`]: the `provisioning` section ([`settings::ProvisioningConfig`]) and
 //!   [`SECTIONS`].
 //!
-//! Not built yet (UNIMPLEMENTED naming it): WatchQueuePosition, SubmitCredentials,
-//! ReceiveWebhook and the worker command.
+//! Not built yet (UNIMPLEMENTED naming it): SubmitCredentials, ReceiveWebhook and the worker
+//! command.
 #![forbid(unsafe_code)]
 
 pub mod domain;
 pub mod events;
 mod grpc;
+pub mod metrics;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -52,10 +55,12 @@ pub async fn run(
     let limit = config.max_message_bytes;
     let settings = config.section::<ProvisioningConfig>()?;
     let events = Events::from_config(&config, KIND)?;
+    metrics::register_all();
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
         let store = store::Store::new(db.clone(), events.outbox().clone());
         let queue = service::Queue::new(store, settings);
         let reaper = queue.clone();
+        let board = queue.clone();
         let keys = db.clone();
         let service = GrpcService::new(KIND)
             .add_service(limit_sizes!(
@@ -63,6 +68,9 @@ pub async fn run(
                 limit
             ))
             .background("provisioning reaper", move |token| reaper.run_reaper(token))
+            .background("provisioning position board", move |token| {
+                board.run_board(token)
+            })
             .background("provisioning idempotency key retention", move |token| {
                 ironmesh_idempotency::retention_task(keys, token)
             });

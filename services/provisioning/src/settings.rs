@@ -35,6 +35,9 @@ pub struct ProvisioningConfig {
     pub claim_poll_interval_ms: u64,
     /// How long a dead letter is kept after its final failure or its replay (default 7 days).
     pub dead_letter_retention_secs: u64,
+    /// How often the position board is recomputed while anyone watches (WatchQueuePosition
+    /// sends at most one change per refresh; the contract's once a second by default).
+    pub position_refresh_ms: u64,
 }
 
 impl Default for ProvisioningConfig {
@@ -49,6 +52,7 @@ impl Default for ProvisioningConfig {
             reap_interval_ms: 1_000,
             claim_poll_interval_ms: 500,
             dead_letter_retention_secs: 7 * 24 * 3600,
+            position_refresh_ms: 1_000,
         }
     }
 }
@@ -92,6 +96,9 @@ impl Section for ProvisioningConfig {
                 "must be between 60 and 31536000",
             );
         }
+        if !(50..=60_000).contains(&self.position_refresh_ms) {
+            return bad("position_refresh_ms", "must be between 50 and 60000");
+        }
         Ok(())
     }
 }
@@ -111,6 +118,10 @@ impl ProvisioningConfig {
 
     pub fn claim_poll_interval(&self) -> Duration {
         Duration::from_millis(self.claim_poll_interval_ms)
+    }
+
+    pub fn position_refresh(&self) -> Duration {
+        Duration::from_millis(self.position_refresh_ms)
     }
 
     pub fn dead_letter_retention(&self) -> Duration {

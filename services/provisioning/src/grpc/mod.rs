@@ -4,8 +4,8 @@
 //! method's access level (workers' methods are internal: service principals only); "own"
 //! requests are the service's check (another customer's is NOT_FOUND).
 //!
-//! Not built yet, answering `UNIMPLEMENTED` naming what is missing: WatchQueuePosition,
-//! SubmitCredentials and ReceiveWebhook.
+//! Not built yet, answering `UNIMPLEMENTED` naming what is missing: SubmitCredentials and
+//! ReceiveWebhook.
 
 pub mod convert;
 
@@ -18,7 +18,7 @@ use ironmesh_runtime::paging::{decode_token, encode_token, page_size};
 use ironmesh_runtime::status::{self as statuses, not_yet};
 use ironmesh_runtime::validation::Violations;
 use prost::Message as _;
-use tokio_stream::Empty;
+use tokio_stream::StreamExt as _;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, PreconditionViolation, StatusExt as _};
 
@@ -30,8 +30,7 @@ const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 
 /// What is not built yet, named in every `UNIMPLEMENTED` answer.
-const NOT_YET: &str = "queue position streams, credentials and inbound webhooks (the rest of \
-     the provisioning issue)";
+const NOT_YET: &str = "credentials and inbound webhooks (the rest of the provisioning issue)";
 
 /// The one mapping to gRPC status; internal faults are logged with the request id, never shown.
 pub fn status(failure: Failure, request_id: Option<&RequestId>) -> Status {
@@ -201,13 +200,27 @@ impl ProvisioningService for ProvisioningApi {
         .await
     }
 
-    type WatchQueuePositionStream = Empty<Result<pb::WatchQueuePositionResponse, Status>>;
+    type WatchQueuePositionStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::WatchQueuePositionResponse, Status>> + Send>,
+    >;
 
     async fn watch_queue_position(
         &self,
-        _request: Request<pb::WatchQueuePositionRequest>,
+        request: Request<pb::WatchQueuePositionRequest>,
     ) -> Result<Response<Self::WatchQueuePositionStream>, Status> {
-        Err(not_yet(NOT_YET))
+        let request_id = request.extensions().get::<RequestId>().cloned();
+        answer(request, |caller, _, body| async move {
+            let updates = self.queue.watch(&caller, &body.request_id).await?;
+            let stream = tokio_stream::wrappers::ReceiverStream::new(updates).map(move |update| {
+                update
+                    .map(|p| pb::WatchQueuePositionResponse {
+                        position: Some(convert::position(&p)),
+                    })
+                    .map_err(|failure| status(failure, request_id.as_ref()))
+            });
+            Ok(Box::pin(stream) as Self::WatchQueuePositionStream)
+        })
+        .await
     }
 
     async fn cancel_request(

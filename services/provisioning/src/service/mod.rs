@@ -7,7 +7,8 @@
 //! - this file: callers, positions, submit, read, list, cancel;
 //! - `jobs`: the workers' side (claim, heartbeat, complete, fail), dead letters and replay,
 //!   and how a failure is decided;
-//! - `reaper`: lapsed leases and dead-letter retention.
+//! - `reaper`: lapsed leases and dead-letter retention;
+//! - `board`: the position board WatchQueuePosition streams share.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,11 +21,12 @@ use tokio::sync::Notify;
 
 use crate::domain::{Failure, NewRequest, Request, State, Tier};
 use crate::events::{self, Transition};
+use crate::metrics;
 use crate::settings::ProvisioningConfig;
 use crate::store::{Inserted, ListFilter, Store};
 
 /// Claims counted for the wait estimate: those of the last ten minutes.
-const THROUGHPUT_WINDOW: Duration = Duration::from_secs(600);
+pub(super) const THROUGHPUT_WINDOW: Duration = Duration::from_secs(600);
 /// Lapsed leases handled per reaper pass.
 pub(super) const REAP_BATCH: i64 = 100;
 
@@ -69,6 +71,8 @@ pub struct Queue {
     settings: Arc<ProvisioningConfig>,
     /// Notified when this process queues work (a submit, a requeue, a replay).
     queued: Arc<Notify>,
+    /// Every QUEUED request's position, shared by this process's watchers.
+    board: Arc<board::Board>,
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -85,6 +89,7 @@ impl Queue {
             store,
             settings: Arc::new(settings),
             queued: Arc::new(Notify::new()),
+            board: Arc::default(),
         }
     }
 
@@ -192,19 +197,20 @@ impl Queue {
 
     async fn position_of(&self, request: &Request) -> Result<Position, Failure> {
         let since = now_ms() - duration_ms(THROUGHPUT_WINDOW);
+        metrics::position_query("single");
         let stats = self.store.queue_stats(request, since).await?;
         let queued = request.state == State::Queued;
         let position = if queued { stats.ahead + 1 } else { 0 };
-        let estimated_wait = (queued && stats.recent_claims > 0).then(|| {
-            let per_claim = THROUGHPUT_WINDOW.as_secs_f64() / stats.recent_claims as f64;
-            Duration::from_secs_f64(per_claim * position as f64)
-        });
         Ok(Position {
             request_id: request.id.clone(),
             state: request.state,
             position,
             queue_length: stats.length,
-            estimated_wait,
+            estimated_wait: if queued {
+                wait_estimate(position, stats.recent_claims)
+            } else {
+                None
+            },
             observed_at: now(),
         })
     }
@@ -240,8 +246,18 @@ impl Queue {
     }
 }
 
+mod board;
 mod jobs;
 mod reaper;
+
+/// How long until `position` is claimed, at the pace of `recent_claims` in the last
+/// [`THROUGHPUT_WINDOW`]; unknown without recent claims.
+pub(super) fn wait_estimate(position: i64, recent_claims: i64) -> Option<Duration> {
+    (recent_claims > 0 && position > 0).then(|| {
+        let per_claim = THROUGHPUT_WINDOW.as_secs_f64() / recent_claims as f64;
+        Duration::from_secs_f64(per_claim * position as f64)
+    })
+}
 
 pub(super) fn check_id(field: &str, id: &str) -> Result<(), Failure> {
     let mut v = Violations::default();

@@ -150,6 +150,21 @@ impl Store {
         })
     }
 
+    /// Every QUEUED request's id in claim order (tier, then submission), and the claims made
+    /// since `since_ms`: the position board's one query.
+    pub async fn queued_order(&self, since_ms: i64) -> Result<(Vec<String>, i64)> {
+        let ids = "SELECT id FROM provisioning_requests WHERE state = 'QUEUED' \
+             ORDER BY tier DESC, id";
+        let recent = "SELECT COUNT(*) FROM provisioning_jobs WHERE claimed_ms > $1";
+        with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let ids: Vec<String> = sqlx::query_scalar(ids).fetch_all(&mut *tx).await?;
+            let recent: i64 = sqlx::query_scalar(recent).bind(since_ms).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok((ids, recent))
+        })
+    }
+
     /// Cancels `request` if it is still as read (state and job): the request CANCELLED, a live
     /// job's outcome CANCELLED (its token stops working), the event — one transaction. `None`
     /// if it changed meanwhile (the caller reads it again).
