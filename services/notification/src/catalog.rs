@@ -1,8 +1,9 @@
 //! Which platform events become notifications, to whom, saying what: one table ([`TABLE`]),
 //! not code per event. Each row names the event type, how its payload is read (which field
 //! holds the recipient, which values the text may use) and the subject and body templates
-//! (`{name}` placeholders). An event type without a row notifies nobody. Not wired into the
-//! event sink yet; the table and its rendering are tested here.
+//! (`{name}` placeholders). An event type without a row notifies nobody. The event sink
+//! ([`crate::sink`]) makes its notifications from [`draft`]; the table and its rendering are
+//! tested here, the sink end to end in `tests/events*.rs`.
 
 use std::collections::BTreeMap;
 

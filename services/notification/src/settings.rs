@@ -98,7 +98,7 @@ impl Section for NotificationConfig {
     const KEY: &'static str = "notification";
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, why: &str| Err(ConfigError::new(&format!("notification.{key}"), why));
+        let bad = |key: &str, why: &str| Err(ConfigError::new(format!("notification.{key}"), why));
         if self.email_from.trim().is_empty() || self.email_from.len() > 200 {
             return bad("email_from", "must be an address, at most 200 characters");
         }

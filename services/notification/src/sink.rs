@@ -62,14 +62,20 @@ enum Handled {
 }
 
 /// Deliver's work, below gRPC: each event on its own (one event's fault does not hold back the
-/// others); storage faults are retryable rejections, undecodable payloads final ones.
+/// others); storage faults are retryable rejections, undecodable payloads final ones. An id
+/// repeated within the batch is handled and answered once (the contract: every id in exactly
+/// one of the three lists), so its repeat is not reported as a duplicate of itself.
 pub async fn deliver(
     notifications: &Notifications,
     inbox: &Inbox,
     events: &[events::Event],
 ) -> events::DeliverResponse {
     let mut response = events::DeliverResponse::default();
+    let mut seen = std::collections::HashSet::with_capacity(events.len());
     for event in events {
+        if !seen.insert(event.id.as_str()) {
+            continue;
+        }
         match handle(notifications, inbox, event).await {
             Handled::Accepted => response.accepted_ids.push(event.id.clone()),
             Handled::Duplicate => response.duplicate_ids.push(event.id.clone()),
@@ -113,7 +119,11 @@ async fn handle(notifications: &Notifications, inbox: &Inbox, event: &events::Ev
         }
         let now = ironmesh_runtime::storage::now();
         let guard = Some((inbox, event.id.as_str(), event.source.as_str()));
-        return match notifications.store().erase(&payload.user_id, now, guard).await {
+        return match notifications
+            .store()
+            .erase(&payload.user_id, now, guard)
+            .await
+        {
             Ok(true) => {
                 tracing::info!(event_id = %event.id, "a deleted user's notification data was erased");
                 Handled::Accepted

@@ -108,6 +108,9 @@ pub struct Attempt {
     pub status: Option<u16>,
     /// Empty on delivery; otherwise short and safe to show (see the module doc).
     pub error: String,
+    /// The SSRF guard refused the URL or the address (before connecting, or the peer the answer
+    /// came from): a failure all the same, but not the receiver's.
+    pub refused: bool,
 }
 
 impl Attempt {
@@ -116,6 +119,14 @@ impl Attempt {
             outcome: Outcome::Failed { retry_after: None },
             status: None,
             error: error.into(),
+            refused: false,
+        }
+    }
+
+    fn refused(refusal: &Refusal) -> Self {
+        Self {
+            refused: is_refusal(refusal),
+            ..Self::failed(refusal_text(refusal))
         }
     }
 }
@@ -149,7 +160,7 @@ impl WebhookClient {
         let policy = self.config.policy;
         let target = match ssrf::check_url(post.url, policy) {
             Ok(target) => target,
-            Err(refusal) => return Attempt::failed(refusal_text(&refusal)),
+            Err(refusal) => return Attempt::refused(&refusal),
         };
         let headers = match headers(post, now) {
             Ok(headers) => headers,
@@ -158,7 +169,7 @@ impl WebhookClient {
         let mut url = target.url;
         url.set_fragment(None);
         let Ok(uri) = url.as_str().parse::<Uri>() else {
-            return Attempt::failed(refusal_text(&Refusal::Malformed));
+            return Attempt::refused(&Refusal::Malformed);
         };
         let mut request = Request::new(Full::new(Bytes::copy_from_slice(post.body)));
         *request.method_mut() = Method::POST;
@@ -166,13 +177,16 @@ impl WebhookClient {
         *request.headers_mut() = headers;
         let response = match timeout_at(deadline, self.http.request(request)).await {
             Ok(Ok(response)) => response,
-            Ok(Err(error)) => return Attempt::failed(describe(&error)),
+            Ok(Err(error)) => return transport_failure(&error),
             Err(_) => return Attempt::failed(self.timed_out()),
         };
         // DNS rebinding: judge the address actually connected to, not the one we resolved.
         let peer = response.extensions().get::<Peer>().map(|peer| peer.0);
         if let Some(error) = peer_refusal(peer, policy) {
-            return Attempt::failed(error);
+            return Attempt {
+                refused: true,
+                ..Attempt::failed(error)
+            };
         }
         let status = response.status().as_u16();
         let retry_after = match status {
@@ -195,6 +209,18 @@ impl WebhookClient {
     fn timed_out(&self) -> String {
         format!("timed out after {:?}", self.config.timeout)
     }
+}
+
+/// A transport error as a failed attempt: refused when the connector's SSRF check said no.
+fn transport_failure(error: &hyper_util::client::legacy::Error) -> Attempt {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(ConnectFailure::Refused(refusal)) = cause.downcast_ref::<ConnectFailure>() {
+            return Attempt::refused(refusal);
+        }
+        source = cause.source();
+    }
+    Attempt::failed(describe(error))
 }
 
 /// A transport error as a short, safe sentence.
@@ -261,6 +287,7 @@ fn classify(status: u16, retry_after: Option<Duration>) -> Attempt {
         outcome,
         status: Some(status),
         error,
+        refused: false,
     }
 }
 
@@ -287,6 +314,12 @@ fn peer_refusal(peer: Option<SocketAddr>, policy: Policy) -> Option<String> {
         None if policy.allow_private => None,
         None => Some("target address unknown, refused".to_owned()),
     }
+}
+
+/// Whether `refusal` is the guard's verdict on the target (a host that does not resolve is a
+/// plain failure: DNS may answer next time).
+fn is_refusal(refusal: &Refusal) -> bool {
+    !matches!(refusal, Refusal::Unresolvable)
 }
 
 fn refusal_text(refusal: &Refusal) -> String {

@@ -123,7 +123,12 @@ async fn concurrent_sends_of_one_key_make_one_notification() {
         let one = One::start(backend, |_| {}).await;
         let ada = one.mesh.customer().await;
         let client = one.client().await;
-        let ids = hammer(&[client.clone()], &one.admin.access_token, &ada.user_id).await;
+        let ids = hammer(
+            std::slice::from_ref(&client),
+            &one.admin.access_token,
+            &ada.user_id,
+        )
+        .await;
         assert_one(
             &mut client.clone(),
             &one.admin.access_token,

@@ -1,8 +1,10 @@
 //! The delivery engine: every replica runs one. It claims due PENDING deliveries with a lease
 //! (`store::deliveries`), attempts each — an email through the [`Mailer`], a signed POST
-//! through the [`WebhookClient`] — and records the result fenced by that lease: DELIVERED, the
-//! next attempt by the retry schedule (±10 % jitter, `Retry-After` as a floor), or FAILED when
-//! the schedule is spent or the failure is final (410 Gone also disables the endpoint).
+//! through the [`WebhookClient`] (`webhooks`) — and records the result fenced by that lease:
+//! DELIVERED, the next attempt by the retry schedule (±10 % jitter, `Retry-After` as a floor),
+//! or FAILED when the schedule is spent or the failure is final (410 Gone also disables the
+//! endpoint). An SSRF refusal is retried like a failure but counted `refused` and not held
+//! against the receiver's circuit.
 //!
 //! It wakes at once for this process's new deliveries ([`Notify`]) and polls for the rest
 //! (retries coming due, other replicas' rows, leases lapsed by a replica that died). At most
@@ -11,6 +13,7 @@
 //! never holds the queue.
 
 pub mod targets;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,10 +30,10 @@ use crate::email::{Email, Mailer};
 use crate::metrics;
 use crate::preferences::Channel;
 use crate::settings::NotificationConfig;
-use crate::signing::Secret;
 use crate::store::{Attempted, Store};
-use crate::webhook::{Outcome, Post, WebhookClient};
+use crate::webhook::WebhookClient;
 use targets::{Admission, Targets};
+pub use webhooks::payload;
 
 /// Added to the attempt timeout for a claim's lease: an attempt always ends before it lapses.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -49,6 +52,9 @@ struct Tried {
 enum Kind {
     Delivered,
     Retry(Option<Duration>),
+    /// The SSRF guard refused the target: retried by the schedule like a failure, counted as
+    /// `refused` (metrics.rs), and not held against the receiver's circuit.
+    Refused,
     /// No attempt can ever succeed (the recipient has no address, the endpoint is gone…).
     Final,
     /// 410: fail it and disable the endpoint.
@@ -101,6 +107,15 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// What an attempt holds while it runs: its target, a slot of the target and one of the
+/// process (both released when the attempt ends).
+struct Go {
+    target: Arc<targets::Target>,
+    channel: &'static str,
+    _permit: OwnedSemaphorePermit,
+    _slot: OwnedSemaphorePermit,
+}
+
 impl Engine {
     pub fn new(
         store: Store,
@@ -142,11 +157,34 @@ impl Engine {
                 match inner.claim(free).await {
                     Ok(batch) => {
                         more = batch.len() == free;
+                        let mut surplus = Vec::new();
                         for (delivery, lease) in batch {
-                            let Ok(slot) = inner.slots.clone().try_acquire_owned() else {
-                                break;
-                            };
-                            tasks.spawn(inner.clone().attempt(delivery, lease, slot));
+                            // A target's slots are taken here, before the attempt starts: a
+                            // batch holding more rows of one target than it has free slots
+                            // hands the rest back untouched (due as they were, so the oldest
+                            // stay first), and the next claim skips the saturated target.
+                            let (key, channel) = inner.target_of(&delivery);
+                            let target = inner.targets.get(&key, channel);
+                            let permit = target.permits.clone().try_acquire_owned();
+                            let slot = inner.slots.clone().try_acquire_owned();
+                            match (permit, slot) {
+                                (Ok(permit), Ok(slot)) => {
+                                    let go = Go {
+                                        target,
+                                        channel,
+                                        _permit: permit,
+                                        _slot: slot,
+                                    };
+                                    tasks.spawn(inner.clone().attempt(delivery, lease, go));
+                                }
+                                _ => surplus.push((delivery, lease)),
+                            }
+                        }
+                        if !surplus.is_empty() {
+                            more = false;
+                            for (delivery, lease) in surplus {
+                                inner.release(&delivery, lease).await;
+                            }
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "claiming due deliveries failed"),
@@ -177,10 +215,7 @@ impl Engine {
 }
 
 impl Inner {
-    async fn claim(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<(Delivery, i64)>, crate::store::StoreError> {
+    async fn claim(&self, limit: usize) -> Result<Vec<(Delivery, i64)>, crate::store::StoreError> {
         let blocked = self.targets.blocked(Instant::now());
         let now = now_ms();
         let lease = now + millis(self.settings.attempt_timeout() + LEASE_MARGIN);
@@ -208,17 +243,22 @@ impl Inner {
         }
     }
 
-    async fn attempt(self: Arc<Self>, d: Delivery, lease: i64, _slot: OwnedSemaphorePermit) {
-        let (key, channel) = match d.channel {
+    /// The target a delivery is attempted against: the SMTP relay, or its endpoint.
+    fn target_of(&self, d: &Delivery) -> (String, &'static str) {
+        match d.channel {
             Channel::Email => (self.mailer.relay().to_owned(), "email"),
             _ => (d.endpoint_id.clone(), "webhook"),
-        };
-        let target = self.targets.get(&key, channel);
-        let Ok(_permit) = target.permits.clone().try_acquire_owned() else {
-            // Its slots filled since the claim: back in the queue, due now, no attempt made.
-            self.defer(&d, lease, now_ms(), None).await;
-            return;
-        };
+        }
+    }
+
+    /// Hands a claimed row back unattempted: its lease cleared, its due time kept.
+    async fn release(&self, d: &Delivery, lease: i64) {
+        let due = d.next_attempt_ms.unwrap_or_else(now_ms);
+        self.defer(d, lease, due, None).await;
+    }
+
+    async fn attempt(self: Arc<Self>, d: Delivery, lease: i64, go: Go) {
+        let (target, channel) = (go.target.clone(), go.channel);
         let cool_down = self.settings.breaker_cool_down();
         let probe = match target.admit(Instant::now(), cool_down) {
             Admission::Go { probe } => probe,
@@ -255,7 +295,11 @@ impl Inner {
             Kind::Delivered => (DeliveryState::Delivered, None, "delivered"),
             Kind::Gone => (DeliveryState::Failed, None, "gone"),
             Kind::Final => (DeliveryState::Failed, None, "refused"),
-            Kind::Retry(retry_after) => {
+            Kind::Retry(_) | Kind::Refused => {
+                let (retry_after, outcome) = match tried.kind {
+                    Kind::Retry(retry_after) => (retry_after, "failed"),
+                    _ => (None, "refused"),
+                };
                 let delay = next_attempt_delay(
                     &self.settings.retry_schedule_ms,
                     d.attempts + 1,
@@ -266,9 +310,9 @@ impl Inner {
                     Some(delay) => (
                         DeliveryState::Pending,
                         Some(now.timestamp_millis() + millis(delay)),
-                        "failed",
+                        outcome,
                     ),
-                    None => (DeliveryState::Failed, None, "failed"),
+                    None => (DeliveryState::Failed, None, outcome),
                 }
             }
         };
@@ -344,90 +388,9 @@ impl Inner {
             Err(failure) => Tried::final_(&failure.reason),
         }
     }
-
-    async fn webhook(&self, d: &Delivery) -> Tried {
-        let endpoint = match self.store.endpoint(&d.endpoint_id).await {
-            Ok(Some(e)) => e,
-            Ok(None) => return Tried::final_("the endpoint was deleted"),
-            Err(err) => {
-                tracing::warn!(error = %err, "reading an endpoint failed");
-                return Tried::retry("storage unavailable", true);
-            }
-        };
-        if endpoint.endpoint.disabled_at.is_some() {
-            return Tried::final_("the endpoint was disabled (410 Gone)");
-        }
-        let n = match self.notification(d).await {
-            Ok(n) => n,
-            Err(tried) => return tried,
-        };
-        let now = now_ms();
-        let mut secrets = Vec::with_capacity(2);
-        let mut sealed = vec![endpoint.secrets.current.as_slice()];
-        if let Some((previous, until)) = &endpoint.secrets.previous
-            && *until > now
-        {
-            sealed.push(previous.as_slice());
-        }
-        for bytes in sealed {
-            match self.open(bytes) {
-                Some(secret) => secrets.push(secret),
-                None => return Tried::retry("the signing secret could not be opened", true),
-            }
-        }
-        let body = payload(&n);
-        let post = Post {
-            url: &endpoint.endpoint.url,
-            webhook_id: &d.id,
-            body: body.as_bytes(),
-            secrets: &secrets,
-        };
-        let attempt = self.webhooks.post(&post, now / 1000).await;
-        let status = attempt.status.map_or(0, i32::from);
-        let healthy = matches!(attempt.status, Some(code) if code < 500 && code != 429);
-        let kind = match attempt.outcome {
-            Outcome::Delivered => Kind::Delivered,
-            Outcome::Gone => Kind::Gone,
-            Outcome::Failed { retry_after } => Kind::Retry(retry_after),
-        };
-        Tried {
-            kind,
-            status,
-            error: attempt.error,
-            healthy,
-        }
-    }
-
-    fn open(&self, sealed: &[u8]) -> Option<Secret> {
-        let plain = match self.sealing.open(sealed) {
-            Ok(plain) => plain,
-            Err(err) => {
-                tracing::error!(error = %err, "an endpoint's sealed secret does not open with the keyring");
-                return None;
-            }
-        };
-        Secret::parse(std::str::from_utf8(&plain).ok()?).ok()
-    }
 }
 
 /// The email's Message-ID: the delivery id, so every retry sends the same one.
 pub fn message_id(delivery_id: &str) -> String {
     format!("<{delivery_id}@ironmesh>")
-}
-
-/// The webhook body: Standard Webhooks' recommended envelope (`type`, `timestamp`, `data`)
-/// with the notification's id and text beside it. Built from the stored notification, so every
-/// attempt sends the same bytes.
-pub fn payload(n: &Notification) -> String {
-    let body = serde_json::json!({
-        "type": n.event_type,
-        "timestamp": n.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "notification_id": n.id,
-        "recipient_id": n.recipient_id,
-        "subject": n.subject,
-        "body": n.body,
-        "source_event_id": n.source_event_id,
-        "data": n.data,
-    });
-    body.to_string()
 }

@@ -57,7 +57,10 @@ impl Target {
             Circuit::Open { until } if now < until => Admission::Wait(until),
             Circuit::Open { .. } => {
                 *circuit = Circuit::HalfOpen { probing: true };
-                tracing::info!(channel = self.channel, "a delivery target's circuit is half-open: probing");
+                tracing::info!(
+                    channel = self.channel,
+                    "a delivery target's circuit is half-open: probing"
+                );
                 Admission::Go { probe: true }
             }
             Circuit::HalfOpen { probing: true } => Admission::Wait(now + cool_down),
@@ -70,15 +73,24 @@ impl Target {
 
     /// Records how an admitted attempt went (`healthy`: the receiver answered, whatever it
     /// said, other than 5xx/429).
-    pub fn record(&self, probe: bool, healthy: bool, now: Instant, limit: u32, cool_down: Duration) {
+    pub fn record(
+        &self,
+        probe: bool,
+        healthy: bool,
+        now: Instant,
+        limit: u32,
+        cool_down: Duration,
+    ) {
         let mut circuit = self.circuit.lock();
         let next = match (*circuit, healthy) {
             (_, true) if probe => Circuit::Closed { failures: 0 },
             (Circuit::Closed { .. }, true) => Circuit::Closed { failures: 0 },
-            (_, false) if probe => Circuit::Open { until: now + cool_down },
-            (Circuit::Closed { failures }, false) if failures + 1 >= limit => {
-                Circuit::Open { until: now + cool_down }
-            }
+            (_, false) if probe => Circuit::Open {
+                until: now + cool_down,
+            },
+            (Circuit::Closed { failures }, false) if failures + 1 >= limit => Circuit::Open {
+                until: now + cool_down,
+            },
             (Circuit::Closed { failures }, false) => Circuit::Closed {
                 failures: failures + 1,
             },

@@ -148,7 +148,7 @@ impl Store {
         let insert = "INSERT INTO notifications (id, recipient_id, event_type, subject, body, \
              data, channels, source_event_id, read_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)";
-        let erased = "SELECT 1 FROM erased_users WHERE user_id = $1";
+        let erased = "SELECT CAST(1 AS BIGINT) FROM erased_users WHERE user_id = $1";
         let data = serde_json::to_string(&n.data).map_err(|_| StoreError::Corrupt("data"))?;
         let created = with_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;

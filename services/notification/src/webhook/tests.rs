@@ -225,6 +225,10 @@ async fn loopback_targets_are_refused_without_allow_private() {
         let attempt = client.post(&post(&url, &[Secret::generate()]), now()).await;
         assert_eq!((attempt.outcome, attempt.status), (failed(None), None));
         assert_eq!(attempt.error, "target address refused: loopback", "{url}");
+        assert!(
+            attempt.refused,
+            "{url}: the guard's refusal, not the receiver's failure"
+        );
     }
     receiver.assert_idle();
 }
@@ -238,6 +242,7 @@ async fn the_default_policy_refuses_insecure_urls() {
     let attempt = client.post(&post(&url, &[Secret::generate()]), now()).await;
     assert_eq!(attempt.outcome, failed(None));
     assert_eq!(attempt.error, "URL refused: must use https");
+    assert!(attempt.refused);
     receiver.assert_idle();
 }
 
@@ -270,6 +275,7 @@ async fn a_closed_port_is_a_connect_failure() {
         "{}",
         attempt.error
     );
+    assert!(!attempt.refused, "a receiver that is down is not a refusal");
 }
 
 /// The rebinding check has something to judge: every response carries the peer it came from.
