@@ -1,9 +1,12 @@
 //! A paid order end to end, on both backends: auth, inventory, orders and notification in one
 //! mesh with a real SMTP server (Python's `aiosmtpd`); a customer orders a product and pays, and
 //! orders' `orders.order.paid` event reaches notification over the backbone — the customer
-//! finds "Payment received" in their inbox and receives it by email at their address.
+//! finds "Payment received" in their inbox, receives it by email at their address, and their
+//! webhook endpoint receives it signed — verified by Python's independent `standardwebhooks`.
 
 mod common;
+#[path = "common/receiver.rs"]
+mod receiver;
 #[path = "common/smtp.rs"]
 mod smtp;
 
@@ -46,10 +49,13 @@ async fn product(one: &One, sku: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paid_order_notifies_the_customer_in_app_and_by_email() {
+async fn a_paid_order_notifies_the_customer_in_app_by_email_and_by_webhook() {
     if !smtp::available() {
         return;
     }
+    let Some(verifier) = receiver::Verifier::new() else {
+        return;
+    };
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -58,6 +64,38 @@ async fn a_paid_order_notifies_the_customer_in_app_and_by_email() {
         let one = One::start_with(backend, &extra, |s| relay_on(s, port)).await;
         product(&one, "MUG").await;
         let ada = one.mesh.customer().await;
+        // Ada wants orders on every channel, and registers her receiver for them.
+        let mut hooks = receiver::Receiver::ok().await;
+        let mut client = one.client().await;
+        client
+            .set_preferences(authed(
+                pb::SetPreferencesRequest {
+                    preferences: Some(pb::NotificationPreferences {
+                        default_channels: vec![pb::Channel::InApp.into()],
+                        event_types: vec![pb::EventTypePreference {
+                            event_type: "orders.*".to_owned(),
+                            channels: [
+                                pb::Channel::InApp,
+                                pb::Channel::Email,
+                                pb::Channel::Webhook,
+                            ]
+                            .map(i32::from)
+                            .to_vec(),
+                        }],
+                        updated_at: None,
+                    }),
+                },
+                &ada.access_token,
+            ))
+            .await
+            .unwrap();
+        let (_, secret) = receiver::create_endpoint(
+            &mut client,
+            &ada.access_token,
+            &hooks.url("/hook"),
+            &["orders.*"],
+        )
+        .await;
         let mut shop = one.mesh.orders().await;
         let order = shop
             .create_order(authed(
@@ -89,7 +127,6 @@ async fn a_paid_order_notifies_the_customer_in_app_and_by_email() {
         .unwrap_or_else(|s| panic!("{backend:?}: PayOrder: {s:?}"));
 
         // In the inbox: the catalogue's text with the order's own values.
-        let mut client = one.client().await;
         let paid = eventually("the orders.order.paid notification", LIMIT, || {
             let (mut client, token) = (client.clone(), ada.access_token.clone());
             async move {
@@ -122,7 +159,10 @@ async fn a_paid_order_notifies_the_customer_in_app_and_by_email() {
                 deliveries_of(&mut client, &token, &id)
                     .await
                     .into_iter()
-                    .find(|d| state(d) == pb::DeliveryState::Delivered)
+                    .find(|d| {
+                        state(d) == pb::DeliveryState::Delivered
+                            && d.channel() == pb::Channel::Email
+                    })
             }
         })
         .await;
@@ -149,6 +189,28 @@ async fn a_paid_order_notifies_the_customer_in_app_and_by_email() {
         );
         assert_eq!(part(email, "text/plain").trim_end(), body);
         assert!(part(email, "text/html").contains(&order.order_id));
+
+        // By webhook: the reservation's, then the payment's, each signed with Ada's secret.
+        let posts = hooks.take(2).await;
+        let paid_post = posts
+            .iter()
+            .find(|r| r.json()["type"] == "orders.order.paid")
+            .expect("the paid webhook");
+        assert_eq!(
+            paid_post.json()["notification_id"],
+            paid.notification_id,
+            "{backend:?}"
+        );
+        assert_eq!(paid_post.json()["body"], body);
+        assert!(
+            verifier.verifies(&secret, paid_post).await,
+            "standardwebhooks verifies it"
+        );
+        assert!(
+            !verifier
+                .verifies("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", paid_post)
+                .await
+        );
         one.stop().await;
         drop(server);
     }
