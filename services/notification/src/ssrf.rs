@@ -200,6 +200,13 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         "unique-local"
     } else if ip.is_unicast_link_local() {
         "link-local"
+    } else if segments[0] & 0xffc0 == 0xfec0 {
+        // fec0::/10, the deprecated site-local range: private by intent.
+        "site-local"
+    } else if segments[..3] == [0x64, 0xff9b, 1] {
+        // 64:ff9b:1::/48, local-use NAT64 (RFC 8215): reaches whatever the local translator
+        // maps it to.
+        "local NAT64"
     } else if ip.is_multicast() {
         "multicast"
     } else if segments[0] == 0x2001 && segments[1] == 0x0db8 {
@@ -241,6 +248,8 @@ mod tests {
             "https://[fc00::1]/",
             "https://[fd12:3456::1]/",
             "https://[fe80::1]/",
+            "https://[fec0::1]/",
+            "https://[64:ff9b:1::a00:1]/",
             "https://[ff02::1]/",
             "https://[::ffff:127.0.0.1]/",
             "https://[::ffff:7f00:1]/",
