@@ -1,6 +1,7 @@
 //! `ironmesh`: run the whole mesh (`up`), one component (`serve`), the migrations (`migrate`) or
 //! operator tasks (`admin create-user`, `admin rotate-signing-key`, `events dead-letters
-//! list|replay`), or verify an exported audit log offline (`audit verify`, see `audit.rs`). The
+//! list|replay`), run provisioning jobs (`worker --exec PROGRAM`, see `worker.rs`), or verify
+//! an exported audit log offline (`audit verify`, see `audit.rs`). The
 //! benchmark is its own
 //! binary (`ironmesh-bench`, cli/bench), so none of its code ships in this one.
 //!
@@ -9,6 +10,7 @@
 
 mod audit;
 mod events;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +75,9 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Run provisioning jobs: claim, run PROGRAM with the job as JSON on its stdin, report by
+    /// its exit status (0 + a JSON object: succeeded; 75: retry; else: failed).
+    Worker(worker::WorkerArgs),
     /// Apply pending migrations for every service (or one) and exit.
     Migrate {
         /// Only this service.
@@ -149,6 +154,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Audit { command } => audit::run(command),
+        Command::Worker(args) => {
+            let settings = config.clone();
+            block_on(&settings, worker::run(config, args))
+        }
         Command::Migrate { service } => {
             let kinds = match service.as_deref().map(parse_service).transpose() {
                 Ok(Some(kind)) => vec![kind],

@@ -17,11 +17,12 @@
 //! - [`metrics`]: transitions, position queries and watchers, in `/metrics`.
 //! - `grpc`: the tonic adapter and errors → status in one function; `grpc/convert` (proto ⇄
 //!   domain).
+//! - [`worker`]: `ironmesh worker --exec PROGRAM`, the job runner (claims, runs the program
+//!   with the job on stdin, heartbeats, completes or fails by its exit status).
 //! - [`settings`]: the `provisioning` section ([`settings::ProvisioningConfig`]) and
 //!   [`SECTIONS`].
 //!
-//! Not built yet (UNIMPLEMENTED naming it): SubmitCredentials, ReceiveWebhook and the worker
-//! command.
+//! Not built yet (UNIMPLEMENTED naming it): SubmitCredentials and ReceiveWebhook.
 #![forbid(unsafe_code)]
 
 pub mod domain;
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod worker;
 
 use std::future::Future;
 
