@@ -86,9 +86,12 @@ impl Default for GatewayConfig {
                 "accept-language",
                 "idempotency-key",
                 "if-match",
+                "stripe-signature",
                 "webhook-id",
                 "webhook-signature",
                 "webhook-timestamp",
+                "x-github-delivery",
+                "x-hub-signature-256",
             ]
             .map(str::to_owned)
             .to_vec(),

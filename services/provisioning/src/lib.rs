@@ -28,6 +28,7 @@
 pub mod domain;
 pub mod events;
 mod grpc;
+pub mod inbound;
 pub mod metrics;
 pub mod service;
 pub mod settings;

@@ -38,6 +38,9 @@ pub struct ProvisioningConfig {
     /// How often the position board is recomputed while anyone watches (WatchQueuePosition
     /// sends at most one change per refresh; the contract's once a second by default).
     pub position_refresh_ms: u64,
+    /// External backends that may report on running requests (`ReceiveWebhook`), each with
+    /// its signature scheme and secrets.
+    pub webhook_sources: Vec<crate::inbound::WebhookSource>,
 }
 
 impl Default for ProvisioningConfig {
@@ -53,6 +56,7 @@ impl Default for ProvisioningConfig {
             claim_poll_interval_ms: 500,
             dead_letter_retention_secs: 7 * 24 * 3600,
             position_refresh_ms: 1_000,
+            webhook_sources: Vec::new(),
         }
     }
 }
@@ -99,6 +103,20 @@ impl Section for ProvisioningConfig {
         if !(50..=60_000).contains(&self.position_refresh_ms) {
             return bad("position_refresh_ms", "must be between 50 and 60000");
         }
+        for (i, source) in self.webhook_sources.iter().enumerate() {
+            if let Some(why) = source.problem() {
+                return bad(&format!("webhook_sources[{i}]"), why);
+            }
+            if self.webhook_sources[..i]
+                .iter()
+                .any(|s| s.name == source.name)
+            {
+                return bad(
+                    &format!("webhook_sources[{i}].name"),
+                    "appears more than once",
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -118,6 +136,11 @@ impl ProvisioningConfig {
 
     pub fn claim_poll_interval(&self) -> Duration {
         Duration::from_millis(self.claim_poll_interval_ms)
+    }
+
+    /// The configured source `name`.
+    pub fn webhook_source(&self, name: &str) -> Option<&crate::inbound::WebhookSource> {
+        self.webhook_sources.iter().find(|s| s.name == name)
     }
 
     pub fn position_refresh(&self) -> Duration {

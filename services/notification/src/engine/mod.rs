@@ -225,6 +225,7 @@ impl Inner {
                 now,
                 lease,
                 i64::try_from(limit).unwrap_or(i64::MAX),
+                i64::try_from(self.settings.per_target_concurrency).unwrap_or(i64::MAX),
                 &blocked.endpoints,
                 blocked.email,
             )

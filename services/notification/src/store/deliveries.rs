@@ -100,40 +100,60 @@ fn delivery(row: Row) -> Result<Delivery> {
 }
 
 impl Store {
-    /// Claims up to `limit` deliveries due at `now_ms` until `lease_until_ms`, skipping the
+    /// Claims up to `limit` deliveries due at `now_ms` until `lease_until_ms`, at most
+    /// `per_target` of any one target (an endpoint, or the SMTP relay), skipping the
     /// endpoints in `skip_endpoints` and email when `skip_email` (their circuits are open or
-    /// their concurrency is spent), soonest due first.
+    /// their concurrency is spent), soonest due first. Capping per target here means a backlog
+    /// at one endpoint never fills a claim with rows that could not run anyway.
     pub async fn claim_due(
         &self,
         now_ms: i64,
         lease_until_ms: i64,
         limit: i64,
+        per_target: i64,
         skip_endpoints: &[String],
         skip_email: bool,
     ) -> Result<Vec<Delivery>> {
         let skip =
             serde_json::to_string(skip_endpoints).map_err(|_| StoreError::Corrupt("skip"))?;
-        let (list, lock) = match self.db.backend() {
-            Backend::Sqlite => ("SELECT value FROM json_each($3)", ""),
-            Backend::Postgres => (
-                "SELECT jsonb_array_elements_text(CAST($3 AS jsonb))",
-                "FOR UPDATE SKIP LOCKED",
+        let due = "state = 'PENDING' AND next_attempt_ms <= $1 AND lease_until_ms <= $1 \
+             AND endpoint_id NOT IN (LIST) AND ($4 = 0 OR channel <> 'EMAIL')";
+        let rank = "ROW_NUMBER() OVER (PARTITION BY channel, endpoint_id \
+             ORDER BY next_attempt_ms, id) AS rn";
+        let sql = match self.db.backend() {
+            Backend::Sqlite => format!(
+                "UPDATE deliveries SET lease_until_ms = $2 WHERE id IN (SELECT id FROM \
+                 (SELECT id, next_attempt_ms, {rank} FROM deliveries WHERE {due}) \
+                 WHERE rn <= $6 ORDER BY next_attempt_ms LIMIT $5) RETURNING {COLUMNS}",
+                due = due.replace("LIST", "SELECT value FROM json_each($3)"),
+            ),
+            // FOR UPDATE cannot sit beside a window function: lock a window of due rows first
+            // (other replicas skip them), rank those, lease the top of each target.
+            Backend::Postgres => format!(
+                "WITH due AS (SELECT id, channel, endpoint_id, next_attempt_ms FROM deliveries \
+                 WHERE {due} ORDER BY next_attempt_ms LIMIT $7 FOR UPDATE SKIP LOCKED), \
+                 ranked AS (SELECT id, next_attempt_ms, {rank} FROM due) \
+                 UPDATE deliveries SET lease_until_ms = $2 WHERE id IN (SELECT id FROM ranked \
+                 WHERE rn <= $6 ORDER BY next_attempt_ms LIMIT $5) RETURNING {COLUMNS}",
+                due = due.replace(
+                    "LIST",
+                    "SELECT jsonb_array_elements_text(CAST($3 AS jsonb))"
+                ),
             ),
         };
-        let sql = format!(
-            "UPDATE deliveries SET lease_until_ms = $2 WHERE id IN (SELECT id FROM deliveries \
-             WHERE state = 'PENDING' AND next_attempt_ms <= $1 AND lease_until_ms <= $1 \
-             AND endpoint_id NOT IN ({list}) AND ($4 = 0 OR channel <> 'EMAIL') \
-             ORDER BY next_attempt_ms LIMIT $5 {lock}) RETURNING {COLUMNS}"
-        );
-        let rows: Vec<Row> = with_pool!(&self.db, pool => sqlx::query_as(&sql)
-            .bind(now_ms)
-            .bind(lease_until_ms)
-            .bind(&skip)
-            .bind(i64::from(skip_email))
-            .bind(limit)
-            .fetch_all(pool)
-            .await)?;
+        // How far the PostgreSQL window looks ahead for other targets' rows.
+        let window = limit.saturating_mul(8).min(5_000);
+        let rows: Vec<Row> = with_pool!(&self.db, pool => {
+            let query = sqlx::query_as(&sql)
+                .bind(now_ms)
+                .bind(lease_until_ms)
+                .bind(&skip)
+                .bind(i64::from(skip_email))
+                .bind(limit)
+                .bind(per_target);
+            let query = if matches!(self.db.backend(), Backend::Postgres) { query.bind(window) } else { query };
+            query.fetch_all(pool).await
+        })?;
         rows.into_iter().map(delivery).collect()
     }
 

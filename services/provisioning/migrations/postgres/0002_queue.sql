@@ -58,3 +58,13 @@ CREATE TABLE provisioning_dead_letters (
     replayed_by      TEXT NOT NULL
 );
 CREATE INDEX provisioning_dead_letters_request ON provisioning_dead_letters (request_id);
+
+-- Inbound webhook ids already processed, per source (replay protection shared by every
+-- replica), kept a day: longer than any accepted timestamp's tolerance.
+CREATE TABLE provisioning_webhook_receipts (
+    source      TEXT NOT NULL,
+    webhook_id  TEXT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source, webhook_id)
+);
+CREATE INDEX provisioning_webhook_receipts_age ON provisioning_webhook_receipts (received_at);

@@ -4,8 +4,7 @@
 //! method's access level (workers' methods are internal: service principals only); "own"
 //! requests are the service's check (another customer's is NOT_FOUND).
 //!
-//! Not built yet, answering `UNIMPLEMENTED` naming what is missing: SubmitCredentials and
-//! ReceiveWebhook.
+//! Not built yet, answering `UNIMPLEMENTED` naming what is missing: SubmitCredentials.
 
 pub mod convert;
 
@@ -23,14 +22,15 @@ use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, PreconditionViolation, StatusExt as _};
 
 use crate::domain::{DEFAULT_LEASE, Failure, MAX_WAIT, NewRequest, lease_length};
-use crate::service::{Caller, FailureReport, Queue};
+use crate::inbound::Refusal;
+use crate::service::{Caller, FailureReport, Queue, WebhookFailure};
 use crate::store::ListFilter;
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 
 /// What is not built yet, named in every `UNIMPLEMENTED` answer.
-const NOT_YET: &str = "credentials and inbound webhooks (the rest of the provisioning issue)";
+const NOT_YET: &str = "credentials (the rest of the provisioning issue)";
 
 /// The one mapping to gRPC status; internal faults are logged with the request id, never shown.
 pub fn status(failure: Failure, request_id: Option<&RequestId>) -> Status {
@@ -397,8 +397,24 @@ impl ProvisioningService for ProvisioningApi {
 
     async fn receive_webhook(
         &self,
-        _request: Request<pb::ReceiveWebhookRequest>,
+        request: Request<pb::ReceiveWebhookRequest>,
     ) -> Result<Response<pb::ReceiveWebhookResponse>, Status> {
-        Err(not_yet(NOT_YET))
+        let request_id = request.extensions().get::<RequestId>().cloned();
+        let headers = request.metadata().clone().into_headers();
+        let body = request.into_inner();
+        let bytes = body.http_body.map(|b| b.data).unwrap_or_default();
+        match self.queue.receive(&body.source, &headers, &bytes).await {
+            Ok(r) => Ok(Response::new(pb::ReceiveWebhookResponse {
+                webhook_id: r.webhook_id,
+                duplicate: r.duplicate,
+            })),
+            Err(WebhookFailure::Refused(Refusal::Malformed(why))) => {
+                Err(statuses::invalid_argument(&Violations::one("headers", why)))
+            }
+            Err(WebhookFailure::Refused(Refusal::Unverified(why))) => Err(Status::unauthenticated(
+                format!("the webhook is not verified: {why}"),
+            )),
+            Err(WebhookFailure::Other(failure)) => Err(status(failure, request_id.as_ref())),
+        }
     }
 }

@@ -8,7 +8,8 @@
 //! - `jobs`: the workers' side (claim, heartbeat, complete, fail), dead letters and replay,
 //!   and how a failure is decided;
 //! - `reaper`: lapsed leases and dead-letter retention;
-//! - `board`: the position board WatchQueuePosition streams share.
+//! - `board`: the position board WatchQueuePosition streams share;
+//! - `inbound`: ReceiveWebhook — verified reports from external backends.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -247,8 +248,11 @@ impl Queue {
 }
 
 mod board;
+mod inbound;
 mod jobs;
 mod reaper;
+
+pub use inbound::{Received, WebhookFailure};
 
 /// How long until `position` is claimed, at the pace of `recent_claims` in the last
 /// [`THROUGHPUT_WINDOW`]; unknown without recent claims.

@@ -1,5 +1,6 @@
 //! The reaper of [`Queue`]: requests whose lease lapsed are requeued (the attempt counted at
-//! claim) or, with their attempts spent, dead-lettered; old dead letters are purged.
+//! claim) or, with their attempts spent, dead-lettered; old dead letters and webhook receipts
+//! (a day: far longer than a signature's tolerance) are purged.
 
 use std::time::Duration;
 
@@ -62,6 +63,13 @@ impl Queue {
                     .unwrap_or_default();
                 if let Err(err) = self.store.purge_dead_letters(now() - retention).await {
                     tracing::warn!(error = %err, "purging old dead letters failed");
+                }
+                if let Err(err) = self
+                    .store
+                    .purge_receipts(now() - chrono::Duration::days(1))
+                    .await
+                {
+                    tracing::warn!(error = %err, "purging old webhook receipts failed");
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! Dead letters: listed newest first, replayed (the request QUEUED again with a fresh attempt
-//! budget, in the transaction that marks the letter replayed), purged after retention.
+//! budget, in the transaction that marks the letter replayed), purged after retention; and the
+//! inbound webhooks' receipts (replay protection).
 
 use chrono::{DateTime, Utc};
 use ironmesh_outbox::NewEvent;
@@ -97,6 +98,37 @@ impl Store {
     pub async fn purge_dead_letters(&self, before: DateTime<Utc>) -> Result<u64> {
         let sql = "DELETE FROM provisioning_dead_letters WHERE COALESCE(replayed_at, \
              dead_lettered_at) < $1";
+        let done = with_pool!(&self.db, pool => sqlx::query(sql).bind(before).execute(pool).await?.rows_affected());
+        Ok(done)
+    }
+}
+
+impl Store {
+    /// Records that `source` sent `webhook_id` (false: it was recorded before — a replay).
+    pub async fn claim_receipt(&self, source: &str, webhook_id: &str) -> Result<bool> {
+        let sql = "INSERT INTO provisioning_webhook_receipts (source, webhook_id, received_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (source, webhook_id) DO NOTHING";
+        let at = now();
+        let inserted = with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(source)
+            .bind(webhook_id)
+            .bind(at)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(inserted == 1)
+    }
+
+    /// Forgets a receipt whose effect could not be applied, so the sender's retry is processed.
+    pub async fn forget_receipt(&self, source: &str, webhook_id: &str) -> Result<()> {
+        let sql = "DELETE FROM provisioning_webhook_receipts WHERE source = $1 AND webhook_id = $2";
+        with_pool!(&self.db, pool => sqlx::query(sql).bind(source).bind(webhook_id).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Deletes receipts older than `before`; how many.
+    pub async fn purge_receipts(&self, before: DateTime<Utc>) -> Result<u64> {
+        let sql = "DELETE FROM provisioning_webhook_receipts WHERE received_at < $1";
         let done = with_pool!(&self.db, pool => sqlx::query(sql).bind(before).execute(pool).await?.rows_affected());
         Ok(done)
     }
