@@ -43,12 +43,17 @@ proto-lint: $(BUF)
 build:
 	$(CARGO) build --workspace --all-targets
 
-## bench: stack, auth, gateway, events and orders costs as ratios against baselines measured in the same run (BENCH_ARGS="--suite stack|auth|gateway|events|orders --json"; events and orders also on PostgreSQL when BENCH_DATABASE_URL names a server; installs h2load with apt-get if missing)
+## bench: stack, auth, gateway, events, orders and notification costs as ratios against baselines measured in the same run (BENCH_ARGS="--suite stack|auth|gateway|events|orders|notification --json"; events, orders and notification also on PostgreSQL when BENCH_DATABASE_URL names a server; installs h2load and wrk with apt-get if missing)
 bench:
 	@command -v h2load >/dev/null 2>&1 || { \
 		echo "h2load missing: installing nghttp2-client"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nghttp2-client; \
+	}
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "wrk missing: installing wrk"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y -qq wrk || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }; \
 	}
 	$(CARGO) build --release --bin ironmesh-bench
 	$${CARGO_TARGET_DIR:-target}/release/ironmesh-bench $(BENCH_ARGS)

@@ -321,19 +321,17 @@ async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
     let mesh = TestMesh::start(Backend::Sqlite, &ServiceKind::ALL).await;
     let token = mesh.customer().await.access_token;
     let token = token.as_str();
-    let results: Vec<(&str, tonic::Status)> = vec![
-        (
-            "credentials",
-            mesh.provisioning()
-                .await
-                .submit_credentials(authed(
-                    ironmesh::provisioning::v1::SubmitCredentialsRequest::default(),
-                    token,
-                ))
-                .await
-                .unwrap_err(),
-        ),
-    ];
+    let results: Vec<(&str, tonic::Status)> = vec![(
+        "credentials",
+        mesh.provisioning()
+            .await
+            .submit_credentials(authed(
+                ironmesh::provisioning::v1::SubmitCredentialsRequest::default(),
+                token,
+            ))
+            .await
+            .unwrap_err(),
+    )];
     for (feature, status) in results {
         assert_eq!(status.code(), Code::Unimplemented, "{feature}: {status:?}");
         assert!(

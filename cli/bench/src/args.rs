@@ -16,6 +16,8 @@ pub enum Suite {
     Events,
     /// CreateOrder end to end vs pgbench; the 200-for-10 contention run.
     Orders,
+    /// Webhook deliveries/s vs wrk to the same receiver; p99 beside a hanging endpoint.
+    Notification,
     /// Every suite.
     All,
 }
@@ -28,6 +30,7 @@ impl Suite {
             Self::Gateway => "gateway",
             Self::Events => "events",
             Self::Orders => "orders",
+            Self::Notification => "notification",
             Self::All => "all",
         }
     }
@@ -101,7 +104,14 @@ pub struct BenchArgs {
     /// (SQLite: 32).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub order_clients: u32,
-    /// Events and orders suites: a PostgreSQL server URL; the suite also runs there, in a fresh database it
+    /// Notification suite: notifications sent in each throughput run (end to end, then as a
+    /// queued backlog).
+    #[arg(long, value_name = "N", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub notifications: u64,
+    /// Notification suite: Sends per second to each of the two users in the isolation runs.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub notification_rate: u32,
+    /// Events, orders and notification suites: a PostgreSQL server URL; the suite also runs there, in a fresh database it
     /// creates and drops (unset: SQLite only).
     #[arg(
         long,

@@ -1,7 +1,9 @@
 //! `ironmesh-bench`: what the shared server stack, token verification, password hashing, the
-//! REST gateway and the events pipeline cost, as ratios measured in one run.
+//! REST gateway, the events pipeline, orders and webhook delivery cost, as ratios measured in one
+//! run.
 //!
-//! # Suites (`--suite stack|auth|gateway|events|orders|all`, default all: every suite)
+//! # Suites (`--suite stack|auth|gateway|events|orders|notification|all`, default all: every
+//! suite)
 //!
 //! ## `stack`: the server stack, with and without token verification
 //! One trivial RPC, `grpc.health.v1.Health/Check` (tonic-health, `""` set to SERVING), is served
@@ -113,6 +115,43 @@
 //! units → wall time; exactly 10 RESERVED, 190 refused FAILED_PRECONDITION and 10 units reserved
 //! in inventory, or the run fails.
 //!
+//! ## `notification`: webhook deliveries against wrk, a healthy endpoint beside a hanging one
+//! Auth and notification run in the bench process through [`ironmesh_launcher::mesh`] (as the
+//! orders suite runs its services), a fresh mesh for each of the two measurements; an operator
+//! (made out of band) Sends webhook-only notifications (`channels: [CHANNEL_WEBHOOK]`) to
+//! customers who registered over gRPC and created their endpoints with CreateWebhookEndpoint.
+//! The receiver is a hyper HTTP/1.1 server on 127.0.0.1 on its own one-thread tokio runtime in
+//! the bench process, answering 204 once the body is read and recording every request's
+//! arrival time and `webhook-id`. Its URL is `http://127.0.0.1:…`, so both meshes set
+//! `notification.allow_insecure_webhooks` and `allow_private_webhook_targets` — test-only
+//! switches, never for a deployment — because the receiver is plain http on loopback; every
+//! other engine setting is production's default (4 attempts in flight per endpoint, 64 in all,
+//! a circuit opening after 5 failures) except the attempt timeouts named below. On SQLite, then
+//! on PostgreSQL (`--database-url` / `BENCH_DATABASE_URL`, a fresh database per mesh, dropped
+//! after it), otherwise reported as not run.
+//! - **throughput** (attempt timeout 300 s, so held attempts are answered, not timed out): the
+//!   first delivery's headers and body are captured and its `webhook-signature` verified with
+//!   the endpoint's secret. Then `--notifications` N (2000) Sends from 16 concurrent callers to
+//!   one endpoint, delivered while they are made: **end to end** = N ÷ (first Send → last
+//!   delivery received), Send path included (the Sends' own rate is shown beside it). Then N
+//!   more Sends while the receiver holds every request it gets unanswered (the engine's 4
+//!   attempts to the endpoint wait, the rest queue as PENDING); once all are queued the
+//!   receiver answers: **engine alone** = N ÷ (release → last delivery received), the delivery
+//!   engine draining a backlog with no Send in the way. Baseline: `wrk -t1 -c4 -d<duration>s
+//!   -s post.lua` (the Lua script, written in the work directory, sets the method, the captured
+//!   body and headers) against the same receiver → requests/s; the same 4 requests in flight as
+//!   the engine allows one endpoint. Target (from the notification issue): deliveries/s ÷ wrk
+//!   req/s ≥ 0.5, judged for both. Without `wrk` on PATH the row says so and the rest runs.
+//! - **isolation** (attempt timeout 1 s, retries 1 s apart up to 20 attempts, circuit
+//!   cool-down 1 s: the hanging endpoint keeps the engine busy): Sends at a fixed
+//!   `--notification-rate` R (50/s) to a healthy customer's endpoint and R/s to a second
+//!   customer, open loop, for `--duration` seconds after a `--warmup`; latency = the Send's
+//!   `created_at` → the request's arrival at the receiver, over the healthy deliveries → p50,
+//!   p99, max. First with the second customer having no endpoint (its Sends make the
+//!   notification only), then with its endpoint pointing at a listener that accepts TCP and
+//!   never answers. Target: p99 with the hanging endpoint ÷ p99 without ≤ 1.2. What the hanging
+//!   endpoint got (connections, deliveries, attempts) is shown beside it.
+//!
 //! # Correctness checks (a failed check exits 1)
 //! `h2load` does not read `grpc-status`. So before and after each run one tonic call must answer
 //! OK; after it every request in h2load's per-request log must have HTTP status 200 and h2load
@@ -128,7 +167,12 @@
 //! the events written, each once with its id as `idempotency_key` and nothing else; that the
 //! outbox records every pair delivered and no dead letter (pairs the relay retried are counted
 //! and shown); that Append returned its entries in sequence and chained; and that the scratch
-//! table has the columns and the index count of `entries` and every row INSERTed.
+//! table has the columns and the index count of `entries` and every row INSERTed. The
+//! notification suite checks, for every run on the healthy endpoint, that each notification
+//! sent has exactly one delivery to it, DELIVERED (looked up with ListDeliveries once none is
+//! PENDING), whose `webhook-id` reached the receiver exactly once, and that nothing else
+//! arrived; that the captured delivery's signature verifies; that wrk reported no socket error
+//! or non-2xx answer and the receiver counted at least the requests wrk did.
 //!
 //! It is a benchmark, not a test: `make bench` runs it, `make test` never does. It is its own
 //! binary crate so that neither its code nor its dependencies (argon2 timing, token minting,
@@ -141,7 +185,8 @@
 //! - [`error`]: [`BenchError`], why a run produced no trustworthy result, and its exit code.
 //! - [`report`]: [`Report`], the suites' results as a table or one JSON object, and the number
 //!   and verdict formatting the suites share.
-//! - [`stores`]: a fresh PostgreSQL database per run, error chains (events and orders suites).
+//! - [`stores`]: a fresh PostgreSQL database per run, error chains (events, orders and
+//!   notification suites).
 //! - The suites, each a directory: `mod.rs` measures, `checks.rs` holds the calls and counter
 //!   checks that prove the figures honest, `report.rs` prints them:
 //!   - [`stack`]: bare vs the server stack vs the stack with token verification;
@@ -151,7 +196,13 @@
 //!   - [`gateway`]: one RPC directly over gRPC and through the REST gateway;
 //!   - [`events`]: the relay against the producer's inserts and the lag at half load
 //!     (`events/pipeline.rs`, paced by `events/pace.rs`), audit Append against plain INSERTs
-//!     (`events/append.rs`); no child, no h2load.
+//!     (`events/append.rs`); no child, no h2load;
+//!   - [`orders`]: CreateOrder against pgbench (`orders/load.rs`, `orders/costs.rs`,
+//!     `orders/pgbench.rs`), no child;
+//!   - [`notification`]: webhook deliveries against wrk (`notification/throughput.rs`,
+//!     `notification/wrk.rs`), a healthy endpoint's p99 beside a hanging one
+//!     (`notification/isolation.rs`); the receivers are `notification/receiver.rs`, the calls
+//!     `notification/load.rs`; no child, no h2load.
 //! - What the suites share:
 //!   - [`h2load`]: driving h2load, reading its summary and per-request log;
 //!   - [`figures`]: one run's figures ([`figures::Run`]), with the server CPU it took;
@@ -175,6 +226,7 @@ mod figures;
 mod frame;
 mod gateway;
 mod h2load;
+mod notification;
 mod orders;
 mod report;
 mod scrape;
@@ -206,7 +258,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
              throughput against the argon2 bound and GetMe p99 under a login flood, one RPC \
              through the REST gateway against the same RPC over gRPC, and the outbox relay \
              against the producer's inserts and audit Append against plain INSERTs (SQLite, and \
-             PostgreSQL with BENCH_DATABASE_URL); prints the figures, ratios and targets."
+             PostgreSQL with BENCH_DATABASE_URL), CreateOrder against pgbench, and webhook \
+             deliveries against wrk (notification needs `wrk`); prints the figures, ratios and \
+             targets."
 )]
 struct Cli {
     #[command(flatten)]
@@ -267,6 +321,9 @@ fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
     let orders = runs(Suite::Orders)
         .then(|| orders::measure(args, workdir.path()))
         .transpose()?;
+    let notification = runs(Suite::Notification)
+        .then(|| notification::measure(args, workdir.path()))
+        .transpose()?;
     Ok(Report {
         args: args.clone(),
         stack,
@@ -274,6 +331,7 @@ fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
         gateway,
         events,
         orders,
+        notification,
     })
 }
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::args::BenchArgs;
-use crate::{auth, events, gateway, orders, stack};
+use crate::{auth, events, gateway, notification, orders, stack};
 
 /// What every suite's result offers the report.
 pub trait SuiteReport {
@@ -27,11 +27,12 @@ pub struct Report {
     pub gateway: Option<gateway::GatewayReport>,
     pub events: Option<events::EventsReport>,
     pub orders: Option<orders::OrdersReport>,
+    pub notification: Option<notification::NotificationReport>,
 }
 
 impl Report {
     /// The suites in report order, by name; None for those not run.
-    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 5] {
+    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 6] {
         [
             ("stack", self.stack.as_ref().map(|s| s as &dyn SuiteReport)),
             ("auth", self.auth.as_ref().map(|a| a as &dyn SuiteReport)),
@@ -46,6 +47,10 @@ impl Report {
             (
                 "orders",
                 self.orders.as_ref().map(|o| o as &dyn SuiteReport),
+            ),
+            (
+                "notification",
+                self.notification.as_ref().map(|n| n as &dyn SuiteReport),
             ),
         ]
     }
@@ -63,7 +68,7 @@ impl Report {
     }
 
     pub fn json(&self) -> Value {
-        let [stack, auth, gateway, events, orders] =
+        let [stack, auth, gateway, events, orders, notification] =
             self.suites().map(|(_, suite)| suite.map(SuiteReport::json));
         json!({
             "suite": self.args.suite.name(),
@@ -76,6 +81,7 @@ impl Report {
             "gateway": gateway,
             "events": events,
             "orders": orders,
+            "notification": notification,
         })
     }
 
