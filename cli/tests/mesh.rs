@@ -32,7 +32,10 @@ fn own_services(kind: ServiceKind) -> Vec<&'static str> {
             "ironmesh.inventory.v1.InventoryService",
             "ironmesh.events.v1.EventsAdminService",
         ],
-        ServiceKind::Provisioning => vec!["ironmesh.provisioning.v1.ProvisioningService"],
+        ServiceKind::Provisioning => vec![
+            "ironmesh.provisioning.v1.ProvisioningService",
+            "ironmesh.events.v1.EventsAdminService",
+        ],
         ServiceKind::Notification => vec![
             "ironmesh.notification.v1.NotificationService",
             "ironmesh.events.v1.EventSinkService",

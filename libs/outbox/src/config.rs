@@ -68,6 +68,8 @@ impl Default for EventsConfig {
                         "auth.user.locked",
                         "auth.api_key.created",
                         "orders.order.*",
+                        "provisioning.request.succeeded",
+                        "provisioning.request.failed",
                     ]
                     .map(str::to_owned)
                     .to_vec(),
@@ -236,7 +238,10 @@ mod tests {
                 "events.subscribers[0].event_types",
             ),
             (
-                |e| e.subscribers.push(e.subscribers[0].clone()),
+                |e| {
+                    e.subscribers.truncate(1);
+                    e.subscribers.push(e.subscribers[0].clone())
+                },
                 "events.subscribers[1].name",
             ),
             (|e| e.max_attempts = 0, "events.max_attempts"),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use ironmesh_proto::ironmesh::auth::v1 as auth;
 use ironmesh_proto::ironmesh::events::v1::Event;
 use ironmesh_proto::ironmesh::orders::v1 as orders;
+use ironmesh_proto::ironmesh::provisioning::v1 as provisioning;
 use prost::Message as _;
 
 /// How a row's payload is read.
@@ -23,6 +24,8 @@ pub enum Payload {
     ApiKeyCreated,
     /// `ironmesh.auth.v1.UserLocked`.
     UserLocked,
+    /// `ironmesh.provisioning.v1.ProvisioningRequest`: the customer being onboarded is told.
+    Provisioning,
 }
 
 /// One row of the table.
@@ -84,6 +87,18 @@ pub const TABLE: &[Row] = &[
         subject: "Your account was locked",
         body: "Your account was locked: {reason}.",
     },
+    Row {
+        event_type: "provisioning.request.succeeded",
+        payload: Payload::Provisioning,
+        subject: "Your {plan} plan is ready",
+        body: "Provisioning request {request_id} for the {plan} plan succeeded.",
+    },
+    Row {
+        event_type: "provisioning.request.failed",
+        payload: Payload::Provisioning,
+        subject: "Provisioning of your {plan} plan failed",
+        body: "Provisioning request {request_id} for the {plan} plan failed after {attempts} attempt(s): {reason}. Our operators have been told.",
+    },
 ];
 
 /// A notification to make from an event.
@@ -136,6 +151,7 @@ fn expected(payload: Payload) -> &'static str {
         Payload::PasswordChanged => "ironmesh.auth.v1.PasswordChanged",
         Payload::ApiKeyCreated => "ironmesh.auth.v1.ApiKeyCreated",
         Payload::UserLocked => "ironmesh.auth.v1.UserLocked",
+        Payload::Provisioning => "ironmesh.provisioning.v1.ProvisioningRequest",
     }
 }
 
@@ -183,6 +199,14 @@ fn read(payload: Payload, bytes: &[u8]) -> Option<(String, BTreeMap<String, Stri
             let m = auth::UserLocked::decode(bytes).ok()?;
             put("reason", or_none(&m.reason));
             m.user_id
+        }
+        Payload::Provisioning => {
+            let r = provisioning::ProvisioningRequest::decode(bytes).ok()?;
+            put("request_id", r.request_id);
+            put("plan", r.plan);
+            put("attempts", r.attempts.to_string());
+            put("reason", or_none(&r.last_error));
+            r.customer_id
         }
     };
     Some((recipient, data))

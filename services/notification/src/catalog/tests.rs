@@ -1,5 +1,6 @@
 //! The table: every row renders without leftover placeholders, order events reach their
-//! customer, security events their user, unknown types nobody, a wrong payload is an error.
+//! customer, security events their user, provisioning outcomes the customer onboarded, unknown
+//! types nobody, a wrong payload is an error.
 
 use super::*;
 
@@ -68,6 +69,15 @@ fn every_row_renders_every_placeholder() {
                 until: None,
             }
             .encode_to_vec(),
+            Payload::Provisioning => {
+                ironmesh_proto::ironmesh::provisioning::v1::ProvisioningRequest {
+                    request_id: "r".into(),
+                    customer_id: "u".into(),
+                    plan: "starter".into(),
+                    ..Default::default()
+                }
+                .encode_to_vec()
+            }
         }
     };
     for row in TABLE {
@@ -112,5 +122,36 @@ fn money_follows_the_currency_exponent() {
     assert_eq!(
         render("{a} and {b}", &BTreeMap::from([("a".into(), "x".into())])),
         "x and {b}"
+    );
+}
+
+#[test]
+fn provisioning_outcomes_notify_the_customer_being_onboarded() {
+    use ironmesh_proto::ironmesh::provisioning::v1 as provisioning;
+    let request = provisioning::ProvisioningRequest {
+        request_id: "req-1".into(),
+        customer_id: "cust-1".into(),
+        plan: "professional".into(),
+        attempts: 5,
+        last_error: "region full".into(),
+        ..Default::default()
+    };
+    let ok = draft(&event(
+        "provisioning.request.succeeded",
+        request.encode_to_vec(),
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(ok.recipient_id, "cust-1");
+    assert_eq!(ok.subject, "Your professional plan is ready");
+    let failed = draft(&event(
+        "provisioning.request.failed",
+        request.encode_to_vec(),
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        failed.body,
+        "Provisioning request req-1 for the professional plan failed after 5 attempt(s): region full. Our operators have been told."
     );
 }
