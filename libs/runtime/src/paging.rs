@@ -21,6 +21,26 @@ pub fn page_size(requested: i32, default: i64, max: i64) -> Result<i64, Violatio
     }
 }
 
+/// One page of `rows` (fetched `size + 1`, in list order): at most `size` of them, and the token
+/// of the page after the last (empty when there is none).
+pub fn page<T>(
+    mut rows: Vec<T>,
+    size: i64,
+    binding: &str,
+    cursor: impl Fn(&T) -> &str,
+) -> (Vec<T>, String) {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if rows.len() <= size {
+        return (rows, String::new());
+    }
+    rows.truncate(size);
+    let token = rows
+        .last()
+        .map(|r| encode_token(cursor(r), binding))
+        .unwrap_or_default();
+    (rows, token)
+}
+
 /// The token of the page after `cursor`, for a request whose filters read `binding`.
 pub fn encode_token(cursor: &str, binding: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{cursor}", digest(binding)))

@@ -11,7 +11,7 @@ use ironmesh_interceptors::context::RequestId;
 use ironmesh_proto::ironmesh::notification::v1::{
     self as pb, notification_service_server::NotificationService,
 };
-use ironmesh_runtime::paging::{decode_token, encode_token, page_size};
+use ironmesh_runtime::paging::{decode_token, page, page_size};
 use ironmesh_runtime::status as statuses;
 use ironmesh_runtime::validation::{Violations, check_uuid};
 use tonic::{Request, Response, Status};
@@ -59,25 +59,6 @@ where
         .await
         .map(Response::new)
         .map_err(|failure| status(failure, request_id.as_ref()))
-}
-
-/// A page: at most `size` of `rows` (fetched `size + 1`), and the token after the last.
-fn page<T>(
-    mut rows: Vec<T>,
-    size: i64,
-    binding: &str,
-    id: impl Fn(&T) -> &str,
-) -> (Vec<T>, String) {
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if rows.len() <= size {
-        return (rows, String::new());
-    }
-    rows.truncate(size);
-    let token = rows
-        .last()
-        .map(|r| encode_token(id(r), binding))
-        .unwrap_or_default();
-    (rows, token)
 }
 
 fn optional_uuid(v: &mut Violations, field: &str, id: &str) {

@@ -13,7 +13,7 @@ use ironmesh_interceptors::context::{Deadline, RequestId};
 use ironmesh_proto::ironmesh::provisioning::v1::{
     self as pb, provisioning_service_server::ProvisioningService,
 };
-use ironmesh_runtime::paging::{decode_token, encode_token, page_size};
+use ironmesh_runtime::paging::{decode_token, page, page_size};
 use ironmesh_runtime::status::{self as statuses, not_yet};
 use ironmesh_runtime::validation::Violations;
 use prost::Message as _;
@@ -74,25 +74,6 @@ where
         .await
         .map(Response::new)
         .map_err(|failure| status(failure, request_id.as_ref()))
-}
-
-/// At most `size` of `rows` (fetched `size + 1`), and the token after the last.
-fn page<T>(
-    mut rows: Vec<T>,
-    size: i64,
-    binding: &str,
-    id: impl Fn(&T) -> &str,
-) -> (Vec<T>, String) {
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if rows.len() <= size {
-        return (rows, String::new());
-    }
-    rows.truncate(size);
-    let token = rows
-        .last()
-        .map(|r| encode_token(id(r), binding))
-        .unwrap_or_default();
-    (rows, token)
 }
 
 /// What a SubmitRequest's idempotency fingerprint covers: the fields the service reads.
