@@ -12,7 +12,7 @@ fn a_table_of(kind: ServiceKind) -> &'static str {
         ServiceKind::Auth => "users",
         ServiceKind::Orders => "orders",
         ServiceKind::Inventory => "stock",
-        ServiceKind::Provisioning => "jobs",
+        ServiceKind::Provisioning => "provisioning_jobs",
         ServiceKind::Notification => "deliveries",
         ServiceKind::Audit => "entries",
     }

@@ -78,7 +78,8 @@ impl TestMesh {
         Self::start_with(backend, services, false, |_| {}).await
     }
 
-    /// Like [`Self::start`], optionally with the gateway, after `adjust` has changed the config.
+    /// Like [`Self::start`], optionally with the gateway, after `adjust` has changed the config
+    /// (event subscribers whose service is not in `services` are dropped first).
     pub async fn start_with(
         backend: Backend,
         services: &[ServiceKind],
@@ -91,6 +92,15 @@ impl TestMesh {
             Backend::Postgres => Some(TestDatabase::create().await),
         };
         let mut config = test_config(data_dir.path(), database.as_ref().map(|d| d.url()));
+        // Subscribers whose service this mesh does not run are dropped, so no relay retries a
+        // service that is not there (`adjust` may add them back).
+        config
+            .update_section::<ironmesh_outbox::EventsConfig>(|events| {
+                events
+                    .subscribers
+                    .retain(|s| s.service_kind().is_none_or(|kind| services.contains(&kind)))
+            })
+            .expect("a valid events section");
         adjust(&mut config);
         let mut mesh = Self::start_on(config, services, gateway).await;
         mesh.database = database;
@@ -101,16 +111,7 @@ impl TestMesh {
     /// Starts `services` with exactly `config` — storage, keys and secrets the caller keeps (a
     /// [`test_config`] over its own directory and [`TestDatabase`]) — so a test can stop a mesh
     /// and start another on the same stores. [`Self::shutdown`] leaves that storage alone.
-    /// Subscribers whose service is not in `services` are dropped, so no relay retries a
-    /// service this mesh does not run.
-    pub async fn start_on(mut config: Config, services: &[ServiceKind], gateway: bool) -> Self {
-        config
-            .update_section::<ironmesh_outbox::EventsConfig>(|events| {
-                events
-                    .subscribers
-                    .retain(|s| s.service_kind().is_none_or(|kind| services.contains(&kind)))
-            })
-            .expect("a valid events section");
+    pub async fn start_on(config: Config, services: &[ServiceKind], gateway: bool) -> Self {
         let bound = mesh::bind(config, services, gateway)
             .await
             .expect("bind test listeners");
