@@ -73,26 +73,45 @@ impl Keyring {
 
     /// Seals `plaintext` under the current key with a fresh random nonce.
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        self.seal_bound(plaintext, &[])
+    }
+
+    /// [`Self::seal`], bound to `context` as well: the value opens only with the same context
+    /// ([`Self::open_bound`]), so a sealed value copied to another row (another context) fails.
+    /// The associated data is the header followed by `context`; with an empty context this is
+    /// exactly [`Self::seal`].
+    pub fn seal_bound(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, Error> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| Error::Randomness)?;
         let mut out = envelope::header(self.current.id());
-        let ciphertext = self.current.encrypt(&nonce, &out, plaintext)?;
+        let aad = [out.as_slice(), context].concat();
+        let ciphertext = self.current.encrypt(&nonce, &aad, plaintext)?;
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
         Ok(out)
     }
 
+    /// Opens a value [`Self::seal_bound`] sealed with `context`, under any key of the ring.
+    pub fn open_bound(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, Error> {
+        let envelope = envelope::parse(sealed).ok_or(Error::Malformed)?;
+        let key = self
+            .keys
+            .get(envelope.key_id)
+            .ok_or_else(|| Error::UnknownKey(envelope.key_id.to_owned()))?;
+        let aad = [envelope.header, context].concat();
+        key.decrypt(envelope.nonce, &aad, envelope.ciphertext)
+    }
+
+    /// The key id a sealed value names, if it is an envelope.
+    pub fn key_id_of(sealed: &[u8]) -> Option<&str> {
+        envelope::parse(sealed).map(|e| e.key_id)
+    }
+
     /// Opens a value sealed under any key of the ring.
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, Error> {
-        let result = match envelope::parse(sealed) {
-            Some(envelope) => match self.keys.get(envelope.key_id) {
-                Some(key) => key.decrypt(envelope.nonce, envelope.header, envelope.ciphertext),
-                None => Err(Error::UnknownKey(envelope.key_id.to_owned())),
-            },
-            None => Err(Error::Malformed),
-        };
+        let result = self.open_bound(sealed, &[]);
         match result {
             // A legacy value starts with a random nonce, which may (once in 2^32) look like an
             // envelope header; so any failure falls back to the legacy reading when accepted.

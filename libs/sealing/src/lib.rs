@@ -8,7 +8,10 @@
 //! - [`envelope`]: the byte format of a sealed value (`IMS`, version, key id, nonce, ciphertext)
 //!   and the pre-envelope format auth wrote before this crate existed.
 //! - [`Keyring`]: one current key that seals and older keys that still open; rotation makes a
-//!   new key current and keeps the old one for opening.
+//!   new key current and keeps the old one for opening. Values may be bound to a context
+//!   (`seal_bound`), so one copied to another row fails to open.
+//! - [`data_key`]: envelope encryption with a fresh data key per value, wrapped by the ring's
+//!   current key and re-wrapped on rotation ([`DataKeySealed`]) — for customer material.
 //! - [`master_key`]: the process's master key — configured, or generated once into a file for a
 //!   single-node (SQLite) setup.
 //! - [`SecretsConfig`]: the `secrets` configuration section (master key, previous keys) and
@@ -17,12 +20,14 @@
 #![forbid(unsafe_code)]
 
 mod config;
+pub mod data_key;
 pub mod envelope;
 mod key;
 mod keyring;
 pub mod master_key;
 
 pub use config::{KeyringError, SecretsConfig, configured_keyring};
+pub use data_key::DataKeySealed;
 pub use key::{Key, KeyIdError};
 pub use keyring::Keyring;
 pub use master_key::{MasterKeyError, load_master_key};
