@@ -85,10 +85,12 @@ async fn read_table(child: &mut Child) -> Table {
         false
     };
     let ready = tokio::time::timeout(READY_LIMIT, read).await;
-    assert!(
-        matches!(ready, Ok(true)),
-        "`ironmesh up` printed its ready line within {READY_LIMIT:?}"
-    );
+    if !matches!(ready, Ok(true)) {
+        // Say why: what the process wrote to stderr (it may have exited).
+        let _ = child.start_kill();
+        let stderr = stderr_of(child).await;
+        panic!("`ironmesh up` printed no ready line within {READY_LIMIT:?}; its stderr:\n{stderr}");
+    }
     table
 }
 

@@ -67,24 +67,37 @@ pub fn load_master_key(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io("create the directory of"))?;
     }
+    // Written under a temporary name and linked into place, so services starting at once (all
+    // of `ironmesh up`) agree on one key and none reads a half-written file (a bare create_new
+    // let the loser read the winner's file before it was written).
+    let mut suffix = [0u8; 8];
+    SystemRandom::new()
+        .fill(&mut suffix)
+        .map_err(|_| MasterKeyError::Randomness)?;
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    let temp = path.with_extension(format!("tmp-{suffix}"));
     let mut options = std::fs::OpenOptions::new();
-    // create_new: two processes starting at once must not both write a key; the loser reads
-    // the winner's.
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut out = match options.open(path) {
-        Ok(out) => out,
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            return load_master_key(None, Some(path));
-        }
-        Err(err) => return Err(io("create")(err)),
-    };
     let encoded = base64::engine::general_purpose::STANDARD.encode(key);
-    out.write_all(encoded.as_bytes()).map_err(io("write"))?;
-    out.sync_all().map_err(io("write"))?;
-    tracing::info!(path = %path.display(), "generated a master key for secrets at rest");
-    Ok(key)
+    let written = options.open(&temp).and_then(|mut out| {
+        out.write_all(encoded.as_bytes())?;
+        out.sync_all()?;
+        std::fs::hard_link(&temp, path)
+    });
+    let _ = std::fs::remove_file(&temp);
+    match written {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "generated a master key for secrets at rest");
+            Ok(key)
+        }
+        // Another process won the race: use its key.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            load_master_key(None, Some(path))
+        }
+        Err(err) => Err(io("write")(err)),
+    }
 }
 
 #[cfg(test)]
@@ -122,5 +135,30 @@ mod tests {
             load_master_key(None, Some(&path)),
             Err(MasterKeyError::BadFile(_))
         ));
+    }
+
+    /// Sixteen threads generating the key in one fresh directory at once all get the same key
+    /// (none reads a half-written file), as the services of `ironmesh up` do at first start.
+    #[test]
+    fn concurrent_first_starts_agree_on_one_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("master.key");
+            let keys: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..16)
+                    .map(|_| scope.spawn(|| load_master_key(None, Some(&path))))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap().unwrap())
+                    .collect()
+            });
+            assert!(
+                keys.iter().all(|k| *k == keys[0]),
+                "one key for every thread"
+            );
+            let files = std::fs::read_dir(dir.path()).unwrap().count();
+            assert_eq!(files, 1, "no temporary file is left behind");
+        }
     }
 }
