@@ -5,7 +5,6 @@
 //! webhook tests repeat (create an endpoint, read a notification's deliveries, wait for a state).
 #![allow(dead_code)]
 
-use std::io::Write as _;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +17,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use ironmesh_proto::ironmesh::notification::v1 as pb;
 use ironmesh_testkit::{authed, eventually};
+use tokio::io::AsyncWriteExt as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
@@ -235,28 +235,24 @@ impl Verifier {
                 "webhook-signature": request.header("webhook-signature"),
             },
         });
-        let mut child = std::process::Command::new(&self.python)
+        let mut child = tokio::process::Command::new(&self.python)
             .args(["-c", VERIFY])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .kill_on_drop(true)
             .spawn()
             .expect("start python");
         let mut stdin = child.stdin.take().expect("python's stdin");
         stdin
             .write_all(case.to_string().as_bytes())
+            .await
             .expect("feed python");
         drop(stdin);
-        // tokio's `process` feature is off in this crate: wait on the std child, bounded.
-        let started = Instant::now();
-        while child.try_wait().expect("python's status").is_none() {
-            if started.elapsed() > Duration::from_secs(20) {
-                let _ = child.kill();
-                panic!("the python verifier did not finish within 20 s");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let out = child.wait_with_output().expect("python's output");
+        let out = timeout(Duration::from_secs(20), child.wait_with_output())
+            .await
+            .expect("the python verifier finishes within 20 s")
+            .expect("python's output");
         match out.status.code() {
             Some(0) => {
                 assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified");

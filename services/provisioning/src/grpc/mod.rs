@@ -1,12 +1,15 @@
 //! The tonic adapter for `ProvisioningService`: each handler reads the caller, converts proto
 //! to domain ([`convert`]), calls the [`Queue`] and converts back; every error goes through
-//! [`status`], the one mapping to gRPC status. The server stack has already enforced each
+//! [`status`] (`grpc/status.rs`), the one mapping to gRPC status. The server stack has already enforced each
 //! method's access level (workers' methods are internal: service principals only); "own"
 //! requests are the service's check (another customer's is NOT_FOUND).
 //!
 //! Not built yet, answering `UNIMPLEMENTED` naming what is missing: SubmitCredentials.
 
 pub mod convert;
+mod status;
+
+pub use status::{status, webhook_status};
 
 use ironmesh_interceptors::auth::{Principal, ROLE_ADMIN, ROLE_OPERATOR};
 use ironmesh_interceptors::context::{Deadline, RequestId};
@@ -14,16 +17,14 @@ use ironmesh_proto::ironmesh::provisioning::v1::{
     self as pb, provisioning_service_server::ProvisioningService,
 };
 use ironmesh_runtime::paging::{decode_token, page, page_size};
-use ironmesh_runtime::status::{self as statuses, not_yet};
+use ironmesh_runtime::status::not_yet;
 use ironmesh_runtime::validation::Violations;
 use prost::Message as _;
 use tokio_stream::StreamExt as _;
 use tonic::{Request, Response, Status};
-use tonic_types::{ErrorDetails, PreconditionViolation, StatusExt as _};
 
 use crate::domain::{DEFAULT_LEASE, Failure, MAX_WAIT, NewRequest, lease_length};
-use crate::inbound::Refusal;
-use crate::service::{Caller, FailureReport, Queue, WebhookFailure};
+use crate::service::{Caller, FailureReport, Queue};
 use crate::store::ListFilter;
 
 const DEFAULT_PAGE: i64 = 50;
@@ -31,29 +32,6 @@ const MAX_PAGE: i64 = 200;
 
 /// What is not built yet, named in every `UNIMPLEMENTED` answer.
 const NOT_YET: &str = "credentials (the rest of the provisioning issue)";
-
-/// The one mapping to gRPC status; internal faults are logged with the request id, never shown.
-pub fn status(failure: Failure, request_id: Option<&RequestId>) -> Status {
-    match failure {
-        Failure::Invalid(violations) => statuses::invalid_argument(&violations),
-        Failure::NotFound(what) => Status::not_found(format!("{what} not found")),
-        Failure::Denied(why) => Status::permission_denied(why),
-        Failure::Precondition(kind, subject, description) => statuses::precondition_failure(
-            &description,
-            &[PreconditionViolation::new(kind, &subject, &description)],
-        ),
-        Failure::Lease(loss) => {
-            let mut details = ErrorDetails::new();
-            details.set_error_info(loss.reason(), "provisioning.ironmesh", []);
-            let message = match loss {
-                crate::domain::LeaseLoss::Lost => "the lease is no longer held by this token",
-                crate::domain::LeaseLoss::Cancelled => "the request was cancelled",
-            };
-            Status::with_error_details(tonic::Code::FailedPrecondition, message, details)
-        }
-        Failure::Internal(fault) => statuses::internal(&*fault, request_id),
-    }
-}
 
 /// Runs `f` for the caller and maps its error with the request's id.
 async fn answer<T, R, F, Fut>(request: Request<R>, f: F) -> Result<Response<T>, Status>
@@ -384,18 +362,11 @@ impl ProvisioningService for ProvisioningApi {
         let headers = request.metadata().clone().into_headers();
         let body = request.into_inner();
         let bytes = body.http_body.map(|b| b.data).unwrap_or_default();
-        match self.queue.receive(&body.source, &headers, &bytes).await {
-            Ok(r) => Ok(Response::new(pb::ReceiveWebhookResponse {
-                webhook_id: r.webhook_id,
-                duplicate: r.duplicate,
-            })),
-            Err(WebhookFailure::Refused(Refusal::Malformed(why))) => {
-                Err(statuses::invalid_argument(&Violations::one("headers", why)))
-            }
-            Err(WebhookFailure::Refused(Refusal::Unverified(why))) => Err(Status::unauthenticated(
-                format!("the webhook is not verified: {why}"),
-            )),
-            Err(WebhookFailure::Other(failure)) => Err(status(failure, request_id.as_ref())),
-        }
+        let received = self.queue.receive(&body.source, &headers, &bytes).await;
+        let r = received.map_err(|failure| webhook_status(failure, request_id.as_ref()))?;
+        Ok(Response::new(pb::ReceiveWebhookResponse {
+            webhook_id: r.webhook_id,
+            duplicate: r.duplicate,
+        }))
     }
 }
