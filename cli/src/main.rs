@@ -1,5 +1,6 @@
 //! `ironmesh`: run the whole mesh (`up`), one component (`serve`), the migrations (`migrate`) or
-//! operator tasks (`admin create-user`, `admin rotate-signing-key`, `events dead-letters
+//! operator tasks (`admin create-user`, `admin rotate-signing-key`, `admin
+//! rotate-credential-key`, `admin credential-keys`, `events dead-letters
 //! list|replay`), run provisioning jobs (`worker --exec PROGRAM`, see `worker.rs`), or verify
 //! an exported audit log offline (`audit verify`, see `audit.rs`). The
 //! benchmark is its own
@@ -102,6 +103,12 @@ enum AdminCommand {
     /// Make a new access-token signing key now; the current ones stay published until their
     /// tokens expire.
     RotateSigningKey,
+    /// Make a new key-encryption key wrap provisioning credentials' data keys from now on;
+    /// each provisioning replica re-wraps the older rows in the background. Prints the new key
+    /// id and how many rows each key still wraps.
+    RotateCredentialKey,
+    /// How many provisioning credential rows each key-encryption key still wraps.
+    CredentialKeys,
 }
 
 fn main() -> ExitCode {
@@ -289,6 +296,37 @@ async fn admin(config: Config, command: AdminCommand) -> ExitCode {
             }
             Err(err) => fail(&err),
         },
+        AdminCommand::RotateCredentialKey => {
+            match ironmesh_provisioning::operator::rotate_credential_key(&config).await {
+                Ok((id, report)) => {
+                    println!("new credential key {id}");
+                    print_key_report(&report);
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(&err),
+            }
+        }
+        AdminCommand::CredentialKeys => {
+            match ironmesh_provisioning::operator::credential_key_report(&config).await {
+                Ok(report) => {
+                    print_key_report(&report);
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(&err),
+            }
+        }
+    }
+}
+
+/// One line per credential key, oldest first: its id, when it was made, the rows it wraps.
+fn print_key_report(report: &[ironmesh_provisioning::store::KeyUse]) {
+    for key in report {
+        println!(
+            "{}\tcreated {}\t{} rows",
+            key.key_id,
+            key.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            key.rows
+        );
     }
 }
 

@@ -317,35 +317,6 @@ async fn oversized_message_is_resource_exhausted_and_the_server_keeps_serving() 
     assert!(mesh.shutdown().await.is_empty());
 }
 
-/// RPCs whose behaviour belongs to later issues answer UNIMPLEMENTED with a message naming the
-/// missing feature — never a fake OK.
-#[tokio::test]
-async fn unbuilt_rpcs_answer_unimplemented_naming_the_feature() {
-    let mesh = TestMesh::start(Backend::Sqlite, &ServiceKind::ALL).await;
-    let token = mesh.customer().await.access_token;
-    let token = token.as_str();
-    let results: Vec<(&str, tonic::Status)> = vec![(
-        "credentials",
-        mesh.provisioning()
-            .await
-            .submit_credentials(authed(
-                ironmesh::provisioning::v1::SubmitCredentialsRequest::default(),
-                token,
-            ))
-            .await
-            .unwrap_err(),
-    )];
-    for (feature, status) in results {
-        assert_eq!(status.code(), Code::Unimplemented, "{feature}: {status:?}");
-        assert!(
-            status.message().contains(feature),
-            "message names the feature `{feature}`: {}",
-            status.message()
-        );
-    }
-    assert!(mesh.shutdown().await.is_empty());
-}
-
 /// Health follows the store: when the service's PostgreSQL database stops accepting connections,
 /// Watch turns NOT_SERVING (and `/readyz` 503); when it comes back, SERVING again. PostgreSQL
 /// only — that is where a store can go away while the process lives.

@@ -243,6 +243,9 @@ impl Schemas {
             if required {
                 schema["minProperties"] = json!(1);
             }
+            if side != Side::Response {
+                self.apply_map_rules(field, &mut schema);
+            }
             schema
         } else if field.is_list() {
             let mut items = self.kind(&field.kind(), side);
@@ -271,6 +274,18 @@ impl Schemas {
                     schema
                 }
             }
+        }
+    }
+
+    /// A map field's `min_items` / `max_items` as `minProperties` / `maxProperties`.
+    fn apply_map_rules(&self, field: &FieldDescriptor, schema: &mut Value) {
+        let mut counts = json!({});
+        self.apply_rules(field, &mut json!({}), Some(&mut counts));
+        if let Some(n) = counts.get("minItems") {
+            schema["minProperties"] = n.clone();
+        }
+        if let Some(n) = counts.get("maxItems") {
+            schema["maxProperties"] = n.clone();
         }
     }
 

@@ -88,6 +88,8 @@ pub struct Request {
     /// The live job while RUNNING.
     pub job_id: Option<String>,
     pub progress: String,
+    /// Kinds of the credentials stored for it, sorted.
+    pub credential_kinds: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,

@@ -4,12 +4,14 @@
 //! `replayed` — with the
 //! request as the contract shows it as payload (`ironmesh.provisioning.v1.ProvisioningRequest`,
 //! never credential material). The actor is the caller's principal subject, or
-//! [`crate::domain::PROVISIONING_SERVICE`] for what the reaper does.
+//! [`crate::domain::PROVISIONING_SERVICE`] for what the reaper does. A stored credential set
+//! is `provisioning.credentials.stored` (metadata only).
 
 use ironmesh_outbox::NewEvent;
 
 use crate::domain::Request;
 use crate::grpc::convert;
+use crate::store::StoredCredential;
 
 /// A transition of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,5 +50,19 @@ pub fn request(transition: Transition, actor: &str, request: &Request) -> NewEve
         &request.id,
         actor,
         &convert::request(request),
+    )
+}
+
+/// `provisioning.credentials.stored`: a credential set stored for a request, its metadata as
+/// payload (`ironmesh.provisioning.v1.CredentialInfo`: kind, entry names, key id — never the
+/// material).
+pub fn credentials_stored(actor: &str, stored: &StoredCredential) -> NewEvent {
+    crate::metrics::credentials_stored();
+    NewEvent::protobuf(
+        "provisioning.credentials.stored",
+        "provisioning_request",
+        &stored.request_id,
+        actor,
+        &convert::credential_info(stored),
     )
 }

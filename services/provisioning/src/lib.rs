@@ -13,7 +13,10 @@
 //! - [`service`]: the operations ([`service::Queue`]): submit, read, position, cancel, claim
 //!   (long-poll), heartbeat, complete, fail, dead letters, replay, the reaper, and the position
 //!   board WatchQueuePosition streams share.
-//! - [`events`]: `provisioning.request.<transition>` through the outbox, the request as payload.
+//! - [`credentials`]: customer credentials, envelope-encrypted (a data key per set, wrapped by
+//!   key-encryption keys kept sealed in the database), key rotation and rewrap.
+//! - [`events`]: `provisioning.request.<transition>` through the outbox, the request as
+//!   payload; `provisioning.credentials.stored` (metadata only).
 //! - [`metrics`]: transitions, position queries and watchers, in `/metrics`.
 //! - `grpc`: the tonic adapter and errors → status in one function; `grpc/convert` (proto ⇄
 //!   domain).
@@ -21,15 +24,17 @@
 //!   with the job on stdin, heartbeats, completes or fails by its exit status).
 //! - [`settings`]: the `provisioning` section ([`settings::ProvisioningConfig`]) and
 //!   [`SECTIONS`].
-//!
-//! Not built yet (UNIMPLEMENTED naming it): SubmitCredentials and ReceiveWebhook.
+//! - [`operator`]: what `ironmesh admin` does to provisioning (rotate the credential key, the
+//!   key report).
 #![forbid(unsafe_code)]
 
+pub mod credentials;
 pub mod domain;
 pub mod events;
 mod grpc;
 pub mod inbound;
 pub mod metrics;
+pub mod operator;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -58,12 +63,14 @@ pub async fn run(
     let limit = config.max_message_bytes;
     let settings = config.section::<ProvisioningConfig>()?;
     let events = Events::from_config(&config, KIND)?;
+    let master = operator::master_keyring(&config)?;
     metrics::register_all();
     ironmesh_runtime::run_service(config, KIND, &MIGRATIONS, listeners, shutdown, move |db| {
         let store = store::Store::new(db.clone(), events.outbox().clone());
-        let queue = service::Queue::new(store, settings);
+        let queue = service::Queue::new(store, settings, master);
         let reaper = queue.clone();
         let board = queue.clone();
+        let rewrap = queue.clone();
         let keys = db.clone();
         let service = GrpcService::new(KIND)
             .add_service(limit_sizes!(
@@ -73,6 +80,9 @@ pub async fn run(
             .background("provisioning reaper", move |token| reaper.run_reaper(token))
             .background("provisioning position board", move |token| {
                 board.run_board(token)
+            })
+            .background("provisioning credential rewrap", move |token| {
+                rewrap.run_rewrap(token)
             })
             .background("provisioning idempotency key retention", move |token| {
                 ironmesh_idempotency::retention_task(keys, token)

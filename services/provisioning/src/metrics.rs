@@ -1,6 +1,7 @@
 //! Provisioning's own series in the process's `/metrics` (beside the stack's per-RPC ones):
 //! transitions of requests, the queries that compute queue positions (the shared board's
-//! refreshes and single lookups — what 1,000 watchers must not multiply), and the watchers.
+//! refreshes and single lookups — what 1,000 watchers must not multiply), the watchers, and
+//! credential sets stored, read and re-wrapped.
 //! Label sets are fixed.
 
 use std::sync::LazyLock;
@@ -59,6 +60,20 @@ static WATCHERS: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
+static CREDENTIALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "ironmesh_provisioning_credentials_total",
+                "Credential sets by operation: stored (SubmitCredentials), read (decrypted for a \
+                 worker's live lease), rewrapped (data key moved to the newest key).",
+            ),
+            &["service", "operation"],
+        )
+        .expect("valid metric"),
+    )
+});
+
 /// Makes every series visible from the start.
 pub fn register_all() {
     for t in [
@@ -76,7 +91,26 @@ pub fn register_all() {
     for kind in ["board", "single"] {
         POSITION_QUERIES.with_label_values(&[SERVICE, kind]);
     }
+    for op in ["stored", "read", "rewrapped"] {
+        CREDENTIALS.with_label_values(&[SERVICE, op]);
+    }
     LazyLock::force(&WATCHERS);
+}
+
+pub fn credentials_stored() {
+    CREDENTIALS.with_label_values(&[SERVICE, "stored"]).inc();
+}
+
+pub fn credentials_read(sets: usize) {
+    CREDENTIALS
+        .with_label_values(&[SERVICE, "read"])
+        .inc_by(sets as u64);
+}
+
+pub fn credentials_rewrapped(rows: u64) {
+    CREDENTIALS
+        .with_label_values(&[SERVICE, "rewrapped"])
+        .inc_by(rows);
 }
 
 pub fn transition(word: &str) {

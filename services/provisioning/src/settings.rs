@@ -1,7 +1,8 @@
 //! Provisioning's configuration section (`provisioning.*`, read through
 //! `ironmesh_runtime::Config::section`): the plans customers may ask for, the attempt budget and
 //! retry backoff, how often lapsed leases are reaped and other replicas' submissions looked
-//! for, and how long dead letters are kept. The outbox's `events` section is the shared one.
+//! for, how long dead letters are kept, and how often credentials are re-wrapped after a key
+//! rotation. The outbox's `events` section is the shared one.
 //!
 //! ```toml
 //! [provisioning]
@@ -38,6 +39,9 @@ pub struct ProvisioningConfig {
     /// How often the position board is recomputed while anyone watches (WatchQueuePosition
     /// sends at most one change per refresh; the contract's once a second by default).
     pub position_refresh_ms: u64,
+    /// How often a replica re-wraps credential data keys still wrapped by an older
+    /// key-encryption key (after `ironmesh admin rotate-credential-key`).
+    pub credential_rewrap_interval_ms: u64,
     /// External backends that may report on running requests (`ReceiveWebhook`), each with
     /// its signature scheme and secrets.
     pub webhook_sources: Vec<crate::inbound::WebhookSource>,
@@ -56,6 +60,7 @@ impl Default for ProvisioningConfig {
             claim_poll_interval_ms: 500,
             dead_letter_retention_secs: 7 * 24 * 3600,
             position_refresh_ms: 1_000,
+            credential_rewrap_interval_ms: 60_000,
             webhook_sources: Vec::new(),
         }
     }
@@ -103,6 +108,12 @@ impl Section for ProvisioningConfig {
         if !(50..=60_000).contains(&self.position_refresh_ms) {
             return bad("position_refresh_ms", "must be between 50 and 60000");
         }
+        if !(10..=86_400_000).contains(&self.credential_rewrap_interval_ms) {
+            return bad(
+                "credential_rewrap_interval_ms",
+                "must be between 10 and 86400000",
+            );
+        }
         for (i, source) in self.webhook_sources.iter().enumerate() {
             if let Some(why) = source.problem() {
                 return bad(&format!("webhook_sources[{i}]"), why);
@@ -145,6 +156,10 @@ impl ProvisioningConfig {
 
     pub fn position_refresh(&self) -> Duration {
         Duration::from_millis(self.position_refresh_ms)
+    }
+
+    pub fn credential_rewrap_interval(&self) -> Duration {
+        Duration::from_millis(self.credential_rewrap_interval_ms)
     }
 
     pub fn dead_letter_retention(&self) -> Duration {

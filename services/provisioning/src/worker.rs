@@ -3,14 +3,14 @@
 //! **stdin** (never in argv or the environment), heartbeats at a third of the lease, and
 //! finishes by the program's exit: 0 with a JSON object of strings on stdout → CompleteJob
 //! with that result; 75 (EX_TEMPFAIL) → a retryable FailJob; anything else → a non-retryable
-//! FailJob with the tail of stderr. A lost lease or a cancelled request kills the program.
+//! FailJob with the tail of stderr. The job's credentials (GetJobCredentials, fenced by the
+//! lease) are in the input's `credentials` as `{kind: {name: value}}`. A lost lease or a cancelled request kills the program.
 //! When `stop` fires, no more jobs are claimed; running ones get `grace` to finish, then are
 //! killed and failed as retryable.
 //!
 //! The worker authenticates as the service identity `service:worker` (the deployment's
 //! service secret: configured, or `data_dir/service.key` next to `ironmesh up`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -21,6 +21,10 @@ use ironmesh_proto::ironmesh::provisioning::v1::{
 use ironmesh_runtime::{Config, ServiceKind, clients};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
+
+use self::input::{credentials, parse_result, tail};
+
+mod input;
 
 /// The identity workers call as (`service:worker`).
 pub const WORKER_IDENTITY: &str = "worker";
@@ -134,15 +138,28 @@ async fn run_job(
     job: pb::Job,
     stop: &CancellationToken,
 ) {
-    let input = serde_json::json!({
-        "job_id": job.job_id,
-        "request_id": job.request_id,
-        "customer_id": job.customer_id,
-        "plan": job.plan,
-        "priority_tier": pb::PriorityTier::try_from(job.priority_tier).map(|t| t.as_str_name()).unwrap_or(""),
-        "attempt": job.attempt,
-        "credentials": {},
-    });
+    let credentials = match credentials(client, &job).await {
+        Ok(credentials) => credentials,
+        Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+            tracing::info!(job_id = %job.job_id, reason = status.message(), "the lease ended before the job started");
+            return;
+        }
+        Err(status) => {
+            tracing::warn!(job_id = %job.job_id, code = ?status.code(), "the job's credentials could not be read");
+            let why = "the worker could not read the job's credentials";
+            let _ = fail(
+                client,
+                job.job_id.clone(),
+                job.lease_token.clone(),
+                why,
+                true,
+                None,
+            )
+            .await;
+            return;
+        }
+    };
+    let input = input::job(&job, credentials);
     let ended = supervise(client, options, &job, input.to_string(), stop).await;
     let (token, id) = (job.lease_token.clone(), job.job_id.clone());
     let outcome = match ended {
@@ -341,48 +358,9 @@ async fn supervise(
     }
 }
 
-/// The last [`STDERR_TAIL`] bytes of `bytes`, as text.
-fn tail(bytes: &[u8]) -> String {
-    let start = bytes.len().saturating_sub(STDERR_TAIL);
-    String::from_utf8_lossy(&bytes[start..]).trim().to_owned()
-}
-
-/// A JSON object of strings (other scalars are written as their JSON text).
-fn parse_result(stdout: &[u8]) -> Option<BTreeMap<String, String>> {
-    let value: serde_json::Value = serde_json::from_slice(stdout).ok()?;
-    let object = value.as_object()?;
-    Some(
-        object
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                )
-            })
-            .collect(),
-    )
-}
-
 fn proto_duration(d: Duration) -> prost_types::Duration {
     prost_types::Duration {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn results_are_objects_and_tails_are_bounded() {
-        let r = parse_result(br#"{"tenant_id":"t-1","port":8443}"#).unwrap();
-        assert_eq!(r["tenant_id"], "t-1");
-        assert_eq!(r["port"], "8443");
-        assert!(parse_result(b"[1,2]").is_none());
-        assert!(parse_result(b"not json").is_none());
-        let long = vec![b'x'; 5000];
-        assert_eq!(tail(&long).len(), STDERR_TAIL);
     }
 }

@@ -1,5 +1,5 @@
 //! The job runner against a real mesh, with real programs (shell scripts in a temp dir): the
-//! job arrives on stdin, exit 0 with a JSON object completes it with that result, exit 75
+//! job arrives on stdin (with its decrypted credentials), exit 0 with a JSON object completes it with that result, exit 75
 //! retries it, another exit fails it with stderr's tail, cancelling the request kills the
 //! program, and a stop lets a running job finish within the grace.
 
@@ -101,11 +101,21 @@ esac"#,
             seen = seen.display()
         ),
     );
-    let (stop, task) = start(&one, program);
     let mut client = one.client().await;
     let ok = submitted(&one, &mut client, "starter").await;
     let retried = submitted(&one, &mut client, "professional").await;
     let failed = submitted(&one, &mut client, "enterprise").await;
+    // The starter request's credentials reach the program on stdin, decrypted.
+    let token = format!("tok-{}", uuid::Uuid::now_v7().simple());
+    client
+        .submit_credentials(one.op(pb::SubmitCredentialsRequest {
+            request_id: ok.request_id.clone(),
+            kind: "api_token".into(),
+            material: [("token".to_owned(), token.clone())].into(),
+        }))
+        .await
+        .unwrap();
+    let (stop, task) = start(&one, program);
 
     let ok = until_state(&one, &client, &ok.request_id, RequestState::Succeeded).await;
     assert_eq!(
@@ -129,7 +139,17 @@ esac"#,
         input.contains(&format!("\"request_id\":\"{}\"", ok.request_id)),
         "{input}"
     );
-    assert!(input.contains("\"credentials\":{}"));
+    assert!(
+        input.contains(&format!(
+            "\"credentials\":{{\"api_token\":{{\"token\":\"{token}\"}}}}"
+        )),
+        "{input}"
+    );
+    assert_eq!(
+        input.matches("\"credentials\":{}").count(),
+        3,
+        "the others have none"
+    );
     stop.cancel();
     tokio::time::timeout(LIMIT, task).await.unwrap().unwrap();
     one.stop().await;

@@ -9,6 +9,7 @@ use ironmesh_runtime::validation::Violations;
 
 use crate::domain::{DeadLetter, Job, Request, State, Tier};
 use crate::service::Position;
+use crate::store::StoredCredential;
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -70,7 +71,7 @@ pub fn request(r: &Request) -> pb::ProvisioningRequest {
         attempts: r.attempts,
         max_attempts: r.max_attempts,
         last_error: r.last_error.clone(),
-        credential_kinds: Vec::new(),
+        credential_kinds: r.credential_kinds.clone(),
         result: r.result.clone().into_iter().collect(),
         idempotency_key: r.idempotency_key.clone(),
         not_before: millis(r.not_before_ms),
@@ -92,7 +93,19 @@ pub fn position(p: &Position) -> pb::QueuePosition {
     }
 }
 
-pub fn job(j: &Job, r: &Request) -> pb::Job {
+pub fn credential_info(c: &StoredCredential) -> pb::CredentialInfo {
+    pb::CredentialInfo {
+        credential_id: c.id.clone(),
+        request_id: c.request_id.clone(),
+        kind: c.kind.clone(),
+        field_names: c.field_names.clone(),
+        key_id: c.key_id.clone(),
+        created_at: Some(timestamp(c.created_at)),
+    }
+}
+
+/// A job as its worker sees it, with the metadata of its request's credentials.
+pub fn job(j: &Job, r: &Request, credentials: &[StoredCredential]) -> pb::Job {
     pb::Job {
         job_id: j.id.clone(),
         request_id: r.id.clone(),
@@ -103,7 +116,7 @@ pub fn job(j: &Job, r: &Request) -> pb::Job {
         lease_token: j.lease_token.clone(),
         lease_expires_at: millis(j.lease_expires_ms),
         worker_id: j.worker_id.clone(),
-        credentials: Vec::new(),
+        credentials: credentials.iter().map(credential_info).collect(),
     }
 }
 

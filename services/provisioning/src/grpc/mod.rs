@@ -3,8 +3,6 @@
 //! [`status`] (`grpc/status.rs`), the one mapping to gRPC status. The server stack has already enforced each
 //! method's access level (workers' methods are internal: service principals only); "own"
 //! requests are the service's check (another customer's is NOT_FOUND).
-//!
-//! Not built yet, answering `UNIMPLEMENTED` naming what is missing: SubmitCredentials.
 
 pub mod convert;
 mod status;
@@ -17,21 +15,18 @@ use ironmesh_proto::ironmesh::provisioning::v1::{
     self as pb, provisioning_service_server::ProvisioningService,
 };
 use ironmesh_runtime::paging::{decode_token, page, page_size};
-use ironmesh_runtime::status::not_yet;
 use ironmesh_runtime::validation::Violations;
 use prost::Message as _;
 use tokio_stream::StreamExt as _;
 use tonic::{Request, Response, Status};
 
+use crate::credentials::NewCredential;
 use crate::domain::{DEFAULT_LEASE, Failure, MAX_WAIT, NewRequest, lease_length};
 use crate::service::{Caller, FailureReport, Queue};
 use crate::store::ListFilter;
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
-
-/// What is not built yet, named in every `UNIMPLEMENTED` answer.
-const NOT_YET: &str = "credentials (the rest of the provisioning issue)";
 
 /// Runs `f` for the caller and maps its error with the request's id.
 async fn answer<T, R, F, Fut>(request: Request<R>, f: F) -> Result<Response<T>, Status>
@@ -200,9 +195,41 @@ impl ProvisioningService for ProvisioningApi {
 
     async fn submit_credentials(
         &self,
-        _request: Request<pb::SubmitCredentialsRequest>,
+        request: Request<pb::SubmitCredentialsRequest>,
     ) -> Result<Response<pb::SubmitCredentialsResponse>, Status> {
-        Err(not_yet(NOT_YET))
+        answer(request, |caller, _, body| async move {
+            let new = NewCredential::checked(&body.request_id, body.kind, body.material)?;
+            let stored = self
+                .queue
+                .submit_credentials(&caller, &body.request_id, new)
+                .await?;
+            Ok(pb::SubmitCredentialsResponse {
+                credential: Some(convert::credential_info(&stored)),
+            })
+        })
+        .await
+    }
+
+    async fn get_job_credentials(
+        &self,
+        request: Request<pb::GetJobCredentialsRequest>,
+    ) -> Result<Response<pb::GetJobCredentialsResponse>, Status> {
+        answer(request, |_caller, _, body| async move {
+            let sets = self
+                .queue
+                .job_credentials(&body.job_id, &body.lease_token)
+                .await?;
+            Ok(pb::GetJobCredentialsResponse {
+                credentials: sets
+                    .into_iter()
+                    .map(|(stored, material)| pb::JobCredential {
+                        info: Some(convert::credential_info(&stored)),
+                        material: material.0.into_iter().collect(),
+                    })
+                    .collect(),
+            })
+        })
+        .await
     }
 
     async fn claim_job(
@@ -235,7 +262,7 @@ impl ProvisioningService for ProvisioningApi {
                 )
                 .await?;
             Ok(pb::ClaimJobResponse {
-                job: claimed.map(|(j, r)| convert::job(&j, &r)),
+                job: claimed.map(|(j, r, c)| convert::job(&j, &r, &c)),
             })
         })
         .await

@@ -12,11 +12,12 @@ use super::{Caller, FailureReport, Queue, check_id, duration_ms, now_ms};
 use crate::domain::{DeadLetter, Failure, Job, Request, State, backoff};
 use crate::events::{self, Transition};
 use crate::settings::ProvisioningConfig;
-use crate::store::{Finish, Finished};
+use crate::store::{Finish, Finished, StoredCredential};
 
 impl Queue {
-    /// Leases the next claimable job to `worker_id` (the principal `actor`) for `lease`, waiting up to `wait` (never
-    /// past `deadline`) for one to become claimable.
+    /// Leases the next claimable job to `worker_id` (the principal `actor`) for `lease`,
+    /// waiting up to `wait` (never past `deadline`) for one to become claimable; with the
+    /// metadata of its request's credentials.
     pub async fn claim(
         &self,
         actor: &str,
@@ -24,7 +25,7 @@ impl Queue {
         lease: Duration,
         wait: Duration,
         deadline: Option<Instant>,
-    ) -> Result<Option<(Job, Request)>, Failure> {
+    ) -> Result<Option<(Job, Request, Vec<StoredCredential>)>, Failure> {
         let mut until = Instant::now() + wait;
         if let Some(deadline) = deadline {
             until = until.min(
@@ -55,7 +56,8 @@ impl Queue {
                 .claim(&job, at, |r| events::request(Transition::Claimed, actor, r))
                 .await?
             {
-                return Ok(Some((job, request)));
+                let credentials = self.store.credentials(&request.id).await?;
+                return Ok(Some((job, request, credentials)));
             }
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -9,7 +9,8 @@
 //!   and how a failure is decided;
 //! - `reaper`: lapsed leases and dead-letter retention;
 //! - `board`: the position board WatchQueuePosition streams share;
-//! - `inbound`: ReceiveWebhook — verified reports from external backends.
+//! - `inbound`: ReceiveWebhook — verified reports from external backends;
+//! - `credentials`: SubmitCredentials, GetJobCredentials and the background rewrap.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +21,9 @@ use ironmesh_runtime::storage::{new_id, now};
 use ironmesh_runtime::validation::{Violations, check_uuid};
 use tokio::sync::Notify;
 
+use ironmesh_sealing::Keyring;
+
+use crate::credentials::CredentialKeys;
 use crate::domain::{Failure, NewRequest, Request, State, Tier};
 use crate::events::{self, Transition};
 use crate::metrics;
@@ -74,6 +78,8 @@ pub struct Queue {
     queued: Arc<Notify>,
     /// Every QUEUED request's position, shared by this process's watchers.
     board: Arc<board::Board>,
+    /// The key-encryption keys of customer credentials.
+    keys: CredentialKeys,
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -85,8 +91,10 @@ pub(super) fn duration_ms(d: Duration) -> i64 {
 }
 
 impl Queue {
-    pub fn new(store: Store, settings: ProvisioningConfig) -> Self {
+    /// The queue on `store`; credentials' key-encryption keys are sealed by `master`.
+    pub fn new(store: Store, settings: ProvisioningConfig, master: Keyring) -> Self {
         Self {
+            keys: CredentialKeys::new(store.clone(), master),
             store,
             settings: Arc::new(settings),
             queued: Arc::new(Notify::new()),
@@ -140,6 +148,7 @@ impl Queue {
             not_before_ms: 0,
             job_id: None,
             progress: String::new(),
+            credential_kinds: Vec::new(),
             created_at: at,
             updated_at: at,
             started_at: None,
@@ -248,6 +257,7 @@ impl Queue {
 }
 
 mod board;
+mod credentials;
 mod inbound;
 mod jobs;
 mod reaper;

@@ -94,11 +94,26 @@ impl Store {
         Ok(Some(done))
     }
 
-    /// Deletes dead letters finished (replayed, or final) before `before`; how many.
+    /// Deletes dead letters finished (replayed, or final) before `before`, and the
+    /// credentials of every FAILED request left without a dead letter to replay — one
+    /// transaction; how many dead letters.
     pub async fn purge_dead_letters(&self, before: DateTime<Utc>) -> Result<u64> {
         let sql = "DELETE FROM provisioning_dead_letters WHERE COALESCE(replayed_at, \
              dead_lettered_at) < $1";
-        let done = with_pool!(&self.db, pool => sqlx::query(sql).bind(before).execute(pool).await?.rows_affected());
+        let unreplayable = "SELECT DISTINCT c.request_id FROM provisioning_credentials c \
+             JOIN provisioning_requests r ON r.id = c.request_id AND r.state = 'FAILED' \
+             WHERE NOT EXISTS (SELECT 1 FROM provisioning_dead_letters d \
+             WHERE d.request_id = r.id AND d.replayed_at IS NULL)";
+        let done = with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(sql).bind(before).execute(&mut *tx).await?.rows_affected();
+            let ids: Vec<String> = sqlx::query_scalar(unreplayable).fetch_all(&mut *tx).await?;
+            for id in &ids {
+                super::credentials::forget!(&mut tx, id);
+            }
+            tx.commit().await?;
+            done
+        });
         Ok(done)
     }
 }

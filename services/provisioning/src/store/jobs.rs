@@ -103,7 +103,11 @@ macro_rules! apply {
             .bind(at)
             .fetch_one(&mut **tx)
             .await?;
-        let written = request_row!(row);
+        let mut written = request_row!(row);
+        if state == State::Succeeded {
+            super::credentials::forget!(&mut *tx, &request.id);
+            written.credential_kinds.clear();
+        }
         sqlx::query(
             "UPDATE provisioning_jobs SET outcome = $2, dead_letter_id = $3, finished_at = $4 \
              WHERE id = $1 AND (outcome IS NULL OR outcome = 'LAPSED')",
@@ -262,7 +266,7 @@ impl Store {
     }
 
     /// Why `(job_id, token)` no longer holds its lease.
-    async fn loss(&self, job_id: &str, token: &str) -> Result<LeaseLoss> {
+    pub(super) async fn loss(&self, job_id: &str, token: &str) -> Result<LeaseLoss> {
         Ok(match self.job(job_id).await? {
             Some(job) if job.lease_token == token && job.outcome == Some(Outcome::Cancelled) => {
                 LeaseLoss::Cancelled

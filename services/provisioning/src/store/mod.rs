@@ -12,7 +12,10 @@
 //! - `requests`: submit (with the idempotency claim), read, list, queue position, cancel.
 //! - `jobs`: claim, heartbeat, complete, fail, the reaper's requeue, dead letters and replay.
 //!   Every state change writes its event through the outbox in the same transaction.
+//! - `credentials`: the sealed credential rows and key-encryption keys, rewrap, and the
+//!   deletions when a request can no longer run (succeeded, cancelled, failed for good).
 
+mod credentials;
 mod dead_letters;
 mod jobs;
 mod requests;
@@ -22,6 +25,7 @@ use ironmesh_runtime::storage::{Database, MigrationSet};
 
 use crate::domain::Failure;
 
+pub use credentials::{KeyUse, Put, StoredCredential, StoredKey};
 pub use jobs::{Finish, Finished, Reaped};
 pub use requests::{Inserted, ListFilter, QueueStats};
 
@@ -31,6 +35,7 @@ pub const MIGRATIONS: MigrationSet = ironmesh_runtime::migrations![
     2, "the onboarding queue", "0002_queue.sql";
     3, "outbox", (ironmesh_outbox::schema::OUTBOX);
     4, "idempotency keys", (ironmesh_idempotency::schema::KEYS);
+    5, "credentials", "0005_credentials.sql";
 ];
 
 /// A query failed, or a stored row does not hold what it should; callers see an internal error.
@@ -71,8 +76,8 @@ impl Store {
 }
 
 const REQUEST_COLUMNS: &str = "id, customer_id, plan, tier, state, attempts, max_attempts, \
-     last_error, result, idempotency_key, not_before_ms, job_id, progress, created_at, \
-     updated_at, started_at, finished_at";
+     last_error, result, idempotency_key, not_before_ms, job_id, progress, credential_kinds, \
+     created_at, updated_at, started_at, finished_at";
 
 const JOB_COLUMNS: &str = "id, request_id, attempt, lease_token, worker_id, lease_ms, \
      lease_expires_ms, outcome, dead_letter_id";
@@ -87,6 +92,7 @@ macro_rules! request_row {
         let state: String = row.try_get("state")?;
         let tier: i32 = row.try_get("tier")?;
         let result: String = row.try_get("result")?;
+        let kinds: String = row.try_get("credential_kinds")?;
         crate::domain::Request {
             id: row.try_get("id")?,
             customer_id: row.try_get("customer_id")?,
@@ -104,6 +110,11 @@ macro_rules! request_row {
             not_before_ms: row.try_get("not_before_ms")?,
             job_id: row.try_get("job_id")?,
             progress: row.try_get("progress")?,
+            credential_kinds: kinds
+                .split(',')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             started_at: row.try_get("started_at")?,

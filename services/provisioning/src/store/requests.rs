@@ -193,7 +193,9 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let cancelled = request_row!(row);
+            let mut cancelled = request_row!(row);
+            super::credentials::forget!(&mut tx, &cancelled.id);
+            cancelled.credential_kinds.clear();
             if !job.is_empty() {
                 sqlx::query(
                     "UPDATE provisioning_jobs SET outcome = 'CANCELLED', finished_at = $2 \

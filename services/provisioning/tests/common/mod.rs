@@ -3,6 +3,9 @@
 //! worker's credential (a service identity, as `ironmesh worker` holds).
 #![allow(dead_code)]
 
+pub mod creds;
+pub mod dump;
+
 use std::time::Duration;
 
 use ironmesh_proto::ironmesh::provisioning::v1::{
@@ -90,10 +93,14 @@ pub struct Two {
 
 impl Two {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut ProvisioningConfig)) -> Self {
         let database = TestDatabase::create().await;
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path(), Some(database.url()));
-        settings(&mut config, |_| {});
+        settings(&mut config, adjust);
         let first = TestMesh::start_on(config, SERVICES, false).await;
         let mut config = first.config().clone();
         let own = config.service_mut(ServiceKind::Provisioning);
