@@ -43,7 +43,7 @@ proto-lint: $(BUF)
 build:
 	$(CARGO) build --workspace --all-targets
 
-## bench: stack, auth, gateway, events, orders and notification costs as ratios against baselines measured in the same run (BENCH_ARGS="--suite stack|auth|gateway|events|orders|notification --json"; events, orders and notification also on PostgreSQL when BENCH_DATABASE_URL names a server; installs h2load and wrk with apt-get if missing)
+## bench: stack, auth, gateway, events, orders, notification and provisioning costs as ratios against baselines measured in the same run (BENCH_ARGS="--suite stack|auth|gateway|events|orders|notification|provisioning --json"; events, orders, notification and provisioning also on PostgreSQL when BENCH_DATABASE_URL names a server; installs h2load and wrk with apt-get if missing)
 bench:
 	@command -v h2load >/dev/null 2>&1 || { \
 		echo "h2load missing: installing nghttp2-client"; \

@@ -1,5 +1,5 @@
 //! The options of `ironmesh-bench` and what they choose: the suites, a server child's role, how
-//! the gateway suite speaks REST, the events suite's sizes and PostgreSQL server.
+//! the gateway suite speaks REST, the suites' sizes and PostgreSQL server.
 
 use std::path::PathBuf;
 
@@ -18,6 +18,8 @@ pub enum Suite {
     Orders,
     /// Webhook deliveries/s vs wrk to the same receiver; p99 beside a hanging endpoint.
     Notification,
+    /// Jobs/s of 8 workers vs pgbench simple-update; what 1,000 queue-position watchers cost.
+    Provisioning,
     /// Every suite.
     All,
 }
@@ -31,6 +33,7 @@ impl Suite {
             Self::Events => "events",
             Self::Orders => "orders",
             Self::Notification => "notification",
+            Self::Provisioning => "provisioning",
             Self::All => "all",
         }
     }
@@ -111,8 +114,14 @@ pub struct BenchArgs {
     /// Notification suite: Sends per second to each of the two users in the isolation runs.
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub notification_rate: u32,
-    /// Events, orders and notification suites: a PostgreSQL server URL; the suite also runs there, in a fresh database it
-    /// creates and drops (unset: SQLite only).
+    /// Provisioning suite: requests submitted, then drained by the workers (jobs/s).
+    #[arg(long, value_name = "N", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: u64,
+    /// Provisioning suite: WatchQueuePosition streams, one per queued request.
+    #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub watchers: u64,
+    /// Events, orders, notification and provisioning suites: a PostgreSQL server URL; the
+    /// suite also runs there, in a fresh database it creates and drops (unset: SQLite only).
     #[arg(
         long,
         value_name = "URL",

@@ -1,12 +1,15 @@
 //! The check calls around every run: the runtime they run on, a channel with their timeouts, a
-//! bearer credential, and how a refusal reads.
+//! bearer credential, and how a refusal reads; and an operator's token, made out of band.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ironmesh_proto::ironmesh::auth::v1::{LoginRequest, auth_service_client::AuthServiceClient};
+use ironmesh_runtime::Config;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::BenchError;
+use crate::stores::failed;
 
 /// How long a single check call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +34,32 @@ pub async fn connect(addr: SocketAddr) -> Result<Channel, String> {
         .map_err(|err| format!("cannot connect: {err}"))
 }
 
+/// How long one load call may take (a backlog can queue for a while).
+pub const LOAD_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A channel to `addr` for the load of a suite: its calls' timeout, no Nagle delay.
+pub async fn load_channel(addr: SocketAddr) -> Result<Channel, BenchError> {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(failed("bad address"))?
+        .timeout(LOAD_CALL_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(failed("cannot connect"))
+}
+
+/// `message` with `token` as its bearer credential.
+pub fn bearer_request<T>(message: T, token: &str) -> Result<tonic::Request<T>, BenchError> {
+    let mut request = tonic::Request::new(message);
+    with_bearer(&mut request, token).map_err(BenchError::Failed)?;
+    Ok(request)
+}
+
+/// How a refused call of `rpc` reads.
+pub fn rpc_failed(rpc: &'static str) -> impl Fn(tonic::Status) -> BenchError {
+    move |status| BenchError::Failed(grpc_failure(rpc, &status))
+}
+
 /// Puts `token` on `request` as its bearer credential.
 pub fn with_bearer<T>(request: &mut tonic::Request<T>, token: &str) -> Result<(), String> {
     let value = format!("Bearer {token}")
@@ -53,4 +82,35 @@ pub fn grpc_failure(rpc: &str, status: &tonic::Status) -> String {
         status.code(),
         status.message()
     )
+}
+
+/// Makes the operator `email` out of band (as `ironmesh admin create-user` does) and logs it
+/// in over `auth`: its access token.
+pub async fn operator_token(
+    config: &Config,
+    auth: Channel,
+    email: &str,
+) -> Result<String, BenchError> {
+    const PASSWORD: &str = "correct horse battery staple";
+    ironmesh_auth::create_user(
+        config,
+        email,
+        PASSWORD,
+        "Bench operator",
+        &[ironmesh_auth::domain::Role::Operator],
+    )
+    .await
+    .map_err(failed("cannot create the operator"))?;
+    AuthServiceClient::new(auth)
+        .login(LoginRequest {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|status| BenchError::Failed(grpc_failure("Login", &status)))?
+        .into_inner()
+        .tokens
+        .map(|t| t.access_token)
+        .ok_or_else(|| BenchError::Failed("Login returned no tokens".into()))
 }

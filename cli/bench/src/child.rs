@@ -131,16 +131,7 @@ impl ServerChild {
 
     /// CPU time the server process has used so far (sum over its threads), from /proc.
     fn cpu_time(&self) -> Option<Duration> {
-        let tasks = format!("/proc/{}/task", self.child.id());
-        let mut total_ns: u64 = 0;
-        for entry in std::fs::read_dir(tasks).ok()? {
-            // A thread that ended between the listing and the read is simply not counted.
-            let Ok(stat) = std::fs::read_to_string(entry.ok()?.path().join("schedstat")) else {
-                continue;
-            };
-            total_ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-        }
-        Some(Duration::from_nanos(total_ns))
+        crate::cpu::threads(&self.child.id().to_string()).map(|threads| threads.total())
     }
 
     /// Stops the child (as dropping it does); returns what it logged, read once it is gone.

@@ -1,9 +1,9 @@
 //! `ironmesh-bench`: what the shared server stack, token verification, password hashing, the
-//! REST gateway, the events pipeline, orders and webhook delivery cost, as ratios measured in one
-//! run.
+//! REST gateway, the events pipeline, orders, webhook delivery and the provisioning queue cost,
+//! as ratios measured in one run.
 //!
-//! # Suites (`--suite stack|auth|gateway|events|orders|notification|all`, default all: every
-//! suite)
+//! # Suites (`--suite stack|auth|gateway|events|orders|notification|provisioning|all`, default
+//! all: every suite)
 //!
 //! ## `stack`: the server stack, with and without token verification
 //! One trivial RPC, `grpc.health.v1.Health/Check` (tonic-health, `""` set to SERVING), is served
@@ -152,6 +152,22 @@
 //!   never answers. Target: p99 with the hanging endpoint ÷ p99 without ≤ 1.2. What the hanging
 //!   endpoint got (connections, deliveries, attempts) is shown beside it.
 //!
+//! ## `provisioning`: jobs/s against pgbench, the cost of 1,000 queue-position watchers
+//! Auth and provisioning (production settings) run in this process through the launcher on one
+//! runtime; the clients (an operator, a `service:worker-bench` identity) run on a second one
+//! whose threads are named `bench-clients`, over 10 connections. SQLite, then PostgreSQL
+//! (`--database-url` / `BENCH_DATABASE_URL`, a fresh database), otherwise not run.
+//! - **jobs/s**: `--jobs` N (2000) requests submitted beforehand (mixed tiers); 8 worker tasks
+//!   ClaimJob (100 ms long-poll) + CompleteJob until a claim finds nothing → N ÷ (start → last
+//!   CompleteJob). Baseline on PostgreSQL: pgbench `-b simple-update` (`-N`) `-c 8 -j 2 -T
+//!   --duration` after `-i -s 1` in another fresh database (PATH or
+//!   `/usr/lib/postgresql/*/bin`; if missing, said so). Target: jobs/s ÷ tps ≥ 0.3.
+//! - **watchers**: `--watchers` W (1000) requests queued behind L unwatched critical ones, a
+//!   `WatchQueuePosition` stream on each; 8 workers drain them paced over `--duration` s (≥ 5)
+//!   → the service's CPU (this process's threads but main and `bench-clients`, from /proc; not
+//!   the PostgreSQL server's), position queries/s (provisioning's `/metrics` counter), commits/s
+//!   (`pg_stat_database`, PostgreSQL) and stream messages/s. No target.
+//!
 //! # Correctness checks (a failed check exits 1)
 //! `h2load` does not read `grpc-status`. So before and after each run one tonic call must answer
 //! OK; after it every request in h2load's per-request log must have HTTP status 200 and h2load
@@ -172,7 +188,10 @@
 //! sent has exactly one delivery to it, DELIVERED (looked up with ListDeliveries once none is
 //! PENDING), whose `webhook-id` reached the receiver exactly once, and that nothing else
 //! arrived; that the captured delivery's signature verifies; that wrk reported no socket error
-//! or non-2xx answer and the receiver counted at least the requests wrk did.
+//! or non-2xx answer and the receiver counted at least the requests wrk did. The provisioning
+//! suite checks that every request was claimed once, completed once and is listed SUCCEEDED
+//! once (ListRequests), and that every watcher's position fell, then its request left QUEUED
+//! and the stream ended OK.
 //!
 //! It is a benchmark, not a test: `make bench` runs it, `make test` never does. It is its own
 //! binary crate so that neither its code nor its dependencies (argon2 timing, token minting,
@@ -185,8 +204,8 @@
 //! - [`error`]: [`BenchError`], why a run produced no trustworthy result, and its exit code.
 //! - [`report`]: [`Report`], the suites' results as a table or one JSON object, and the number
 //!   and verdict formatting the suites share.
-//! - [`stores`]: a fresh PostgreSQL database per run, error chains (events, orders and
-//!   notification suites).
+//! - [`stores`]: a fresh PostgreSQL database per run, its commit counter, error chains (events,
+//!   orders, notification and provisioning suites).
 //! - The suites, each a directory: `mod.rs` measures, `checks.rs` holds the calls and counter
 //!   checks that prove the figures honest, `report.rs` prints them:
 //!   - [`stack`]: bare vs the server stack vs the stack with token verification;
@@ -197,17 +216,23 @@
 //!   - [`events`]: the relay against the producer's inserts and the lag at half load
 //!     (`events/pipeline.rs`, paced by `events/pace.rs`), audit Append against plain INSERTs
 //!     (`events/append.rs`); no child, no h2load;
-//!   - [`orders`]: CreateOrder against pgbench (`orders/load.rs`, `orders/costs.rs`,
-//!     `orders/pgbench.rs`), no child;
+//!   - [`orders`]: CreateOrder against pgbench (`orders/load.rs`, `orders/costs.rs`), no
+//!     child;
 //!   - [`notification`]: webhook deliveries against wrk (`notification/throughput.rs`,
 //!     `notification/wrk.rs`), a healthy endpoint's p99 beside a hanging one
 //!     (`notification/isolation.rs`); the receivers are `notification/receiver.rs`, the calls
-//!     `notification/load.rs`; no child, no h2load.
+//!     `notification/load.rs`; no child, no h2load;
+//!   - [`provisioning`]: jobs/s against pgbench (`drain.rs`), 1,000 watchers (`watch.rs`) and
+//!     what they cost (`costs.rs`); no child, no h2load.
 //! - What the suites share:
 //!   - [`h2load`]: driving h2load, reading its summary and per-request log;
 //!   - [`figures`]: one run's figures ([`figures::Run`]), with the server CPU it took;
-//!   - [`scrape`]: the server's admin `/metrics` read (handled counters, handling-time buckets);
-//!   - [`calls`]: the runtime, channel and error text of the check calls around every run;
+//!   - [`scrape`]: the server's admin `/metrics` read (handled counters, handling-time buckets,
+//!     any family by one label);
+//!   - [`pgbench`]: the PostgreSQL peer of the orders and provisioning suites;
+//!   - [`cpu`]: CPU time per thread from /proc (a child's total, this process's split);
+//!   - [`calls`]: the runtime, channel and error text of the check calls around every run, and
+//!     an operator's token;
 //!   - [`frame`]: request bodies as gRPC frames in files, for h2load;
 //!   - [`child`]: the parent's handle on a server child (start, READY, CPU time, stop);
 //!   - [`serve`]: the child's side (announce READY, stop when stdin closes, the in-process mesh
@@ -220,6 +245,7 @@ mod args;
 mod auth;
 mod calls;
 mod child;
+mod cpu;
 mod error;
 mod events;
 mod figures;
@@ -228,6 +254,8 @@ mod gateway;
 mod h2load;
 mod notification;
 mod orders;
+mod pgbench;
+mod provisioning;
 mod report;
 mod scrape;
 mod serve;
@@ -258,9 +286,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
              throughput against the argon2 bound and GetMe p99 under a login flood, one RPC \
              through the REST gateway against the same RPC over gRPC, and the outbox relay \
              against the producer's inserts and audit Append against plain INSERTs (SQLite, and \
-             PostgreSQL with BENCH_DATABASE_URL), CreateOrder against pgbench, and webhook \
-             deliveries against wrk (notification needs `wrk`); prints the figures, ratios and \
-             targets."
+             PostgreSQL with BENCH_DATABASE_URL), CreateOrder against pgbench, webhook \
+             deliveries against wrk (notification needs `wrk`), and provisioning jobs/s against \
+             pgbench with the cost of 1,000 queue-position watchers; prints the figures, ratios \
+             and targets."
 )]
 struct Cli {
     #[command(flatten)]
@@ -324,6 +353,9 @@ fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
     let notification = runs(Suite::Notification)
         .then(|| notification::measure(args, workdir.path()))
         .transpose()?;
+    let provisioning = runs(Suite::Provisioning)
+        .then(|| provisioning::measure(args, workdir.path()))
+        .transpose()?;
     Ok(Report {
         args: args.clone(),
         stack,
@@ -332,6 +364,7 @@ fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
         events,
         orders,
         notification,
+        provisioning,
     })
 }
 

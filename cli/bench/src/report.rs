@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::args::BenchArgs;
-use crate::{auth, events, gateway, notification, orders, stack};
+use crate::{auth, events, gateway, notification, orders, provisioning, stack};
 
 /// What every suite's result offers the report.
 pub trait SuiteReport {
@@ -28,11 +28,12 @@ pub struct Report {
     pub events: Option<events::EventsReport>,
     pub orders: Option<orders::OrdersReport>,
     pub notification: Option<notification::NotificationReport>,
+    pub provisioning: Option<provisioning::ProvisioningReport>,
 }
 
 impl Report {
     /// The suites in report order, by name; None for those not run.
-    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 6] {
+    fn suites(&self) -> [(&'static str, Option<&dyn SuiteReport>); 7] {
         [
             ("stack", self.stack.as_ref().map(|s| s as &dyn SuiteReport)),
             ("auth", self.auth.as_ref().map(|a| a as &dyn SuiteReport)),
@@ -52,6 +53,10 @@ impl Report {
                 "notification",
                 self.notification.as_ref().map(|n| n as &dyn SuiteReport),
             ),
+            (
+                "provisioning",
+                self.provisioning.as_ref().map(|p| p as &dyn SuiteReport),
+            ),
         ]
     }
 
@@ -68,8 +73,15 @@ impl Report {
     }
 
     pub fn json(&self) -> Value {
-        let [stack, auth, gateway, events, orders, notification] =
-            self.suites().map(|(_, suite)| suite.map(SuiteReport::json));
+        let [
+            stack,
+            auth,
+            gateway,
+            events,
+            orders,
+            notification,
+            provisioning,
+        ] = self.suites().map(|(_, suite)| suite.map(SuiteReport::json));
         json!({
             "suite": self.args.suite.name(),
             "params": {
@@ -82,6 +94,7 @@ impl Report {
             "events": events,
             "orders": orders,
             "notification": notification,
+            "provisioning": provisioning,
         })
     }
 

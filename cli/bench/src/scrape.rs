@@ -1,6 +1,7 @@
 //! What a server's admin `/metrics` (Prometheus text) says, read the way the auth and gateway
 //! suites check and report it: the handled counters by method and code, and the handling-time
-//! histogram's buckets, compared between two scrapes around a run.
+//! histogram's buckets, compared between two scrapes around a run; and any one family by one
+//! label (a service's own series, as the provisioning suite reads them).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,7 +24,12 @@ pub struct Scrape {
 }
 
 pub async fn scrape(admin: SocketAddr) -> Result<Scrape, String> {
-    let text = reqwest::Client::new()
+    Ok(Scrape::parse(&metrics_text(admin).await?))
+}
+
+/// The Prometheus text of the server's admin `/metrics`.
+pub async fn metrics_text(admin: SocketAddr) -> Result<String, String> {
+    reqwest::Client::new()
         .get(format!("http://{admin}/metrics"))
         .timeout(CALL_TIMEOUT)
         .send()
@@ -32,8 +38,36 @@ pub async fn scrape(admin: SocketAddr) -> Result<Scrape, String> {
         .map_err(|err| format!("GET /metrics: {err}"))?
         .text()
         .await
-        .map_err(|err| format!("GET /metrics: {err}"))?;
-    Ok(Scrape::parse(&text))
+        .map_err(|err| format!("GET /metrics: {err}"))
+}
+
+/// The samples of `metric` by the value of `label`, summed over the other labels (samples
+/// without it are left out; a metric without labels has none).
+pub fn samples_by(text: &str, metric: &str, label: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (labels, count) in samples(text, metric) {
+        if let Some(value) = label_value(labels, label) {
+            *out.entry(value).or_default() += count as u64;
+        }
+    }
+    out
+}
+
+/// Every sample of `metric` (with labels) in a Prometheus text exposition: its label text and
+/// value.
+fn samples<'a>(text: &'a str, metric: &str) -> impl Iterator<Item = (&'a str, f64)> {
+    let prefix = format!("{metric}{{");
+    text.lines().filter_map(move |line| {
+        let (labels, value) = line.strip_prefix(&prefix)?.split_once("} ")?;
+        Some((labels, value.trim().parse::<f64>().ok()?))
+    })
+}
+
+fn label_value(labels: &str, name: &str) -> Option<String> {
+    labels.split(',').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key.trim() == name).then(|| value.trim().trim_matches('"').to_owned())
+    })
 }
 
 impl Scrape {
@@ -66,24 +100,11 @@ impl Scrape {
 /// The samples of `metric` in a Prometheus text exposition, by (`grpc_method`, `label`).
 fn parse_series(text: &str, metric: &str, label: &str) -> Series {
     let mut out = Series::new();
-    let prefix = format!("{metric}{{");
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(&prefix) else {
-            continue;
-        };
-        let Some((labels, value)) = rest.split_once("} ") else {
-            continue;
-        };
-        let get = |name: &str| {
-            labels.split(',').find_map(|pair| {
-                let (key, value) = pair.split_once('=')?;
-                (key.trim() == name).then(|| value.trim().trim_matches('"').to_owned())
-            })
-        };
-        let (Some(method), Some(other)) = (get("grpc_method"), get(label)) else {
-            continue;
-        };
-        let Ok(count) = value.trim().parse::<f64>() else {
+    for (labels, count) in samples(text, metric) {
+        let (Some(method), Some(other)) = (
+            label_value(labels, "grpc_method"),
+            label_value(labels, label),
+        ) else {
             continue;
         };
         *out.entry((method, other)).or_default() += count as u64;
@@ -140,6 +161,19 @@ pub fn server_p99_ms(before: &Scrape, after: &Scrape, method: &str) -> Option<f6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_family_by_one_label() {
+        let text = "# TYPE x counter\n\
+            x_total{service=\"p\",kind=\"board\"} 3\n\
+            x_total{service=\"p\",kind=\"single\"} 5\n\
+            x_total{service=\"q\",kind=\"single\"} 1\n\
+            x_totally{kind=\"board\"} 7\n";
+        let kinds = samples_by(text, "x_total", "kind");
+        assert_eq!(kinds.get("board"), Some(&3));
+        assert_eq!(kinds.get("single"), Some(&6));
+        assert_eq!(samples_by(text, "x_total", "le"), BTreeMap::new());
+    }
 
     #[test]
     fn server_p99_from_the_histogram() {

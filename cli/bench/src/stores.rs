@@ -1,5 +1,5 @@
-//! What the suites that use databases share: a fresh PostgreSQL database per run, and errors
-//! with their causes.
+//! What the suites that use databases share: a fresh PostgreSQL database per run, its commit
+//! counter, and errors with their causes.
 
 use ironmesh_runtime::storage::Backend;
 use sqlx::Connection as _;
@@ -54,6 +54,22 @@ impl FreshDatabase {
             );
         }
     }
+}
+
+/// Transactions committed in the database at `url` so far (`pg_stat_database.xact_commit`).
+pub async fn xact_commits(url: &str) -> Result<i64, BenchError> {
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(failed("cannot connect to the bench database"))?;
+    // The statistics collector flushes its counters lazily; ask for the current snapshot.
+    let (commits,): (i64,) = sqlx::query_as(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(failed("cannot read pg_stat_database"))?;
+    let _ = conn.close().await;
+    Ok(commits)
 }
 
 pub fn backend_name(backend: Backend) -> &'static str {

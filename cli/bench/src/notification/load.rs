@@ -15,15 +15,13 @@ use ironmesh_proto::ironmesh::auth::v1::{
 use ironmesh_proto::ironmesh::notification::v1 as notification;
 use ironmesh_runtime::Config;
 use notification::notification_service_client::NotificationServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
-use crate::calls::{grpc_failure, with_bearer};
+use crate::calls::{bearer_request, load_channel, operator_token, rpc_failed};
 use crate::error::BenchError;
-use crate::stores::failed;
 
 const PASSWORD: &str = "correct horse battery staple";
 /// How long one call may take (a SQLite writer can queue behind many).
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections the senders share.
 const CONNECTIONS: usize = 4;
 /// The event type of every Send.
@@ -52,26 +50,6 @@ pub struct Customer {
     token: String,
 }
 
-async fn connect(addr: SocketAddr) -> Result<Channel, BenchError> {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(failed("bad address"))?
-        .timeout(CALL_TIMEOUT)
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(failed("cannot connect"))
-}
-
-fn request<T>(message: T, token: &str) -> Result<tonic::Request<T>, BenchError> {
-    let mut request = tonic::Request::new(message);
-    with_bearer(&mut request, token).map_err(BenchError::Failed)?;
-    Ok(request)
-}
-
-fn rpc_failed(rpc: &'static str) -> impl Fn(tonic::Status) -> BenchError {
-    move |status| BenchError::Failed(grpc_failure(rpc, &status))
-}
-
 impl Calls {
     /// Makes the operator (out of band) and logs it in.
     pub async fn open(
@@ -79,21 +57,11 @@ impl Calls {
         auth: SocketAddr,
         notification: SocketAddr,
     ) -> Result<Self, BenchError> {
-        let email = "bench-operator@example.com";
-        ironmesh_auth::create_user(
-            config,
-            email,
-            PASSWORD,
-            "Bench operator",
-            &[ironmesh_auth::domain::Role::Operator],
-        )
-        .await
-        .map_err(failed("cannot create the operator"))?;
-        let auth = connect(auth).await?;
-        let operator = log_in(&auth, email).await?;
+        let auth = load_channel(auth).await?;
+        let operator = operator_token(config, auth.clone(), "bench-operator@example.com").await?;
         let mut channels = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
-            channels.push(connect(notification).await?);
+            channels.push(load_channel(notification).await?);
         }
         Ok(Self {
             operator,
@@ -135,7 +103,7 @@ impl Calls {
     ) -> Result<(String, String), BenchError> {
         let created = self
             .client(0)
-            .create_webhook_endpoint(request(
+            .create_webhook_endpoint(bearer_request(
                 notification::CreateWebhookEndpointRequest {
                     endpoint: Some(notification::WebhookEndpoint {
                         url: url.to_owned(),
@@ -228,7 +196,7 @@ impl Calls {
         loop {
             let page = self
                 .client(0)
-                .list_deliveries(request(
+                .list_deliveries(bearer_request(
                     notification::ListDeliveriesRequest {
                         page_size: 200,
                         page_token: page_token.clone(),
@@ -278,7 +246,7 @@ async fn send(
         idempotency_key: uuid::Uuid::now_v7().to_string(),
     };
     let sent = client
-        .send(request(message, token)?)
+        .send(bearer_request(message, token)?)
         .await
         .map_err(rpc_failed("Send"))?
         .into_inner()

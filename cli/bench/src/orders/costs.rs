@@ -1,12 +1,10 @@
 //! What each order of the measured run cost the servers: inventory RPCs from its handled
 //! counters in `/metrics`, PostgreSQL commits from `pg_stat_database`, read before and after.
 
-use sqlx::Connection as _;
-
 use super::load::Shop;
 use crate::error::BenchError;
 use crate::scrape::{Scrape, scrape};
-use crate::stores::failed;
+use crate::stores::xact_commits as commits;
 
 /// What each order of the measured run cost.
 #[derive(Debug)]
@@ -69,20 +67,4 @@ impl Shop {
             commits: commits.map(per),
         })
     }
-}
-
-/// Transactions committed in the database at `url` so far.
-async fn commits(url: &str) -> Result<i64, BenchError> {
-    let mut conn = sqlx::PgConnection::connect(url)
-        .await
-        .map_err(failed("cannot connect to the bench database"))?;
-    // The statistics collector flushes its counters lazily; ask for the current snapshot.
-    let (commits,): (i64,) = sqlx::query_as(
-        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .map_err(failed("cannot read pg_stat_database"))?;
-    let _ = conn.close().await;
-    Ok(commits)
 }

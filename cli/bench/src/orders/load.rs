@@ -15,15 +15,14 @@ use ironmesh_proto::ironmesh::inventory::v1 as inventory;
 use ironmesh_proto::ironmesh::orders::v1 as orders;
 use ironmesh_runtime::Config;
 use orders::orders_service_client::OrdersServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
-use crate::calls::{grpc_failure, with_bearer};
+use crate::calls::{bearer_request, grpc_failure, load_channel, rpc_failed, with_bearer};
 use crate::error::BenchError;
 use crate::stores::failed;
 
 const PASSWORD: &str = "correct horse battery staple";
 /// How long one call of the load may take (a SQLite writer can queue behind many).
-const LOAD_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections the callers share (HTTP/2 multiplexes the rest).
 const CONNECTIONS: usize = 4;
 /// The plentiful product's stock: more than any run orders.
@@ -72,26 +71,6 @@ pub struct Shop {
     pub(super) inventory_admin: SocketAddr,
 }
 
-async fn connect(addr: SocketAddr) -> Result<Channel, BenchError> {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(failed("bad address"))?
-        .timeout(LOAD_CALL_TIMEOUT)
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(failed("cannot connect"))
-}
-
-fn request<T>(message: T, token: &str) -> Result<tonic::Request<T>, BenchError> {
-    let mut request = tonic::Request::new(message);
-    with_bearer(&mut request, token).map_err(BenchError::Failed)?;
-    Ok(request)
-}
-
-fn rpc_failed(rpc: &'static str) -> impl Fn(tonic::Status) -> BenchError {
-    move |status| BenchError::Failed(grpc_failure(rpc, &status))
-}
-
 impl Shop {
     /// Makes the operator and `customers` customers, then the products.
     pub async fn open(
@@ -109,7 +88,7 @@ impl Shop {
         )
         .await
         .map_err(failed("cannot create the operator"))?;
-        let mut auth = AuthServiceClient::new(connect(at.auth).await?);
+        let mut auth = AuthServiceClient::new(load_channel(at.auth).await?);
         let operator = log_in(&mut auth, operator_email).await?;
         let mut tokens = Vec::with_capacity(customers);
         for i in 0..customers {
@@ -123,10 +102,10 @@ impl Shop {
             .map_err(rpc_failed("Register"))?;
             tokens.push(log_in(&mut auth, &email).await?);
         }
-        let inventory = connect(at.inventory).await?;
+        let inventory = load_channel(at.inventory).await?;
         let mut orders = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
-            orders.push(connect(at.orders).await?);
+            orders.push(load_channel(at.orders).await?);
         }
         let mut shop = Self {
             operator,
@@ -144,7 +123,7 @@ impl Shop {
     async fn product(&self, sku: &str, units: i64) -> Result<String, BenchError> {
         let mut client = InventoryServiceClient::new(self.inventory.clone());
         let product = client
-            .create_product(request(
+            .create_product(bearer_request(
                 inventory::CreateProductRequest {
                     product: Some(inventory::Product {
                         sku: sku.to_owned(),
@@ -163,7 +142,7 @@ impl Shop {
             .product
             .ok_or_else(|| BenchError::Failed("CreateProduct returned no product".into()))?;
         client
-            .adjust_stock(request(
+            .adjust_stock(bearer_request(
                 inventory::AdjustStockRequest {
                     product_id: product.product_id.clone(),
                     delta: units,
@@ -180,7 +159,7 @@ impl Shop {
 
     async fn stock(&self, product_id: &str) -> Result<inventory::Stock, BenchError> {
         InventoryServiceClient::new(self.inventory.clone())
-            .get_stock(request(
+            .get_stock(bearer_request(
                 inventory::GetStockRequest {
                     product_id: product_id.to_owned(),
                 },

@@ -12,12 +12,12 @@
 //! - [`load`]: the shop the runs need (an operator, customers, two products), the closed-loop
 //!   CreateOrder load, the contention run and the per-order costs read from the servers.
 //! - [`costs`]: inventory RPCs and PostgreSQL commits per order, read from the servers.
-//! - [`pgbench`]: pgbench's tpcb-like run in a fresh database of the same server.
+//! - The baseline is [`crate::pgbench`]'s tpcb-like run in a fresh database of the same
+//!   server.
 //! - [`report`]: the suite's table section and JSON.
 
 mod costs;
 mod load;
-mod pgbench;
 mod report;
 
 use std::path::Path;
@@ -30,6 +30,7 @@ use self::costs::Costs;
 use self::load::{Contention, Shop, Throughput};
 use crate::args::BenchArgs;
 use crate::error::BenchError;
+use crate::pgbench::{Pgbench, Script};
 use crate::stores::{FreshDatabase, backend_name, failed};
 
 /// Target from the orders issue: CreateOrder/s ÷ pgbench tps (same server, same clients).
@@ -40,6 +41,8 @@ const SQLITE_CLIENTS: u32 = 32;
 const CONTENDERS: u32 = 200;
 const CUSTOMERS: usize = 20;
 const SCARCE_STOCK: i64 = 10;
+/// Scale of the pgbench tables: 10 branches, so 10 clients rarely wait on one branch row.
+const PGBENCH_SCALE: u32 = 10;
 
 #[derive(Debug)]
 pub struct OrdersReport {
@@ -91,8 +94,20 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<OrdersReport, BenchEr
                     args,
                     &format!("orders: pgbench tpcb-like, {clients} clients…"),
                 );
+                let pgbench = Pgbench::find().ok_or_else(|| {
+                    BenchError::Failed(
+                        "cannot run pgbench (apt-get install -y postgresql-client)".into(),
+                    )
+                })?;
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+                let script = Script {
+                    builtin: "tpcb-like",
+                    clients,
+                    threads,
+                    secs: args.duration,
+                };
                 let baseline = FreshDatabase::create(server).await?;
-                let tps = pgbench::tpcb_like(&baseline.url, clients, args.duration).await;
+                let tps = pgbench.tps(&baseline.url, PGBENCH_SCALE, script).await;
                 baseline.drop_database().await;
                 Ok::<_, BenchError>(PostgresRun {
                     run,

@@ -56,7 +56,12 @@ impl Queue {
                 .claim(&job, at, |r| events::request(Transition::Claimed, actor, r))
                 .await?
             {
-                let credentials = self.store.credentials(&request.id).await?;
+                // Only requests with credentials cost the extra read.
+                let credentials = if request.credential_kinds.is_empty() {
+                    Vec::new()
+                } else {
+                    self.store.credentials(&request.id).await?
+                };
                 return Ok(Some((job, request, credentials)));
             }
             let left = until.saturating_duration_since(Instant::now());

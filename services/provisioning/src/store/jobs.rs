@@ -288,15 +288,20 @@ impl Store {
         decide: impl FnOnce(&Request) -> Finish,
         events: impl FnOnce(&Request, Option<&DeadLetter>) -> Vec<NewEvent>,
     ) -> Result<Finished> {
-        let lock = "UPDATE provisioning_requests SET updated_at = updated_at \
-             WHERE id = (SELECT request_id FROM provisioning_jobs WHERE id = $1)";
-        let read_request =
-            format!("SELECT {REQUEST_COLUMNS} FROM provisioning_requests WHERE id = $1");
+        // Locks and reads the request in one statement (a no-op UPDATE, see the module docs).
+        let lock = format!(
+            "UPDATE provisioning_requests SET updated_at = updated_at \
+             WHERE id = (SELECT request_id FROM provisioning_jobs WHERE id = $1) \
+             RETURNING {REQUEST_COLUMNS}"
+        );
         let read_job = format!("SELECT {JOB_COLUMNS} FROM provisioning_jobs WHERE id = $1");
         let at = now();
         let finished = with_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(lock).bind(job_id).execute(&mut *tx).await?;
+            let Some(row) = sqlx::query(&lock).bind(job_id).fetch_optional(&mut *tx).await? else {
+                return Ok(Finished::Lost(LeaseLoss::Lost));
+            };
+            let request = request_row!(row);
             let Some(row) = sqlx::query(&read_job).bind(job_id).fetch_optional(&mut *tx).await? else {
                 return Ok(Finished::Lost(LeaseLoss::Lost));
             };
@@ -304,8 +309,6 @@ impl Store {
             if job.lease_token != token {
                 return Ok(Finished::Lost(LeaseLoss::Lost));
             }
-            let row = sqlx::query(&read_request).bind(&job.request_id).fetch_one(&mut *tx).await?;
-            let request = request_row!(row);
             match job.outcome {
                 Some(Outcome::Cancelled) => return Ok(Finished::Lost(LeaseLoss::Cancelled)),
                 Some(Outcome::Succeeded) if !failing => {
