@@ -139,9 +139,10 @@ impl Transcoder {
 #[derive(Clone)]
 struct Matched(usize, Vec<(String, String)>);
 
-/// The REST entry point for every path: one span and one completion line per request, joined to
-/// the caller's W3C trace (or starting one), whose context goes upstream so the whole call is
-/// one trace; the request id and trace id come back as `x-request-id` and `x-trace-id`.
+/// The REST entry point for every path: one completion line per request (and a span when traces
+/// are exported and it is sampled), joined to the caller's W3C trace (or starting one), whose
+/// context goes upstream so the whole call is one trace; the request id and trace id come back
+/// as `x-request-id` and `x-trace-id`.
 pub async fn handle(State(transcoder): State<Arc<Transcoder>>, request: Request) -> Response {
     let started = std::time::Instant::now();
     let request_id = request
@@ -154,38 +155,57 @@ pub async fn handle(State(transcoder): State<Arc<Transcoder>>, request: Request)
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .and_then(TraceContext::parse);
-    let minted = incoming.map_or_else(TraceContext::new_root, |parent| parent.child());
-    // As in the server stack: fields known now are set at creation (a later `record` re-renders
-    // the span's log fields), and OpenTelemetry-only ones only when spans are exported.
-    let span = tracing::info_span!(
-        "rest",
-        service = "gateway",
-        http.method = %request.method(),
-        http.path = %request.uri().path(),
-        request_id = %request_id,
-        trace_id = %minted.trace_id_hex(),
-        span_id = tracing::field::Empty,
-        otel.name = tracing::field::Empty,
-        otel.kind = tracing::field::Empty,
-    );
-    if ironmesh_interceptors::server::exporting() {
-        span.record(
-            "otel.name",
-            format!("{} {}", request.method(), request.uri().path()),
-        );
-        span.record("otel.kind", "server");
-    }
-    let trace = ironmesh_interceptors::server::join_trace(&span, incoming, minted);
-    let mut response = transcode(&transcoder, request, &request_id, &trace)
-        .instrument(span.clone())
-        .await;
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    // As in the server stack: a span only when traces are exported and this request is sampled;
+    // its fields are all set at creation (a later `record` re-renders the span's log fields).
+    let (trace, span) = ironmesh_interceptors::server::start_trace(incoming, |minted| {
+        tracing::info_span!(
+            "rest",
+            service = "gateway",
+            http.method = %method,
+            http.path = %path,
+            request_id = %request_id,
+            trace_id = %minted.trace_id_hex(),
+            span_id = tracing::field::Empty,
+            otel.name = %format_args!("{method} {path}"),
+            otel.kind = "server",
+        )
+    });
+    let mut response = match &span {
+        Some(span) => {
+            transcode(&transcoder, request, &request_id, &trace)
+                .instrument(span.clone())
+                .await
+        }
+        None => transcode(&transcoder, request, &request_id, &trace).await,
+    };
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| match status {
-        500.. => tracing::warn!(http.status = status, latency_ms, "rest failed"),
-        400.. => tracing::info!(http.status = status, latency_ms, "rest finished"),
-        _ => tracing::debug!(http.status = status, latency_ms, "rest finished"),
-    });
+    let log = || {
+        macro_rules! line {
+            ($level:ident, $message:literal) => {
+                tracing::$level!(
+                    http.status = status,
+                    latency_ms,
+                    service = "gateway",
+                    http.method = %method,
+                    http.path = %path,
+                    request_id = %request_id,
+                    trace_id = %trace.trace_id_hex(),
+                    $message
+                )
+            };
+        }
+        match status {
+            500.. => line!(warn, "rest failed"),
+            400.. => line!(info, "rest finished"),
+            _ => line!(debug, "rest finished"),
+        }
+    };
+    match &span {
+        Some(span) => span.in_scope(log),
+        None => log(),
+    }
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
         headers.insert("x-request-id", value);

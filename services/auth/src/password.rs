@@ -1,9 +1,10 @@
 //! Password hashing: argon2id at the OWASP parameters (m = 19 MiB, t = 2, p = 1), PHC strings.
 //!
-//! Hashing is deliberately slow, so it never runs on the async threads: each hash runs on tokio's
-//! blocking pool, and a semaphore sized to the machine's cores bounds how many run at once (a
-//! login flood queues here instead of starving every other task of CPU). Unknown accounts are
-//! checked against a dummy hash so they take as long as a wrong password.
+//! Hashing is deliberately slow, so it never runs on the async threads: each hash runs on the
+//! [`pool::HashPool`] — a thread per core at a lower OS priority behind a bounded queue — so a
+//! login flood uses the idle CPU but not the CPU other RPCs need, and a full queue is refused
+//! with RESOURCE_EXHAUSTED instead of waiting without bound. Unknown accounts are checked
+//! against a dummy hash so they take as long as a wrong password.
 //!
 //! Each hash needs 19 MiB of working memory. Allocating (and the kernel zeroing) it per hash cost
 //! about a fifth of a login under load (`make bench`), so the buffers are pooled: at most one per
@@ -18,9 +19,11 @@ use crate::domain::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 use crate::domain::{AuthError, Fault};
+
+pub mod pool;
 
 /// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
 pub const MEMORY_KIB: u32 = 19 * 1024;
@@ -38,9 +41,10 @@ pub enum HashError {
     #[error("the stored hash has no {0}")]
     Incomplete(&'static str),
     #[error("the hashing pool is closed")]
-    Closed(#[from] tokio::sync::AcquireError),
-    #[error("a hashing task failed")]
-    Task(#[from] tokio::task::JoinError),
+    Closed,
+    /// Every hashing thread is busy and the queue is full: try again shortly.
+    #[error("too many password hashes waiting")]
+    Busy,
 }
 
 impl From<argon2::Error> for HashError {
@@ -57,7 +61,10 @@ impl From<argon2::password_hash::Error> for HashError {
 
 impl From<HashError> for AuthError {
     fn from(err: HashError) -> Self {
-        AuthError::Internal(Fault::Hashing(Box::new(err)))
+        match err {
+            HashError::Busy => AuthError::Busy(pool::RETRY_AFTER),
+            err => AuthError::Internal(Fault::Hashing(Box::new(err))),
+        }
     }
 }
 
@@ -72,7 +79,7 @@ pub enum Verdict {
 
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
+    pool: pool::HashPool,
     dummy: Arc<OnceCell<PasswordHash>>,
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
@@ -83,9 +90,8 @@ fn params() -> Params {
 
 impl Default for Hasher {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            permits: Arc::new(Semaphore::new(cores)),
+            pool: pool::HashPool::for_this_machine(),
             dummy: Arc::new(OnceCell::new()),
             memory: Arc::new(Mutex::new(Vec::new())),
         }
@@ -169,13 +175,12 @@ fn verify_with(
 }
 
 impl Hasher {
-    /// Runs `work` on the blocking pool, at most one per core at a time.
+    /// Runs `work` on the hashing pool.
     async fn offload<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await?;
-        Ok(tokio::task::spawn_blocking(work).await?)
+        self.pool.run(work).await
     }
 
     /// A PHC string for `password`.

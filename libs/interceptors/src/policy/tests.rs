@@ -131,9 +131,9 @@ fn every_ironmesh_method_states_its_access() {
             methods += 1;
         }
     }
-    // auth 22, orders 7, inventory 10, provisioning 14, notification 12, audit 7, events 1 + 2
+    // auth 22, orders 7, inventory 10, provisioning 15, notification 12, audit 7, events 1 + 2
     // (the sink and the dead-letter admin API every producer serves).
-    assert_eq!(methods, 75);
+    assert_eq!(methods, 76);
     assert_eq!(table.len(), methods + 2, "plus health Check and Watch");
 }
 

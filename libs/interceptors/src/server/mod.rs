@@ -23,7 +23,9 @@ pub use metrics::{MetricsLayer, Red};
 pub use panic::{CatchPanic, CatchPanicLayer};
 pub use request_id::{RequestIdLayer, RequestIds};
 pub use shed::LoadShedLayer;
-pub use trace::{Spans, TraceLayer, exporting, join as join_trace, set_exporting};
+pub use trace::{
+    Sampler, Spans, TraceLayer, exporting, sampling, set_sampling, start as start_trace,
+};
 
 use crate::around::AroundLayer;
 use crate::auth::{AuthLayer, Authenticator};

@@ -110,6 +110,9 @@ pub enum AuthError {
     /// Too many failed logins for this account or address; try again after the wait.
     #[error("too many failed attempts")]
     TooManyAttempts(std::time::Duration),
+    /// Every password hashing thread is busy and the queue is full; try again after the wait.
+    #[error("too many logins at once")]
+    Busy(std::time::Duration),
     /// Something auth depends on failed. Logged with its source chain; the caller only learns
     /// that it was internal.
     #[error("internal failure")]

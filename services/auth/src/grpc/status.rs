@@ -62,6 +62,14 @@ pub fn status(err: AuthError, request_id: Option<&RequestId>) -> Status {
                 details,
             )
         }
+        AuthError::Busy(wait) => Status::with_error_details(
+            tonic::Code::ResourceExhausted,
+            format!(
+                "too many logins at once; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+            ErrorDetails::with_retry_info(Some(wait)),
+        ),
         AuthError::Internal(fault) => {
             // The caller learns only that it was internal and which request to quote; the
             // fault and its whole source chain go to the log under the same id.

@@ -2,11 +2,14 @@
 //!
 //! Logs go to stderr (stdout is kept for command output such as `ironmesh up`'s table): JSON lines
 //! when stderr is not a terminal (containers, CI), pretty text on a terminal. `RUST_LOG` refines
-//! the configured level. Every line carries the fields of the spans it is in — `service`, and per
-//! call `request_id`, `trace_id`, `rpc.method`, … from the interceptor stack.
+//! the configured level. Every line of a call carries its `request_id`, `trace_id`, `service`
+//! and `rpc.method` — from the call context the server stack keeps for the task (`json`), not
+//! from a span built per call — and the fields of the span it is in.
 //!
 //! Traces are exported over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and not at all
-//! otherwise (no exporter, no OpenTelemetry layer, no cost).
+//! otherwise (no exporter, no OpenTelemetry layer, no span per call). When exported, calls are
+//! sampled by `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (default
+//! `parentbased_always_on`); an unsampled call builds no span either.
 
 use std::io::IsTerminal;
 
@@ -17,7 +20,11 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use ironmesh_interceptors::server::Sampler;
+
 use crate::config::{Config, LogFormat};
+
+mod json;
 
 /// The environment variable that turns OTLP export on.
 pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -85,11 +92,8 @@ pub fn init_with(config: &Config, otlp_endpoint: Option<&str>) -> TelemetryGuard
     };
     let json_layer = json.then(|| {
         tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_target(false)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json::JsonLines)
             .with_writer(std::io::stderr)
     });
     let pretty_layer = (!json).then(|| {
@@ -110,8 +114,26 @@ pub fn init_with(config: &Config, otlp_endpoint: Option<&str>) -> TelemetryGuard
         .try_init()
         .is_ok();
     let provider = provider.filter(|_| installed);
-    ironmesh_interceptors::server::set_exporting(provider.is_some());
+    ironmesh_interceptors::server::set_sampling(provider.as_ref().map(|_| sampler()));
     TelemetryGuard { provider }
+}
+
+/// The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` name (OpenTelemetry's names;
+/// default `parentbased_always_on`). The server stack decides with it whether a call gets a
+/// span at all; the SDK then records every span it is given (`ParentBased(AlwaysOn)`), so the
+/// two never disagree.
+fn sampler() -> Sampler {
+    let name = std::env::var("OTEL_TRACES_SAMPLER").ok();
+    let arg = std::env::var("OTEL_TRACES_SAMPLER_ARG").ok();
+    Sampler::from_env(name.as_deref(), arg.as_deref()).unwrap_or_else(|| {
+        eprintln!(
+            "ironmesh: OTEL_TRACES_SAMPLER={} is not one of always_on, always_off, traceidratio, \
+             parentbased_always_on, parentbased_always_off, parentbased_traceidratio; using \
+             parentbased_always_on",
+            name.unwrap_or_default()
+        );
+        Sampler::DEFAULT
+    })
 }
 
 fn otlp_provider(endpoint: &str) -> Option<SdkTracerProvider> {
@@ -130,6 +152,9 @@ fn otlp_provider(endpoint: &str) -> Option<SdkTracerProvider> {
     Some(
         SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
+            .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+                opentelemetry_sdk::trace::Sampler::AlwaysOn,
+            )))
             .with_resource(Resource::builder().with_service_name("ironmesh").build())
             .build(),
     )
