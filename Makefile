@@ -55,5 +55,5 @@ bench:
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get install -y -qq wrk || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }; \
 	}
-	$(CARGO) build --release --bin ironmesh-bench
+	$(CARGO) build --release --bin ironmesh-bench --bin ironmesh-bench-alloc
 	$${CARGO_TARGET_DIR:-target}/release/ironmesh-bench $(BENCH_ARGS)

@@ -33,6 +33,19 @@ impl ServerChild {
         workdir: &Path,
         stop_wait: Duration,
     ) -> Result<Self, BenchError> {
+        Self::start_with_env(cpu, role, role_args, &[], workdir, stop_wait)
+    }
+
+    /// [`Self::start`] with `env` set for the child (e.g. to export traces; by default the
+    /// child runs with no trace exporter).
+    pub fn start_with_env(
+        cpu: Option<usize>,
+        role: &str,
+        role_args: &[&OsStr],
+        env: &[(&str, String)],
+        workdir: &Path,
+        stop_wait: Duration,
+    ) -> Result<Self, BenchError> {
         let log = workdir.join(format!("{role}-server.log"));
         let log_file = std::fs::File::create(&log)
             .map_err(BenchError::io(format!("cannot create {}", log.display())))?;
@@ -51,6 +64,7 @@ impl ServerChild {
             .args(role_args)
             // Measure the stack as configured by default, not with a trace exporter attached.
             .env_remove(ironmesh_runtime::telemetry::OTLP_ENDPOINT_ENV)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file)

@@ -252,6 +252,7 @@ mod figures;
 mod frame;
 mod gateway;
 mod h2load;
+mod health;
 mod notification;
 mod orders;
 mod pgbench;

@@ -6,8 +6,12 @@
 //! - [`checks`]: the Health/Check calls that bracket every run, and the refusals of stack+auth.
 //! - [`report`]: the suite's table section and JSON.
 //! - [`server`]: the server child serving the three.
+//! - [`exported`]: the stack again with OTLP export on, at 100 % and 1 % sampling.
+//! - allocations per call come from the `ironmesh-bench-alloc` binary (`src/bin/alloc.rs`,
+//!   under a counting allocator), run after the speed runs.
 
 mod checks;
+mod exported;
 mod report;
 mod server;
 
@@ -82,6 +86,47 @@ pub struct StackReport {
     verify_us: f64,
     /// What the server process wrote to stderr (its log).
     server_log: String,
+    /// Heap allocations per call, or why they were not counted.
+    allocations: Result<Allocations, String>,
+    /// The stack with traces exported at 100 % and at 1 % sampling.
+    exported: Vec<exported::Exported>,
+}
+
+/// Allocations (and reallocations) per call, from `ironmesh-bench-alloc`.
+#[derive(Debug)]
+struct Allocations {
+    calls: u64,
+    bare: f64,
+    stack: f64,
+    stack_auth: f64,
+}
+
+/// Runs `ironmesh-bench-alloc` (built beside this binary) and reads its figures.
+fn count_allocations() -> Result<Allocations, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let counter = exe.with_file_name("ironmesh-bench-alloc");
+    if !counter.exists() {
+        return Err(format!("{} is not built", counter.display()));
+    }
+    let out = std::process::Command::new(&counter)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", counter.display()))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    let figures: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("unreadable figures: {e}"))?;
+    let field = |name: &str| {
+        figures[name]
+            .as_f64()
+            .ok_or_else(|| format!("no `{name}` in {figures}"))
+    };
+    Ok(Allocations {
+        calls: figures["calls"].as_u64().unwrap_or(0),
+        bare: field("bare")?,
+        stack: field("stack")?,
+        stack_auth: field("stack_auth")?,
+    })
 }
 
 /// Runs the suite: bare, stack, stack+auth, back to back on the same pinned server process.
@@ -140,6 +185,13 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<StackReport, BenchErr
     let stack_auth = run(Target::StackAuth, stack_auth, Some(&token))?;
     drop(runtime);
     let server_log = server.stop();
+    let mut exported = Vec::new();
+    for ratio in [1.0, 0.01] {
+        crate::progress(args, &format!("the stack with traces exported at {ratio}…"));
+        exported.push(exported::measure_exported(
+            args, &body, workdir, &jwk_arg, ratio,
+        )?);
+    }
     Ok(StackReport {
         clients: args.clients,
         streams: args.streams,
@@ -150,6 +202,8 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<StackReport, BenchErr
         stack_auth,
         verify_us: verify.as_secs_f64() * 1e6,
         server_log,
+        allocations: count_allocations(),
+        exported,
     })
 }
 

@@ -98,6 +98,41 @@ impl SuiteReport for StackReport {
                 .map(|v| format!("; server CPU per call stack+auth − stack = {v:.1} µs"))
                 .unwrap_or_default()
         );
+        for e in &self.exported {
+            let m = &e.measurement;
+            let rps = self.ratio(m, |run| run.req_per_sec);
+            let p99 = self.ratio(m, |run| run.p99_ms);
+            let _ = writeln!(
+                out,
+                "stack with OTLP export at {:.0} % sampling: {:.1} req/s, p99 {:.3} ms, {} µs/call; \
+                 ÷ bare: req/s {rps:.2}, p99 {p99:.2}, CPU {}; {} spans received",
+                e.ratio * 100.0,
+                m.measured.run.req_per_sec,
+                m.measured.run.p99_ms,
+                or_na(m.measured.cpu_us_per_call, |v| format!("{v:.2}")),
+                or_na(self.cpu_ratio(m), |v| format!("{v:.2}")),
+                e.spans
+            );
+        }
+        match &self.allocations {
+            Ok(a) => {
+                let _ = writeln!(
+                    out,
+                    "allocations per call (ironmesh-bench-alloc: {} sequential calls, client and \
+                     server together, system allocator counted): bare {:.1}, stack {:.1} (+{:.1}), \
+                     stack+auth {:.1} (+{:.1})",
+                    a.calls,
+                    a.bare,
+                    a.stack,
+                    a.stack - a.bare,
+                    a.stack_auth,
+                    a.stack_auth - a.bare
+                );
+            }
+            Err(why) => {
+                let _ = writeln!(out, "allocations per call: not measured ({why})");
+            }
+        }
         let _ = writeln!(
             out,
             "checks: Health/Check OK+SERVING before and after each run (stack+auth: with the token); \
@@ -136,6 +171,21 @@ impl SuiteReport for StackReport {
             "stack_auth_vs_bare": ratios(&self.stack_auth),
             "token_verify_us": num(self.verify_us),
             "token_verify_server_cpu_us": opt_num(self.verify_cpu_us()),
+            "exported": self.exported.iter().map(|e| json!({
+                "sampling_ratio": e.ratio,
+                "run": e.measurement.json(),
+                "vs_bare": ratios(&e.measurement),
+                "spans_received": e.spans,
+            })).collect::<Vec<_>>(),
+            "allocations_per_call": match &self.allocations {
+                Ok(a) => json!({
+                    "calls": a.calls,
+                    "bare": num(a.bare),
+                    "stack": num(a.stack),
+                    "stack_auth": num(a.stack_auth),
+                }),
+                Err(why) => json!({ "not_measured": why }),
+            },
         })
     }
 

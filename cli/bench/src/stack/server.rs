@@ -9,9 +9,9 @@ use ironmesh_interceptors::policy::Access;
 use ironmesh_runtime::Config;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tonic_health::ServingStatus;
 
 use super::RPC_PATH;
+use crate::health::serving_health;
 use crate::serve::{announce_ready, stdin_closed};
 use crate::token;
 
@@ -117,14 +117,4 @@ async fn bind_loopback() -> Result<(TcpListener, SocketAddr), String> {
 /// The listener as production wraps it (`serve()` sets TCP_NODELAY too).
 fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
-}
-
-/// A tonic-health service whose `""` (the whole server) is SERVING.
-async fn serving_health()
--> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health> {
-    let (reporter, service) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
-    service
 }
