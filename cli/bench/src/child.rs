@@ -143,6 +143,19 @@ impl ServerChild {
         Ok((output, CpuTime(secs)))
     }
 
+    /// The server process's resident memory now (`VmRSS`, KiB), from /proc.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// CPU time the server process has used so far (sum over its threads), from /proc.
     fn cpu_time(&self) -> Option<Duration> {
         crate::cpu::threads(&self.child.id().to_string()).map(|threads| threads.total())

@@ -65,6 +65,9 @@ pub struct GatewayReport {
     cut_codes: Codes,
     /// What the server process wrote to stderr (its log).
     server_log: String,
+    /// The mesh process's resident memory (KiB) once ready, and after every run.
+    rss_idle_kib: Option<u64>,
+    rss_after_kib: Option<u64>,
 }
 
 /// Runs the suite against a fresh mesh (every service and the gateway) in one pinned process.
@@ -84,6 +87,7 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
     );
     let server = ServerChild::start_mesh(Some(args.server_cpu), "gateway", &data_dir, workdir)?;
     let [grpc, rest, admin] = server.ready_addrs::<3>()?;
+    let rss_idle_kib = server.rss_kib();
     // Declared after `server`, so it is dropped (closing its connections) before it.
     let runtime = calls_runtime()?;
     let failed = |what: String| move |why: String| BenchError::Failed(format!("{what}: {why}"));
@@ -201,6 +205,7 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
         }
     }
     drop(runtime);
+    let rss_after_kib = server.rss_kib();
     let server_log = server.stop();
     let mut measured = measured.into_iter();
     let mut next = || {
@@ -221,6 +226,8 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
         rest_single: next()?,
         cut_codes,
         server_log,
+        rss_idle_kib,
+        rss_after_kib,
     })
 }
 

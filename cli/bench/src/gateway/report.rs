@@ -119,6 +119,24 @@ impl SuiteReport for GatewayReport {
                 "  server CPU per request, REST − direct = {cpu:.1} µs (the gateway's share; no target)"
             );
         }
+        let mib =
+            |kib: Option<u64>| or_na(kib.map(|k| k as f64 / 1024.0), |m| format!("{m:.1} MiB"));
+        let requests: u64 = [
+            &self.direct,
+            &self.rest,
+            &self.direct_single,
+            &self.rest_single,
+        ]
+        .iter()
+        .map(|m| m.measured.run.requests)
+        .sum();
+        let _ = writeln!(
+            out,
+            "mesh memory (RSS of the whole `ironmesh up`-like process): idle {}, after the runs \
+             ({requests} requests) {}",
+            mib(self.rss_idle_kib),
+            mib(self.rss_after_kib)
+        );
         let _ = writeln!(
             out,
             "checks: GetJwks over gRPC and GET {REST_PATH} answer the same keys before and after \
@@ -142,6 +160,7 @@ impl SuiteReport for GatewayReport {
                 RestProtocol::H1 => "http/1.1",
                 RestProtocol::H2c => "h2c",
             },
+            "rss_kib": { "idle": self.rss_idle_kib, "after_runs": self.rss_after_kib },
             "params": {
                 "server_cpu": self.server_cpu,
                 "load_cpu": self.load_cpu,
