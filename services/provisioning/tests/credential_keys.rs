@@ -6,11 +6,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use common::{Client, LIMIT, One, Two, claim, submit};
+use common::creds::{next_job, request_of, store};
+use common::{Client, LIMIT, One, Two};
 use ironmesh_outbox::Events;
-use ironmesh_proto::ironmesh::provisioning::v1::{self as pb, PriorityTier};
+use ironmesh_proto::ironmesh::provisioning::v1 as pb;
 use ironmesh_provisioning::credentials::CredentialKeys;
 use ironmesh_provisioning::operator::{self, master_keyring};
 use ironmesh_provisioning::store::Store;
@@ -18,31 +18,13 @@ use ironmesh_runtime::{Config, Database, ServiceKind};
 use ironmesh_testkit::{Backend, Session, authed, backends, eventually};
 
 async fn with_credentials(client: &mut Client, who: &Session) -> (String, String) {
-    let id = client
-        .submit_request(authed(
-            submit("starter", PriorityTier::Standard, ""),
-            &who.access_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .request
-        .unwrap()
-        .request_id;
-    let info = client
-        .submit_credentials(authed(
-            pb::SubmitCredentialsRequest {
-                request_id: id.clone(),
-                kind: "api_token".into(),
-                material: [("token".to_owned(), format!("secret-for-{id}"))].into(),
-            },
-            &who.access_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .credential
-        .unwrap();
+    let id = request_of(client, who).await.request_id;
+    let request = pb::SubmitCredentialsRequest {
+        request_id: id.clone(),
+        kind: "api_token".into(),
+        material: [("token".to_owned(), format!("secret-for-{id}"))].into(),
+    };
+    let info = store(client, who, request).await;
     (id, info.key_id)
 }
 
@@ -55,13 +37,7 @@ async fn report(config: &Config) -> Vec<(String, i64)> {
 /// Every claimable job's credentials decrypt to what was submitted.
 async fn all_open(client: &mut Client, worker: &str, n: usize) {
     for _ in 0..n {
-        let job = client
-            .claim_job(authed(claim("w", Duration::ZERO), worker))
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .expect("a job");
+        let job = next_job(client, worker).await;
         let sets = client
             .get_job_credentials(authed(
                 pb::GetJobCredentialsRequest {

@@ -3,13 +3,13 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::creds::{credentials, database, get, job_credentials, request_of, secret, stored_rows};
-use common::{One, claim};
+use common::One;
+use common::creds::{
+    credentials, database, get, job_credentials, next_job, request_of, secret, store, stored_rows,
+};
 use ironmesh_proto::ironmesh::provisioning::v1::{self as pb, RequestState};
 use ironmesh_runtime::ServiceKind;
-use ironmesh_testkit::{authed, backends};
+use ironmesh_testkit::backends;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_request_keeps_its_credentials_for_a_replay_until_its_dead_letter_goes() {
@@ -19,23 +19,11 @@ async fn a_failed_request_keeps_its_credentials_for_a_replay_until_its_dead_lett
         let mut client = one.client().await;
         let id = request_of(&mut client, &ada).await.request_id;
         let token = secret();
-        client
-            .submit_credentials(authed(
-                credentials(&id, "api_token", &token),
-                &ada.access_token,
-            ))
-            .await
-            .unwrap();
+        store(&mut client, &ada, credentials(&id, "api_token", &token)).await;
         let db = database(&one).await;
         let mut dead_letter = String::new();
         for round in 0..2 {
-            let job = client
-                .claim_job(one.work(claim("w", Duration::ZERO)))
-                .await
-                .unwrap()
-                .into_inner()
-                .job
-                .expect("a job");
+            let job = next_job(&mut client, &one.worker).await;
             let sets = job_credentials(&one, &mut client, &job).await.unwrap();
             assert_eq!(
                 sets[0].material["secret_access_key"], token,

@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::creds::{
-    credentials, database, execute, get, job_credentials, request_of, secret, stored_rows,
+    credentials, database, execute, get, job_credentials, next_job, request_of, secret, store,
+    stored_rows,
 };
-use common::{One, claim, dump, reason};
+use common::{One, dump, reason};
 use ironmesh_proto::ironmesh::provisioning::v1::{self as pb, RequestState};
 use ironmesh_runtime::ServiceKind;
 use ironmesh_testkit::{authed, backends, preconditions, violations};
@@ -26,36 +25,25 @@ async fn credentials_reach_only_the_live_lease_and_are_deleted_on_success() {
         let request = request_of(&mut client, &ada).await;
         let id = request.request_id.clone();
         let (first, second) = (secret(), secret());
-        let stored = client
-            .submit_credentials(authed(
-                credentials(&id, "aws_access_key", &first),
-                &ada.access_token,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .credential
-            .unwrap();
+        let stored = store(
+            &mut client,
+            &ada,
+            credentials(&id, "aws_access_key", &first),
+        )
+        .await;
         assert_eq!(stored.field_names, ["access_key_id", "secret_access_key"]);
         assert_eq!(
             (stored.kind.as_str(), stored.key_id.as_str()),
             ("aws_access_key", "kek-1")
         );
         // The same kind again replaces the set; another kind adds one.
-        client
-            .submit_credentials(authed(
-                credentials(&id, "aws_access_key", &second),
-                &ada.access_token,
-            ))
-            .await
-            .unwrap();
-        client
-            .submit_credentials(authed(
-                credentials(&id, "api_token", &first),
-                &ada.access_token,
-            ))
-            .await
-            .unwrap();
+        store(
+            &mut client,
+            &ada,
+            credentials(&id, "aws_access_key", &second),
+        )
+        .await;
+        store(&mut client, &ada, credentials(&id, "api_token", &first)).await;
         let shown = get(&one, &mut client, &id).await;
         assert_eq!(
             shown.credential_kinds,
@@ -104,13 +92,7 @@ async fn credentials_reach_only_the_live_lease_and_are_deleted_on_success() {
         dump::assert_absent(&db, &url, &[&first, &second]).await;
         // The worker with the live lease sees the metadata in the job, the material through
         // GetJobCredentials; a stale token gets nothing.
-        let job = client
-            .claim_job(one.work(claim("w", Duration::ZERO)))
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
+        let job = next_job(&mut client, &one.worker).await;
         let kinds: Vec<&str> = job.credentials.iter().map(|c| c.kind.as_str()).collect();
         assert_eq!(kinds, ["api_token", "aws_access_key"]);
         let sets = job_credentials(&one, &mut client, &job).await.unwrap();
@@ -196,20 +178,8 @@ async fn a_changed_byte_or_a_moved_row_does_not_decrypt_and_cancel_deletes() {
         let moved =
             format!("UPDATE provisioning_credentials SET request_id = '{b}' WHERE request_id = $1");
         execute(&db, &moved, &a).await;
-        let first = client
-            .claim_job(one.work(claim("w", Duration::ZERO)))
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
-        let second = client
-            .claim_job(one.work(claim("w", Duration::ZERO)))
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
+        let first = next_job(&mut client, &one.worker).await;
+        let second = next_job(&mut client, &one.worker).await;
         let on_b = if first.request_id == b {
             &first
         } else {

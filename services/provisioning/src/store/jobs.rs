@@ -1,6 +1,6 @@
 //! The job queries: claim the next claimable request with a new lease, extend it, finish it
-//! (complete, fail: requeue with a backoff or dead-letter), requeue what lapsed, and the dead
-//! letters. A transaction that reads before it writes starts with a write to the request row
+//! (complete, fail: requeue with a backoff or dead-letter) — and [`apply!`], the write of a
+//! finish that the reaper (`reaper.rs`) shares. A transaction that reads before it writes starts with a write to the request row
 //! (a no-op UPDATE): on SQLite that takes the write lock first (no busy snapshot), on
 //! PostgreSQL it locks the request row first — the order every transaction here locks in.
 
@@ -24,13 +24,6 @@ pub enum Finished {
     Lost(LeaseLoss),
 }
 
-/// What one reaper pass did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Reaped {
-    pub requeued: usize,
-    pub dead_lettered: usize,
-}
-
 /// What finishing a job does to its request (decided by the service from the request).
 #[derive(Clone, Debug)]
 pub enum Finish {
@@ -48,7 +41,7 @@ pub enum Finish {
 }
 
 impl Finish {
-    fn outcome(&self) -> Outcome {
+    pub(super) fn outcome(&self) -> Outcome {
         match self {
             Self::Succeed { .. } => Outcome::Succeeded,
             Self::Requeue { .. } => Outcome::Requeued,
@@ -151,6 +144,8 @@ macro_rules! apply {
         (written, dead)
     }};
 }
+
+pub(super) use apply;
 
 impl Store {
     /// Leases the next claimable request (highest tier, then oldest; `not_before` passed) to
@@ -344,59 +339,5 @@ impl Store {
         });
         self.outbox.wake();
         Ok(finished)
-    }
-
-    /// Live jobs whose lease lapsed before `now_ms` (at most `limit`).
-    pub async fn lapsed(&self, now_ms: i64, limit: i64) -> Result<Vec<Job>> {
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM provisioning_jobs WHERE outcome IS NULL \
-             AND lease_expires_ms <= $1 ORDER BY lease_expires_ms LIMIT $2"
-        );
-        with_pool!(&self.db, pool => {
-            let rows = sqlx::query(&sql).bind(now_ms).bind(limit).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
-                out.push(job_row!(row));
-            }
-            Ok(out)
-        })
-    }
-
-    /// Ends the lapsed `job` (outcome LAPSED) and requeues or dead-letters its request as
-    /// `decide` chooses — unless it was finished, extended or cancelled meanwhile (false).
-    pub async fn reap(
-        &self,
-        job: &Job,
-        now_ms: i64,
-        decide: impl FnOnce(&Request) -> Finish,
-        events: impl FnOnce(&Request, Option<&DeadLetter>) -> Vec<NewEvent>,
-    ) -> Result<bool> {
-        let lock = "UPDATE provisioning_requests SET updated_at = updated_at WHERE id = $1";
-        let lapse = "UPDATE provisioning_jobs SET outcome = 'LAPSED', finished_at = $2 \
-             WHERE id = $1 AND outcome IS NULL AND lease_expires_ms <= $3";
-        let read = format!("SELECT {REQUEST_COLUMNS} FROM provisioning_requests WHERE id = $1");
-        let at = now();
-        let reaped = with_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(lock).bind(&job.request_id).execute(&mut *tx).await?;
-            let lapsed = sqlx::query(lapse).bind(&job.id).bind(at).bind(now_ms).execute(&mut *tx).await?;
-            if lapsed.rows_affected() == 0 {
-                return Ok(false);
-            }
-            let row = sqlx::query(&read).bind(&job.request_id).fetch_one(&mut *tx).await?;
-            let request = request_row!(row);
-            if request.state == State::Running && request.job_id.as_deref() == Some(job.id.as_str()) {
-                let finish = decide(&request);
-                let lapsed = Job { outcome: Some(Outcome::Lapsed), ..job.clone() };
-                let (request, dead) = apply!(&mut tx, &request, &lapsed, &finish, at);
-                for event in events(&request, dead.as_ref()) {
-                self.outbox.write(&mut *tx, event).await?;
-            }
-            }
-            tx.commit().await?;
-            true
-        });
-        self.outbox.wake();
-        Ok(reaped)
     }
 }

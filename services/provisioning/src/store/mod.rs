@@ -10,7 +10,8 @@
 //! job's recorded outcome answers repeats of the same call with the same result.
 //!
 //! - `requests`: submit (with the idempotency claim), read, list, queue position, cancel.
-//! - `jobs`: claim, heartbeat, complete, fail, the reaper's requeue, dead letters and replay.
+//! - `jobs`: claim, heartbeat, complete, fail; `reaper`: lapsed leases requeued or
+//!   dead-lettered; `dead_letters`: dead letters, replay, retention, webhook receipts.
 //!   Every state change writes its event through the outbox in the same transaction.
 //! - `credentials`: the sealed credential rows and key-encryption keys, rewrap, and the
 //!   deletions when a request can no longer run (succeeded, cancelled, failed for good).
@@ -18,6 +19,7 @@
 mod credentials;
 mod dead_letters;
 mod jobs;
+mod reaper;
 mod requests;
 
 use ironmesh_outbox::{Outbox, OutboxError};
@@ -26,7 +28,8 @@ use ironmesh_runtime::storage::{Database, MigrationSet};
 use crate::domain::Failure;
 
 pub use credentials::{KeyUse, Put, StoredCredential, StoredKey};
-pub use jobs::{Finish, Finished, Reaped};
+pub use jobs::{Finish, Finished};
+pub use reaper::Reaped;
 pub use requests::{Inserted, ListFilter, QueueStats};
 
 /// Every migration of this service, for both backends (same versions on each).

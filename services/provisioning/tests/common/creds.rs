@@ -2,7 +2,7 @@
 //! the worker's GetJobCredentials, and provisioning's database opened beside the service.
 
 use ironmesh_proto::ironmesh::provisioning::v1::{self as pb, PriorityTier};
-use ironmesh_runtime::{Database, ServiceKind};
+use ironmesh_runtime::{Database, ServiceKind, with_pool};
 use ironmesh_testkit::{Session, authed};
 
 use super::{Client, One, submit};
@@ -73,27 +73,36 @@ pub async fn database(one: &One) -> Database {
 
 pub async fn stored_rows(db: &Database, request_id: &str) -> i64 {
     let sql = "SELECT COUNT(*) FROM provisioning_credentials WHERE request_id = $1";
-    match db {
-        Database::Sqlite(pool) => {
-            sqlx::query_scalar(sql)
-                .bind(request_id)
-                .fetch_one(pool)
-                .await
-        }
-        Database::Postgres(pool) => {
-            sqlx::query_scalar(sql)
-                .bind(request_id)
-                .fetch_one(pool)
-                .await
-        }
-    }
-    .unwrap()
+    with_pool!(db, pool => sqlx::query_scalar(sql).bind(request_id).fetch_one(pool).await).unwrap()
 }
 
+/// Runs `sql` with `a` as `$1`.
 pub async fn execute(db: &Database, sql: &str, a: &str) {
-    match db {
-        Database::Sqlite(pool) => sqlx::query(sql).bind(a).execute(pool).await.map(|_| ()),
-        Database::Postgres(pool) => sqlx::query(sql).bind(a).execute(pool).await.map(|_| ()),
-    }
-    .unwrap();
+    with_pool!(db, pool => sqlx::query(sql).bind(a).execute(pool).await.map(drop)).unwrap();
+}
+
+/// The job a claim by `worker` (a worker's token) gets now; there must be one.
+pub async fn next_job(client: &mut Client, worker: &str) -> pb::Job {
+    client
+        .claim_job(authed(super::claim("w", std::time::Duration::ZERO), worker))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .expect("a claimable job")
+}
+
+/// Stores `request` (a set for one of `who`'s requests); the stored set's metadata.
+pub async fn store(
+    client: &mut Client,
+    who: &Session,
+    request: pb::SubmitCredentialsRequest,
+) -> pb::CredentialInfo {
+    client
+        .submit_credentials(authed(request, &who.access_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
 }

@@ -1,7 +1,7 @@
 //! The database as an attacker with a copy would see it: every byte of the SQLite files, or
 //! `pg_dump` of the PostgreSQL database — and a bit flipped in a stored credential.
 
-use ironmesh_runtime::Database;
+use ironmesh_runtime::{Database, with_pool};
 use sqlx::Row as _;
 
 /// None of `secrets` appears in the database: as text, or (PostgreSQL's bytea) as hex.
@@ -76,32 +76,17 @@ pub async fn flip(db: &Database, column: &str, request_id: &str, at: isize) {
         bytes[i] ^= 1;
         bytes
     };
-    match db {
-        Database::Sqlite(pool) => {
-            let bytes: Vec<u8> = sqlx::query_scalar(&read)
-                .bind(request_id)
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            sqlx::query(&write)
-                .bind(request_id)
-                .bind(flipped(bytes))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        Database::Postgres(pool) => {
-            let bytes: Vec<u8> = sqlx::query_scalar(&read)
-                .bind(request_id)
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            sqlx::query(&write)
-                .bind(request_id)
-                .bind(flipped(bytes))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
+    with_pool!(db, pool => {
+        let bytes: Vec<u8> = sqlx::query_scalar(&read)
+            .bind(request_id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        sqlx::query(&write)
+            .bind(request_id)
+            .bind(flipped(bytes))
+            .execute(pool)
+            .await
+            .unwrap();
+    });
 }
