@@ -91,7 +91,6 @@ pub async fn operator_token(
     auth: Channel,
     email: &str,
 ) -> Result<String, BenchError> {
-    const PASSWORD: &str = "correct horse battery staple";
     ironmesh_auth::create_user(
         config,
         email,
@@ -101,6 +100,14 @@ pub async fn operator_token(
     )
     .await
     .map_err(failed("cannot create the operator"))?;
+    log_in(auth, email).await
+}
+
+/// The password of every account the bench makes.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Logs `email` in (with [`PASSWORD`]) over `auth`: its access token.
+pub async fn log_in(auth: Channel, email: &str) -> Result<String, BenchError> {
     AuthServiceClient::new(auth)
         .login(LoginRequest {
             email: email.to_owned(),
@@ -108,7 +115,7 @@ pub async fn operator_token(
             ..Default::default()
         })
         .await
-        .map_err(|status| BenchError::Failed(grpc_failure("Login", &status)))?
+        .map_err(rpc_failed("Login"))?
         .into_inner()
         .tokens
         .map(|t| t.access_token)

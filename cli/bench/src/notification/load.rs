@@ -9,18 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ironmesh_proto::ironmesh::auth::v1::{
-    LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient,
-};
+use ironmesh_proto::ironmesh::auth::v1::{RegisterRequest, auth_service_client::AuthServiceClient};
 use ironmesh_proto::ironmesh::notification::v1 as notification;
 use ironmesh_runtime::Config;
 use notification::notification_service_client::NotificationServiceClient;
 use tonic::transport::Channel;
 
-use crate::calls::{bearer_request, load_channel, operator_token, rpc_failed};
+use crate::calls::{PASSWORD, bearer_request, load_channel, log_in, operator_token, rpc_failed};
 use crate::error::BenchError;
 
-const PASSWORD: &str = "correct horse battery staple";
 /// How long one call may take (a SQLite writer can queue behind many).
 /// Connections the senders share.
 const CONNECTIONS: usize = 4;
@@ -88,7 +85,7 @@ impl Calls {
             .into_inner()
             .user
             .ok_or_else(|| BenchError::Failed("Register returned no user".into()))?;
-        let token = log_in(&self.auth, &email).await?;
+        let token = log_in(self.auth.clone(), &email).await?;
         Ok(Customer {
             id: user.user_id,
             token,
@@ -259,21 +256,6 @@ async fn send(
         id: sent.notification_id,
         created_us: created.seconds * 1_000_000 + i64::from(created.nanos / 1000),
     })
-}
-
-async fn log_in(auth: &Channel, email: &str) -> Result<String, BenchError> {
-    AuthServiceClient::new(auth.clone())
-        .login(LoginRequest {
-            email: email.to_owned(),
-            password: PASSWORD.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .map_err(rpc_failed("Login"))?
-        .into_inner()
-        .tokens
-        .map(|t| t.access_token)
-        .ok_or_else(|| BenchError::Failed("Login returned no tokens".into()))
 }
 
 /// How long a received delivery may take to be recorded DELIVERED.

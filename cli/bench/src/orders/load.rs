@@ -8,20 +8,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inventory::inventory_service_client::InventoryServiceClient;
-use ironmesh_proto::ironmesh::auth::v1::{
-    LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient,
-};
+use ironmesh_proto::ironmesh::auth::v1::{RegisterRequest, auth_service_client::AuthServiceClient};
 use ironmesh_proto::ironmesh::inventory::v1 as inventory;
 use ironmesh_proto::ironmesh::orders::v1 as orders;
 use ironmesh_runtime::Config;
 use orders::orders_service_client::OrdersServiceClient;
 use tonic::transport::Channel;
 
-use crate::calls::{bearer_request, grpc_failure, load_channel, rpc_failed, with_bearer};
+use crate::calls::{
+    PASSWORD, bearer_request, grpc_failure, load_channel, log_in, operator_token, rpc_failed,
+    with_bearer,
+};
 use crate::error::BenchError;
-use crate::stores::failed;
 
-const PASSWORD: &str = "correct horse battery staple";
 /// How long one call of the load may take (a SQLite writer can queue behind many).
 /// Connections the callers share (HTTP/2 multiplexes the rest).
 const CONNECTIONS: usize = 4;
@@ -78,18 +77,10 @@ impl Shop {
         at: &Addresses,
         customers: usize,
     ) -> Result<Self, BenchError> {
-        let operator_email = "bench-operator@example.com";
-        ironmesh_auth::create_user(
-            config,
-            operator_email,
-            PASSWORD,
-            "Bench operator",
-            &[ironmesh_auth::domain::Role::Operator],
-        )
-        .await
-        .map_err(failed("cannot create the operator"))?;
-        let mut auth = AuthServiceClient::new(load_channel(at.auth).await?);
-        let operator = log_in(&mut auth, operator_email).await?;
+        let auth_channel = load_channel(at.auth).await?;
+        let operator =
+            operator_token(config, auth_channel.clone(), "bench-operator@example.com").await?;
+        let mut auth = AuthServiceClient::new(auth_channel.clone());
         let mut tokens = Vec::with_capacity(customers);
         for i in 0..customers {
             let email = format!("bench-customer-{i}@example.com");
@@ -100,7 +91,7 @@ impl Shop {
             })
             .await
             .map_err(rpc_failed("Register"))?;
-            tokens.push(log_in(&mut auth, &email).await?);
+            tokens.push(log_in(auth_channel.clone(), &email).await?);
         }
         let inventory = load_channel(at.inventory).await?;
         let mut orders = Vec::with_capacity(CONNECTIONS);
@@ -296,20 +287,4 @@ async fn place(
         .into_inner()
         .order
         .ok_or_else(|| tonic::Status::internal("CreateOrder returned no order"))
-}
-
-async fn log_in(auth: &mut AuthServiceClient<Channel>, email: &str) -> Result<String, BenchError> {
-    let login = auth
-        .login(LoginRequest {
-            email: email.to_owned(),
-            password: PASSWORD.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .map_err(rpc_failed("Login"))?
-        .into_inner();
-    login
-        .tokens
-        .map(|t| t.access_token)
-        .ok_or_else(|| BenchError::Failed("Login returned no tokens".into()))
 }
