@@ -290,8 +290,12 @@ async fn admin(config: Config, command: AdminCommand) -> ExitCode {
             }
         }
         AdminCommand::RotateSigningKey => match ironmesh_auth::rotate_signing_key(&config).await {
-            Ok(kid) => {
-                println!("new signing key {kid}");
+            Ok(key) => {
+                println!(
+                    "new signing key {} (published now, signs from {})",
+                    key.kid,
+                    key.signs_from.format("%Y-%m-%dT%H:%M:%SZ")
+                );
                 ExitCode::SUCCESS
             }
             Err(err) => fail(&err),

@@ -1,12 +1,22 @@
-//! Signing keys and the JWKS.
+//! Signing keys and the JWKS, answered from memory.
 //!
 //! Access tokens are signed with Ed25519. Private keys are stored sealed by the shared
-//! `ironmesh-sealing` keyring (AES-256-GCM envelopes naming the master key's id). The newest key signs; when it is older than the
-//! rotation period a new one is made and the old one is retired — it stays in the JWKS until
-//! every token it signed has expired (retirement + access-token lifetime + leeway), so rotation
-//! never invalidates a live token.
+//! `ironmesh-sealing` keyring (AES-256-GCM envelopes naming the master key's id).
+//!
+//! A key signs for the rotation period. Its successor is made `key_publish_secs` earlier and is
+//! published from then on, but signs only from its `signs_from` time; the key it replaces stays
+//! published until every token it signed has expired (its last signing moment + access-token
+//! lifetime + leeway), so rotation never invalidates a live token.
+//!
+//! Each replica keeps the key set in memory and reads it again when it is older than
+//! `jwks_cache_ms` — `GetJwks` and picking the signing key cost no database read in between.
+//! That is safe across replicas (and against `ironmesh admin rotate-signing-key` run elsewhere)
+//! because publication leads signing by more than the cache's age: by the time any replica
+//! signs with a new key, every replica's set lists it, so a verifier that meets the new `kid`
+//! and refetches (once, rate-limited) finds it wherever its fetch lands.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,9 +24,9 @@ use chrono::{DateTime, Utc};
 use ironmesh_runtime::config::TokenConfig;
 use ironmesh_sealing::Keyring;
 use jsonwebtoken::EncodingKey;
+use parking_lot::RwLock;
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use tokio::sync::Mutex;
 
 use crate::domain::{AuthError, Fault, Sealed, SigningKey};
 use crate::store::Store;
@@ -36,88 +46,203 @@ pub struct ActiveKey {
     pub encoding: EncodingKey,
 }
 
+/// A key made by [`SigningKeys::rotate`]: its id and when it starts signing.
+#[derive(Clone, Debug)]
+pub struct ScheduledKey {
+    pub kid: String,
+    pub signs_from: DateTime<Utc>,
+}
+
+/// The key set as read from the store at `read_at`, with the signing keys opened on first use.
+struct KeySet {
+    read_at: Instant,
+    /// Every key not yet expired, by `signs_from`, oldest first.
+    keys: Vec<SigningKey>,
+    /// The opened private keys, by position in `keys` (opened once, when first chosen to sign).
+    opened: RwLock<Vec<Option<ActiveKey>>>,
+}
+
+impl KeySet {
+    fn new(keys: Vec<SigningKey>) -> Self {
+        let opened = RwLock::new(vec![None; keys.len()]);
+        Self {
+            read_at: Instant::now(),
+            keys,
+            opened,
+        }
+    }
+
+    /// The position of the key that signs at `now`: the latest whose `signs_from` has come.
+    fn signer(&self, now: DateTime<Utc>) -> Option<usize> {
+        self.keys.iter().rposition(|key| key.signs_from <= now)
+    }
+
+    /// The key made last (the one a rotation replaces).
+    fn newest(&self) -> Option<&SigningKey> {
+        self.keys.iter().max_by_key(|key| key.created_at)
+    }
+}
+
 /// Keeps the signing keys: creates, rotates, retires, publishes.
 pub struct SigningKeys {
     store: Store,
     sealing: Keyring,
     rotation: Duration,
-    /// How long a retired key stays published: the access-token lifetime plus leeway.
+    /// How long a new key is published before it signs.
+    publish: Duration,
+    /// How long a retired key stays published after it last signed: the access-token lifetime
+    /// plus leeway.
     overlap: Duration,
-    active: Mutex<Option<ActiveKey>>,
+    /// How long `set` is used before the store is read again.
+    cache: Duration,
+    set: RwLock<Option<Arc<KeySet>>>,
+    /// One reload at a time; the others wait for its answer.
+    reload: tokio::sync::Mutex<()>,
 }
 
 impl SigningKeys {
-    pub fn new(store: Store, sealing: Keyring, rotation: Duration, overlap: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        sealing: Keyring,
+        rotation: Duration,
+        publish: Duration,
+        overlap: Duration,
+        cache: Duration,
+    ) -> Self {
         Self {
             store,
             sealing,
             rotation,
+            publish,
             overlap,
-            active: Mutex::new(None),
+            cache,
+            set: RwLock::new(None),
+            reload: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// The signing keys for `tokens`' rotation period; a retired key stays published for one
-    /// access-token lifetime plus the verifiers' leeway.
+    /// The signing keys for `tokens`' rotation, publication and cache periods; a retired key
+    /// stays published for one access-token lifetime plus the verifiers' leeway.
     pub fn configured(tokens: &TokenConfig, store: Store, sealing: Keyring) -> Self {
         Self::new(
             store,
             sealing,
             Duration::from_secs(tokens.key_rotation_secs),
+            Duration::from_secs(tokens.key_publish_secs),
             Duration::from_secs(tokens.access_ttl_secs)
                 + Duration::from_secs(ironmesh_interceptors::auth::jwt::LEEWAY_SECS),
+            Duration::from_millis(tokens.jwks_cache_ms),
         )
     }
 
-    /// The key to sign with now: the newest stored key (another replica or `ironmesh admin
-    /// rotate-signing-key` may have rotated), after rotating if it is due. Decrypted keys are
-    /// cached by kid; the store is asked every time, which costs one indexed read per token.
+    /// The key to sign with now. Schedules the next key when the newest one is due for
+    /// rotation within the publication period (another replica may have done so first: the
+    /// store keeps that to one new key).
     pub async fn active(&self) -> Result<ActiveKey, AuthError> {
         let now = Utc::now();
-        let newest = self.store.newest_signing_key().await?;
-        let row = match newest {
-            Some(row) if now - row.created_at < chrono_duration(self.rotation) => row,
-            other => {
-                let expected = other.as_ref().map(|row| row.kid.as_str());
-                if let Some(key) = self.rotate_from(expected, now).await? {
-                    return Ok(key);
-                }
-                // Someone rotated first: sign with theirs.
-                self.store
-                    .newest_signing_key()
-                    .await?
-                    .ok_or(AuthError::Internal(Fault::KeyGeneration))?
-            }
-        };
-        let mut cached = self.active.lock().await;
-        if let Some(key) = cached.as_ref().filter(|k| k.kid == row.kid) {
-            return Ok(key.clone());
+        let mut set = self.current(now).await?;
+        let due = set.newest().is_some_and(|newest| {
+            newest.signs_from + chrono_duration(self.rotation.saturating_sub(self.publish)) <= now
+        });
+        if due {
+            let expected = set.newest().map(|key| key.kid.clone());
+            self.rotate_from(expected.as_deref(), now, now + chrono_duration(self.publish))
+                .await?;
+            set = self.reread(now).await?;
         }
-        let key = self.load(&row)?;
-        *cached = Some(key.clone());
+        let at = set
+            .signer(now)
+            .ok_or(AuthError::Internal(Fault::KeyGeneration))?;
+        if let Some(key) = set.opened.read()[at].clone() {
+            return Ok(key);
+        }
+        let key = self.open(&set.keys[at])?;
+        set.opened.write()[at] = Some(key.clone());
         Ok(key)
     }
 
-    /// Makes a new signing key and retires the others (`ironmesh admin rotate-signing-key`).
-    pub async fn rotate(&self, now: DateTime<Utc>) -> Result<ActiveKey, AuthError> {
+    /// Makes a new signing key that signs from `key_publish_secs` after `now` (at once when
+    /// there is no key yet), and retires the current one from then
+    /// (`ironmesh admin rotate-signing-key`).
+    pub async fn rotate(&self, now: DateTime<Utc>) -> Result<ScheduledKey, AuthError> {
         loop {
             let newest = self.store.newest_signing_key().await?;
-            if let Some(key) = self
-                .rotate_from(newest.as_ref().map(|row| row.kid.as_str()), now)
-                .await?
-            {
-                return Ok(key);
+            let signs_from = match newest {
+                Some(_) => now + chrono_duration(self.publish),
+                None => now,
+            };
+            let expected = newest.as_ref().map(|row| row.kid.as_str());
+            if let Some(kid) = self.rotate_from(expected, now, signs_from).await? {
+                self.reread(now).await?;
+                return Ok(ScheduledKey { kid, signs_from });
             }
         }
     }
 
-    /// Makes a new signing key if the newest active one is still `expected`; `None` when another
-    /// task or replica rotated first (see `Store::rotate_signing_keys`).
+    /// Every key whose tokens may be live or that is about to sign.
+    pub async fn jwks(&self) -> Result<Vec<PublicKey>, AuthError> {
+        let now = Utc::now();
+        let set = self.current(now).await?;
+        Ok(set
+            .keys
+            .iter()
+            .filter(|key| key.expires_at.is_none_or(|at| at > now))
+            .map(|key| PublicKey {
+                kid: key.kid.clone(),
+                x: URL_SAFE_NO_PAD.encode(&key.public_key),
+            })
+            .collect())
+    }
+
+    /// The key set from memory while it is younger than the cache period; else read again.
+    /// With no key at all, the first one is made (signing at once).
+    async fn current(&self, now: DateTime<Utc>) -> Result<Arc<KeySet>, AuthError> {
+        if let Some(set) = self.fresh() {
+            return Ok(set);
+        }
+        let _one = self.reload.lock().await;
+        // Another call may have read it while this one waited.
+        if let Some(set) = self.fresh() {
+            return Ok(set);
+        }
+        let set = self.read(now).await?;
+        if !set.keys.is_empty() {
+            return Ok(set);
+        }
+        // A concurrent first key from another replica just means this one reads theirs.
+        self.rotate_from(None, now, now).await?;
+        self.read(now).await
+    }
+
+    fn fresh(&self) -> Option<Arc<KeySet>> {
+        self.set
+            .read()
+            .as_ref()
+            .filter(|set| set.read_at.elapsed() < self.cache)
+            .cloned()
+    }
+
+    /// Reads the set now, whatever the cache holds (after this replica changed it).
+    async fn reread(&self, now: DateTime<Utc>) -> Result<Arc<KeySet>, AuthError> {
+        let _one = self.reload.lock().await;
+        self.read(now).await
+    }
+
+    async fn read(&self, now: DateTime<Utc>) -> Result<Arc<KeySet>, AuthError> {
+        let set = Arc::new(KeySet::new(self.store.signing_keys(now).await?));
+        *self.set.write() = Some(set.clone());
+        Ok(set)
+    }
+
+    /// Stores a new signing key signing from `signs_from`, retiring the newest one then, if
+    /// that is still `expected`; `None` when another task or replica rotated first (see
+    /// `Store::rotate_signing_keys`).
     async fn rotate_from(
         &self,
         expected: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Option<ActiveKey>, AuthError> {
+        signs_from: DateTime<Utc>,
+    ) -> Result<Option<String>, AuthError> {
         let random = SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&random).map_err(|_| Fault::KeyGeneration)?;
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| Fault::KeyGeneration)?;
@@ -127,40 +252,26 @@ impl SigningKeys {
             public_key: pair.public_key().as_ref().to_vec(),
             sealed_private_key: Sealed::new(self.sealing.seal(pkcs8.as_ref())?),
             created_at: now,
+            signs_from,
+            expires_at: None,
         };
         let rotated = self
             .store
-            .rotate_signing_keys(&row, expected, now, now + chrono_duration(self.overlap))
+            .rotate_signing_keys(&row, expected, signs_from + chrono_duration(self.overlap))
             .await?;
         if !rotated {
             return Ok(None);
         }
-        tracing::info!(kid = %kid, "signing key rotated");
-        self.load(&row).map(Some)
+        tracing::info!(kid = %kid, signs_from = %signs_from, "signing key rotated");
+        Ok(Some(kid))
     }
 
-    fn load(&self, row: &SigningKey) -> Result<ActiveKey, AuthError> {
+    fn open(&self, row: &SigningKey) -> Result<ActiveKey, AuthError> {
         let pkcs8 = self.sealing.open(row.sealed_private_key.expose())?;
         Ok(ActiveKey {
             kid: row.kid.clone(),
             encoding: EncodingKey::from_ed_der(&pkcs8),
         })
-    }
-
-    /// Every key whose tokens may still be live.
-    pub async fn jwks(&self) -> Result<Vec<PublicKey>, AuthError> {
-        // Make sure there is at least one key to publish.
-        self.active().await?;
-        Ok(self
-            .store
-            .published_keys(Utc::now())
-            .await?
-            .into_iter()
-            .map(|(kid, public)| PublicKey {
-                kid,
-                x: URL_SAFE_NO_PAD.encode(public),
-            })
-            .collect())
     }
 }
 

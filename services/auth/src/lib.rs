@@ -49,6 +49,7 @@ use ironmesh_outbox::Events;
 use ironmesh_proto::ironmesh::auth::v1::auth_service_server::AuthServiceServer;
 use ironmesh_runtime::{Config, GrpcService, Listeners, RunError, ServiceKind, limit_sizes};
 
+pub use keys::ScheduledKey;
 pub use operator::{create_user, rotate_signing_key};
 use settings::LockoutConfig;
 pub use settings::SECTIONS;

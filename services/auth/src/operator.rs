@@ -12,6 +12,7 @@ use ironmesh_sealing::{Keyring, MasterKeyError};
 use crate::domain::{self, AuthError, Role, Violation};
 use crate::password::{HashError, Hasher};
 use crate::store::{Store, StoreError};
+use crate::keys::ScheduledKey;
 use crate::{KIND, MIGRATIONS, error_chain, keys};
 
 /// Why an operator command failed.
@@ -62,15 +63,16 @@ impl From<MasterKeyError> for OperatorError {
 }
 
 /// Makes a new signing key now and retires the current ones (they stay published until their
-/// tokens expire) — `ironmesh admin rotate-signing-key`. Returns the new key id.
-pub async fn rotate_signing_key(config: &Config) -> Result<String, OperatorError> {
+/// tokens expire) — `ironmesh admin rotate-signing-key`. The new key is published at once and
+/// signs from `tokens.key_publish_secs` later (see `keys`); returned with that time.
+pub async fn rotate_signing_key(config: &Config) -> Result<ScheduledKey, OperatorError> {
     let sealing = sealing(config)?;
     let db = open(config).await?;
     let store = Store::new(db.clone(), Events::writer(config, KIND)?);
     let keys = keys::SigningKeys::configured(&config.tokens, store, sealing);
     let key = keys.rotate(chrono::Utc::now()).await;
     db.close().await;
-    Ok(key?.kid)
+    Ok(key?)
 }
 
 /// An account [`create_user`] made.

@@ -109,6 +109,11 @@ pub struct SigningKey {
     pub public_key: Vec<u8>,
     pub sealed_private_key: Sealed,
     pub created_at: DateTime<Utc>,
+    /// When it starts signing; it is published from `created_at`.
+    pub signs_from: DateTime<Utc>,
+    /// When it leaves the JWKS (set when its successor is made: every token it signed has
+    /// expired by then).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A user's TOTP secret (sealed) and where its enrollment stands.
@@ -169,6 +174,8 @@ mod tests {
             public_key: vec![1],
             sealed_private_key: Sealed::new(vec![0xC3; 8]),
             created_at: now,
+            signs_from: now,
+            expires_at: None,
         };
         assert!(!format!("{signing:?}").contains("195"), "{signing:?}");
         let totp = TotpState {

@@ -196,7 +196,9 @@ mod tests {
                 store.clone(),
                 sealing.clone(),
                 Duration::from_secs(3600),
+                Duration::from_secs(30),
                 Duration::from_secs(60),
+                Duration::from_secs(5),
             )),
             TokenSettings {
                 issuer: "test".into(),

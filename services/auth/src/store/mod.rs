@@ -35,6 +35,7 @@ pub const MIGRATIONS: MigrationSet = ironmesh_runtime::migrations![
     5, "outbox", "0005_outbox.sql";
     6, "shared outbox", (ironmesh_outbox::schema::OUTBOX);
     7, "legacy outbox moved to the shared one", "0007_legacy_outbox.sql";
+    8, "signing keys published before they sign", "0008_key_publication.sql";
 ];
 
 /// A query failed. The source is kept for the log; callers see an internal error.

@@ -1,4 +1,4 @@
-//! Signing keys: the newest active one, atomic rotation, and the published set.
+//! Signing keys: the newest one, atomic rotation, and the set not yet expired.
 
 use chrono::{DateTime, Utc};
 use ironmesh_runtime::with_pool;
@@ -11,43 +11,48 @@ use crate::domain::{Sealed, SigningKey};
 const ROTATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7102025001)";
 
 impl Store {
+    /// The key made last (the one the next rotation retires).
     pub async fn newest_signing_key(&self) -> Result<Option<SigningKey>> {
-        let sql = "SELECT kid, public_key, private_key_enc, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1";
-        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, (String, Vec<u8>, Vec<u8>, DateTime<Utc>)>(sql)
+        let sql = format!("SELECT {COLUMNS} FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1");
+        let row = with_pool!(&self.db, pool => sqlx::query_as::<_, KeyRow>(&sql)
             .fetch_optional(pool)
             .await)?;
-        Ok(row.map(|(kid, public_key, sealed, created_at)| SigningKey {
-            kid,
-            public_key,
-            sealed_private_key: Sealed::new(sealed),
-            created_at,
-        }))
+        Ok(row.map(signing_key))
     }
 
-    /// Retires every active key (published until `retired_until`) and stores `new`, with the
-    /// `auth.signing_key.rotated` event, atomically — if the newest active key is still
-    /// `expected` (`None`: there was none). Otherwise another task or replica rotated first:
-    /// nothing changes and the answer is false, so concurrent rotations make one new key, not
-    /// several (each unknown to verifiers that cached the key set a moment earlier).
+    /// Every key not expired at `now` (published, signing or about to), by when it signs from.
+    pub async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKey>> {
+        let sql = format!("SELECT {COLUMNS} FROM signing_keys WHERE expires_at IS NULL OR expires_at > $1 ORDER BY COALESCE(signs_from, created_at), created_at");
+        let rows = with_pool!(&self.db, pool => sqlx::query_as::<_, KeyRow>(&sql)
+            .bind(now)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(signing_key).collect())
+    }
+
+    /// Stores `new` and retires the newest key as of `new.signs_from` (published until
+    /// `retired_until`), with the `auth.signing_key.rotated` event, atomically — if the newest
+    /// key is still `expected` (`None`: there was none). Otherwise another task or replica
+    /// rotated first: nothing changes and the answer is false, so concurrent rotations make one
+    /// new key, not several.
     pub async fn rotate_signing_keys(
         &self,
         new: &SigningKey,
         expected: Option<&str>,
-        now: DateTime<Utc>,
         retired_until: DateTime<Utc>,
     ) -> Result<bool> {
         // One statement retires and reports what was active; on SQLite it holds the write lock
         // from its start, on PostgreSQL a transaction-scoped advisory lock serializes rotations
         // first (with no key yet there is no row to lock).
         let retire = "UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE retired_at IS NULL RETURNING kid, created_at";
-        let insert = "INSERT INTO signing_keys (kid, public_key, private_key_enc, created_at) VALUES ($1, $2, $3, $4)";
+        let insert = "INSERT INTO signing_keys (kid, public_key, private_key_enc, created_at, signs_from) VALUES ($1, $2, $3, $4, $5)";
         let rotated = with_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             if matches!(self.db, ironmesh_runtime::Database::Postgres(_)) {
                 sqlx::query(ROTATION_LOCK).execute(&mut *tx).await?;
             }
             let retired: Vec<(String, DateTime<Utc>)> = sqlx::query_as(retire)
-                .bind(now)
+                .bind(new.signs_from)
                 .bind(retired_until)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -60,6 +65,7 @@ impl Store {
                     .bind(&new.public_key)
                     .bind(new.sealed_private_key.expose())
                     .bind(new.created_at)
+                    .bind(new.signs_from)
                     .execute(&mut *tx)
                     .await?;
                 self.write_event(&mut *tx, crate::events::signing_key_rotated(&new.kid)).await?;
@@ -72,15 +78,30 @@ impl Store {
         }
         Ok(rotated)
     }
+}
 
-    /// `(kid, public key)` of every key whose tokens may still be live, oldest first.
-    pub async fn published_keys(&self, now: DateTime<Utc>) -> Result<Vec<(String, Vec<u8>)>> {
-        let sql = "SELECT kid, public_key FROM signing_keys WHERE expires_at IS NULL OR expires_at > $1 ORDER BY created_at";
-        Ok(
-            with_pool!(&self.db, pool => sqlx::query_as::<_, (String, Vec<u8>)>(sql)
-            .bind(now)
-            .fetch_all(pool)
-            .await)?,
-        )
+/// What [`signing_key`] reads, in this order.
+const COLUMNS: &str =
+    "kid, public_key, private_key_enc, created_at, COALESCE(signs_from, created_at), expires_at";
+
+type KeyRow = (
+    String,
+    Vec<u8>,
+    Vec<u8>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+fn signing_key(
+    (kid, public_key, sealed, created_at, signs_from, expires_at): KeyRow,
+) -> SigningKey {
+    SigningKey {
+        kid,
+        public_key,
+        sealed_private_key: Sealed::new(sealed),
+        created_at,
+        signs_from,
+        expires_at,
     }
 }
