@@ -13,6 +13,7 @@
 //! - [`ratelimit`]: GCRA rate limiting per address and per credential, per route group, shared
 //!   through Redis.
 //! - [`rest`]: the public REST router: `/openapi.json`, metrics, security headers, CORS.
+//! - `red`: the RED metrics layer, with each route's metric handles resolved once.
 //! - [`transcode`]: descriptor-driven REST → gRPC transcoding (`google.api.http` rules), unary
 //!   and server streaming; [`Api`] says which descriptors and channels it serves.
 //! - [`openapi`]: the OpenAPI 3.1 document, from the same route table.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod header_limit;
 pub mod openapi;
 pub mod ratelimit;
+mod red;
 pub mod rest;
 mod serve;
 pub mod transcode;

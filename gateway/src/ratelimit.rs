@@ -54,16 +54,59 @@ pub struct ClientAddress(pub std::net::IpAddr);
 /// One budget: a rate and a burst, for the paths under `prefix`.
 #[derive(Clone, Debug)]
 pub struct Budget {
+    /// Its place among the limiter's budgets: the in-process store's keys carry it.
+    id: usize,
     name: Arc<str>,
     prefix: String,
     interval: Duration,
     burst: u32,
     /// `RateLimit-Policy`, made once.
     policy: HeaderValue,
+    /// `RateLimit-Limit`, rendered once.
+    limit: HeaderValue,
+}
+
+/// Whose share of a budget a request spends: its client's address or its credential (by hash,
+/// so neither tokens nor keys sit in Redis or memory). Fixed-size, so checking a request
+/// allocates nothing in the in-process store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Address(std::net::IpAddr),
+    Credential([u8; 16]),
+}
+
+impl Subject {
+    fn credential(value: &HeaderValue) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+        let mut head = [0; 16];
+        head.copy_from_slice(&digest.as_ref()[..16]);
+        Self::Credential(head)
+    }
+
+    /// The `rate_limited` metric's `kind` label.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Address(_) => "address",
+            Self::Credential(_) => "credential",
+        }
+    }
+}
+
+/// `address:ADDR` or `credential:HEX` (the Redis key's tail).
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Address(address) => write!(f, "address:{address}"),
+            Self::Credential(hash) => {
+                f.write_str("credential:")?;
+                hash.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
 }
 
 impl Budget {
-    fn new(name: &str, prefix: &str, per_sec: u32, burst: u32) -> Self {
+    fn new(id: usize, name: &str, prefix: &str, per_sec: u32, burst: u32) -> Self {
         let interval = Duration::from_secs(1) / per_sec.max(1);
         let burst = burst.max(1);
         // IETF httpapi RateLimit-Policy: the burst over the window it refills in, and the name.
@@ -71,11 +114,13 @@ impl Budget {
         let policy = HeaderValue::from_str(&format!("{burst};w={window};name=\"{name}\""))
             .unwrap_or_else(|_| HeaderValue::from(burst));
         Self {
+            id,
             name: name.into(),
             prefix: prefix.to_owned(),
             interval,
             burst,
             policy,
+            limit: HeaderValue::from(burst),
         }
     }
 
@@ -101,7 +146,7 @@ pub struct Limiter {
     groups: Arc<[Budget]>,
     redis: Option<ConnectionManager>,
     script: Arc<redis::Script>,
-    memory: Arc<Mutex<HashMap<String, Instant>>>,
+    memory: Arc<Mutex<HashMap<(usize, Subject), Instant>>>,
     trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
@@ -142,11 +187,13 @@ impl Limiter {
         let mut groups: Vec<Budget> = config
             .route_limits
             .iter()
-            .map(|g| Budget::new(&g.name, &g.prefix, g.per_sec, g.burst))
+            .enumerate()
+            .map(|(id, g)| Budget::new(id, &g.name, &g.prefix, g.per_sec, g.burst))
             .collect();
         groups.sort_by_key(|g| std::cmp::Reverse(g.prefix.len()));
         Self {
             default: Budget::new(
+                groups.len(),
                 "default",
                 "/",
                 config.rate_limit_per_sec,
@@ -169,13 +216,12 @@ impl Limiter {
     }
 
     /// Spends one request of `key`'s share of `budget`, if there is one.
-    pub async fn check(&self, budget: &Budget, key: &str) -> Decision {
-        let key = format!("{}:{key}", budget.name);
+    pub async fn check(&self, budget: &Budget, subject: Subject) -> Decision {
         if let Some(mut redis) = self.redis.clone() {
             let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
             let result = self
                 .script
-                .key(format!("ironmesh:ratelimit:{key}"))
+                .key(format!("ironmesh:ratelimit:{}:{subject}", budget.name))
                 .arg(ms(budget.interval).max(1))
                 .arg(ms(budget.tolerance()))
                 .invoke_async::<(u64, u64, u64)>(&mut redis)
@@ -196,10 +242,10 @@ impl Limiter {
                 }
             }
         }
-        self.check_memory(budget, key)
+        self.check_memory(budget, (budget.id, subject))
     }
 
-    fn check_memory(&self, budget: &Budget, key: String) -> Decision {
+    fn check_memory(&self, budget: &Budget, key: (usize, Subject)) -> Decision {
         let now = Instant::now();
         let tolerance = budget.tolerance();
         let mut memory = self.memory.lock();
@@ -226,16 +272,6 @@ impl Limiter {
     }
 }
 
-/// The credential's key: a hash, so neither tokens nor keys sit in Redis or memory.
-fn credential_key(value: &HeaderValue) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
-    let hex: String = digest.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("credential:{hex}")
-}
-
 /// The axum middleware: checks the address budget, then the credential budget (if any), of the
 /// path's group; the first refusal answers 429 with `Retry-After` and `RateLimit-*`.
 pub async fn enforce(
@@ -251,18 +287,18 @@ pub async fn enforce(
     );
     request.extensions_mut().insert(ClientAddress(client));
     let budget = limiter.budget(request.uri().path());
-    let mut keys = vec![("address", format!("address:{client}"))];
-    if let Some(credential) = request.headers().get(axum::http::header::AUTHORIZATION) {
-        keys.push(("credential", credential_key(credential)));
-    }
+    let credential = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .map(Subject::credential);
     let mut remaining = u64::MAX;
-    for (kind, key) in keys {
-        match limiter.check(budget, &key).await {
+    for subject in std::iter::once(Subject::Address(client)).chain(credential) {
+        match limiter.check(budget, subject).await {
             Decision::Allowed { remaining: left } => remaining = remaining.min(left),
             Decision::Limited { wait } => {
                 Metrics::global()
                     .rate_limited
-                    .with_label_values(&["gateway", kind])
+                    .with_label_values(&["gateway", subject.kind()])
                     .inc();
                 return limited(budget, wait);
             }
@@ -270,7 +306,7 @@ pub async fn enforce(
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert("ratelimit-limit", HeaderValue::from(budget.burst()));
+    headers.insert("ratelimit-limit", budget.limit.clone());
     headers.insert("ratelimit-remaining", HeaderValue::from(remaining));
     headers.insert("ratelimit-policy", budget.policy.clone());
     response
@@ -282,7 +318,7 @@ fn limited(budget: &Budget, wait: Duration) -> Response {
     let seconds = retry_seconds(wait);
     let mut response = ApiError::RateLimited { wait }.into_response();
     let headers = response.headers_mut();
-    headers.insert("ratelimit-limit", HeaderValue::from(budget.burst()));
+    headers.insert("ratelimit-limit", budget.limit.clone());
     headers.insert("ratelimit-remaining", HeaderValue::from(0));
     headers.insert("ratelimit-reset", HeaderValue::from(seconds));
     headers.insert("ratelimit-policy", budget.policy.clone());
@@ -306,6 +342,21 @@ mod tests {
         config
     }
 
+    const K: Subject = Subject::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    const OTHER: Subject = Subject::Credential([7; 16]);
+
+    #[test]
+    fn subjects_name_their_redis_keys_as_before() {
+        assert_eq!(K.to_string(), "address:127.0.0.1");
+        let hashed = Subject::credential(&HeaderValue::from_static("Bearer t"));
+        let text = hashed.to_string();
+        assert!(
+            text.starts_with("credential:") && text.len() == 11 + 32,
+            "{text}"
+        );
+        assert!(!text.contains("Bearer"), "{text}");
+    }
+
     #[tokio::test]
     async fn memory_gcra_allows_the_burst_then_paces() {
         let limiter = Limiter::new(&config(10, 3), None).await;
@@ -313,18 +364,18 @@ mod tests {
         assert_eq!(budget.name(), "default");
         let mut allowed = Vec::new();
         for _ in 0..3 {
-            match limiter.check(&budget, "k").await {
+            match limiter.check(&budget, K).await {
                 Decision::Allowed { remaining } => allowed.push(remaining),
                 other => panic!("burst refused: {other:?}"),
             }
         }
         assert_eq!(allowed, vec![2, 1, 0]);
-        match limiter.check(&budget, "k").await {
+        match limiter.check(&budget, K).await {
             Decision::Limited { wait } => assert!(wait <= Duration::from_millis(100), "{wait:?}"),
             other => panic!("over the burst: {other:?}"),
         }
         assert!(matches!(
-            limiter.check(&budget, "other").await,
+            limiter.check(&budget, OTHER).await,
             Decision::Allowed { .. }
         ));
     }
@@ -336,16 +387,16 @@ mod tests {
         assert_eq!(login.name(), "login");
         assert_eq!(limiter.budget("/v1/auth/register").name(), "default");
         assert!(matches!(
-            limiter.check(&login, "k").await,
+            limiter.check(&login, K).await,
             Decision::Allowed { .. }
         ));
         assert!(matches!(
-            limiter.check(&login, "k").await,
+            limiter.check(&login, K).await,
             Decision::Limited { .. }
         ));
         let default = limiter.budget("/v1/orders").clone();
         assert!(
-            matches!(limiter.check(&default, "k").await, Decision::Allowed { .. }),
+            matches!(limiter.check(&default, K).await, Decision::Allowed { .. }),
             "the login group's exhaustion does not spend the default budget"
         );
     }

@@ -6,15 +6,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use ironmesh_interceptors::metrics::Metrics;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::ratelimit::Limiter;
+use crate::red::{Red, record};
 use crate::transcode::{Transcoder, handle};
 
 /// OWASP's REST security headers, set on every response.
@@ -131,62 +129,8 @@ pub fn router(transcoder: Arc<Transcoder>, edge: Edge<'_>) -> Router {
         },
     ));
     // Outermost: every request is counted, whatever answered it.
-    router.layer(axum::middleware::from_fn_with_state(transcoder, record))
-}
-
-/// RED metrics per route template (a bounded label: unmatched paths are `unmatched`).
-async fn record(
-    State(transcoder): State<Arc<Transcoder>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let started = std::time::Instant::now();
-    let method = match *request.method() {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::HEAD => "HEAD",
-        _ => "other",
-    };
-    let route = if request.uri().path() == "/openapi.json" {
-        "/openapi.json".to_owned()
-    } else {
-        transcoder
-            .match_route(&mut request)
-            .unwrap_or("unmatched")
-            .to_owned()
-    };
-    let metrics = Metrics::global();
-    let in_flight = InFlight::enter(metrics);
-    let response = next.run(request).await;
-    drop(in_flight);
-    metrics
-        .http_request_seconds
-        .with_label_values(&["gateway", &route, method])
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .http_requests
-        .with_label_values(&["gateway", &route, method, response.status().as_str()])
-        .inc();
-    response.into_response()
-}
-
-/// Counts a request in flight until dropped (also when the client goes away mid-request).
-struct InFlight(prometheus::IntGauge);
-
-impl InFlight {
-    fn enter(metrics: &Metrics) -> Self {
-        let gauge = metrics.http_in_flight.with_label_values(&["gateway"]);
-        gauge.inc();
-        Self(gauge)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
+    router.layer(axum::middleware::from_fn_with_state(
+        Arc::new(Red::new(transcoder)),
+        record,
+    ))
 }

@@ -1,5 +1,5 @@
 //! The options of `ironmesh-bench` and what they choose: the suites, a server child's role, how
-//! the gateway suite speaks REST, the suites' sizes and PostgreSQL server.
+//! the gateway suite speaks REST and where its grpc-gateway peer is, the suites' sizes and PostgreSQL server.
 
 use std::path::PathBuf;
 
@@ -84,6 +84,24 @@ pub struct BenchArgs {
     /// the gRPC run; h2c: `-c N -m M` like it).
     #[arg(long, value_enum, default_value_t = RestProtocol::H1)]
     pub gateway_rest: RestProtocol,
+    /// Gateway suite: after the measured runs, this many more seconds of the REST load with the
+    /// mesh's memory read ten times (0: no soak). Growth with request count shows there.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub soak_secs: u64,
+    /// Gateway suite: the grpc-gateway peer binary (`peer-gateway -listen ADDR -backend ADDR`)
+    /// measured beside Ironmesh's gateway (default:
+    /// `${TMPDIR:-/tmp}/ironmesh-peer-gateway/bin/peer-gateway`, built if missing).
+    #[arg(long, value_name = "PATH", env = "IRONMESH_PEER_GATEWAY")]
+    pub peer_gateway: Option<PathBuf>,
+    /// Gateway suite: the script that builds the peer when its binary is missing (`bash
+    /// SCRIPT`, needs apt-get).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "IRONMESH_PEER_GATEWAY_SCRIPT",
+        default_value = "../shared/peers/grpc-gateway/build.sh"
+    )]
+    pub peer_gateway_script: PathBuf,
     /// Auth suite: concurrent Login calls of the flood (h2load `-c`, one stream each; default
     /// 2 × available cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

@@ -134,13 +134,7 @@ impl ServerChild {
         &self,
         load: impl FnOnce() -> Result<T, BenchError>,
     ) -> Result<(T, CpuTime), BenchError> {
-        let before = self.cpu_time();
-        let output = load()?;
-        let after = self.cpu_time();
-        let secs = before
-            .zip(after)
-            .map(|(before, after)| after.saturating_sub(before).as_secs_f64());
-        Ok((output, CpuTime(secs)))
+        cpu_during(self.child.id(), load)
     }
 
     /// The server process's resident memory now (`VmRSS`, KiB), from /proc.
@@ -154,11 +148,6 @@ impl ServerChild {
             .trim()
             .parse()
             .ok()
-    }
-
-    /// CPU time the server process has used so far (sum over its threads), from /proc.
-    fn cpu_time(&self) -> Option<Duration> {
-        crate::cpu::threads(&self.child.id().to_string()).map(|threads| threads.total())
     }
 
     /// Stops the child (as dropping it does); returns what it logged, read once it is gone.
@@ -183,6 +172,23 @@ impl Drop for ServerChild {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `load`, returning what it returned and the CPU time process `pid` used meanwhile (sum
+/// over its threads, from /proc): a server child's, or another server's the bench started (the
+/// gateway suite's grpc-gateway peer).
+pub fn cpu_during<T>(
+    pid: u32,
+    load: impl FnOnce() -> Result<T, BenchError>,
+) -> Result<(T, CpuTime), BenchError> {
+    let cpu_time = || crate::cpu::threads(&pid.to_string()).map(|threads| threads.total());
+    let before = cpu_time();
+    let output = load()?;
+    let after = cpu_time();
+    let secs = before
+        .zip(after)
+        .map(|(before, after)| after.saturating_sub(before).as_secs_f64());
+    Ok((output, CpuTime(secs)))
 }
 
 /// The server CPU time of one measured run, in seconds; None if /proc could not tell.

@@ -30,6 +30,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ironmesh_interceptors::client::GrpcChannel;
 use ironmesh_interceptors::context::{RequestId, TraceContext};
+use ironmesh_interceptors::headers::{TRACEPARENT, TRACESTATE, X_REQUEST_ID};
 use ironmesh_runtime::Config;
 
 use crate::config::GatewayConfig;
@@ -125,13 +126,13 @@ impl Transcoder {
     }
 
     /// Finds the route of `request` once, for the metrics layer and the handler both; returns
-    /// its template (a bounded metric label).
-    pub fn match_route(&self, request: &mut Request) -> Option<&str> {
+    /// its index in [`Self::table`].
+    pub fn match_route(&self, request: &mut Request) -> Option<usize> {
         let (index, bindings) = self
             .table
             .find_index(request.method(), request.uri().path())?;
         request.extensions_mut().insert(Matched(index, bindings));
-        self.table.get(index).map(|route| route.template.text())
+        Some(index)
     }
 }
 
@@ -147,15 +148,17 @@ pub async fn handle(State(transcoder): State<Arc<Transcoder>>, request: Request)
     let started = std::time::Instant::now();
     let request_id = request
         .headers()
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(RequestId::accept)
         .unwrap_or_else(RequestId::mint);
     let incoming = request
         .headers()
-        .get("traceparent")
+        .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .and_then(TraceContext::parse);
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    // The URI's clone shares its bytes: no copy of the path for the log line.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let path = uri.path();
     // As in the server stack: a span only when traces are exported and this request is sampled;
     // its fields are all set at creation (a later `record` re-renders the span's log fields).
     let (trace, span) = ironmesh_interceptors::server::start_trace(incoming, |minted| {
@@ -335,7 +338,7 @@ fn forward_request_headers(
     request_id: &RequestId,
     trace: &TraceContext,
 ) {
-    let always = [header::AUTHORIZATION, HeaderName::from_static("tracestate")];
+    let always = [header::AUTHORIZATION, TRACESTATE];
     for name in always.iter().chain(&transcoder.forward_request) {
         if let Some(value) = headers.get(name)
             && let Ok(value) = value.to_str()
@@ -345,10 +348,16 @@ fn forward_request_headers(
             metadata.insert(key, value);
         }
     }
-    if let Ok(value) = request_id.as_str().parse() {
+    // Per-call values: never indexed by HPACK (see `ironmesh_interceptors::headers`).
+    let per_call = |text: &str| {
+        let mut value: tonic::metadata::MetadataValue<_> = text.parse().ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    };
+    if let Some(value) = per_call(request_id.as_str()) {
         metadata.insert("x-request-id", value);
     }
-    if let Ok(value) = trace.to_header().parse() {
+    if let Some(value) = per_call(&trace.to_header()) {
         metadata.insert("traceparent", value);
     }
 }

@@ -23,7 +23,11 @@ impl RequestId {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let random: [u8; 10] = rand::random();
         let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
-        Self(id.to_string().into())
+        // Formatted on the stack, so the only allocation is the shared string itself.
+        Self(Arc::from(
+            &*id.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        ))
     }
 
     /// Accepts a caller's id if it is 1..=128 visible ASCII characters; anything else is

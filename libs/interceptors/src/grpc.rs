@@ -14,7 +14,7 @@ use tonic::Code;
 /// The `grpc-status` in `headers`, if present.
 pub fn status_code(headers: &HeaderMap) -> Option<Code> {
     headers
-        .get("grpc-status")
+        .get(crate::headers::GRPC_STATUS)
         .map(|value| Code::from_bytes(value.as_bytes()))
 }
 
@@ -39,13 +39,13 @@ pub fn error_code(err: &(dyn std::error::Error + 'static)) -> Code {
     }
 }
 
-/// Called once with the call's final code.
-pub type OnDone = Box<dyn FnOnce(Code) + Send + 'static>;
-
 /// Calls `on_done` with the call's final code: now for a trailers-only response, otherwise when
 /// the body's trailers arrive (CANCELLED if the body fails, ends without trailers, or is dropped
-/// first).
-pub fn observe(response: crate::Response, on_done: OnDone) -> crate::Response {
+/// first). Generic over the callback, so it is stored in the body wrapper, not boxed apart.
+pub fn observe<F>(response: crate::Response, on_done: F) -> crate::Response
+where
+    F: FnOnce(Code) + Send + 'static,
+{
     if let Some(code) = status_code(response.headers()) {
         on_done(code);
         return response;
@@ -58,9 +58,9 @@ pub fn observe(response: crate::Response, on_done: OnDone) -> crate::Response {
     })
 }
 
-struct DoneGuard(Option<OnDone>);
+struct DoneGuard<F: FnOnce(Code)>(Option<F>);
 
-impl DoneGuard {
+impl<F: FnOnce(Code)> DoneGuard<F> {
     fn finish(&mut self, code: Code) {
         if let Some(on_done) = self.0.take() {
             on_done(code);
@@ -68,7 +68,7 @@ impl DoneGuard {
     }
 }
 
-impl Drop for DoneGuard {
+impl<F: FnOnce(Code)> Drop for DoneGuard<F> {
     fn drop(&mut self) {
         self.finish(Code::Cancelled);
     }
@@ -76,16 +76,17 @@ impl Drop for DoneGuard {
 
 pin_project! {
     /// A response body that reports the call's final code (see [`observe`]).
-    pub struct ObservedBody<B> {
+    pub struct ObservedBody<B, F: FnOnce(Code)> {
         #[pin]
         inner: B,
-        guard: DoneGuard,
+        guard: DoneGuard<F>,
     }
 }
 
-impl<B> Body for ObservedBody<B>
+impl<B, F> Body for ObservedBody<B, F>
 where
     B: Body<Data = Bytes>,
+    F: FnOnce(Code),
 {
     type Data = Bytes;
     type Error = B::Error;

@@ -145,7 +145,9 @@ pub const PUBLIC_SERVICES: [&str; 3] = [
 /// Methods by path (`/pkg.Service/Method`). Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct PolicyTable {
-    methods: Arc<HashMap<String, MethodPolicy>>,
+    /// Looked up by path several times per call: a fast hasher (the keys come from descriptors,
+    /// never from callers).
+    methods: Arc<HashMap<String, MethodPolicy, foldhash::fast::RandomState>>,
 }
 
 impl PolicyTable {
@@ -153,7 +155,7 @@ impl PolicyTable {
     /// docs). Each set is decoded on its own: they are compiled separately (ours, tonic-health's,
     /// tonic-reflection's) and may carry different copies of shared imports.
     pub fn from_descriptor_sets(sets: &[&[u8]]) -> Result<Self, PolicyError> {
-        let mut methods = HashMap::new();
+        let mut methods = HashMap::default();
         for encoded in sets {
             let pool = DescriptorPool::decode(*encoded)
                 .map_err(|error| PolicyError::Decode(Arc::new(error)))?;

@@ -146,8 +146,12 @@ impl SigningKeys {
         });
         if due {
             let expected = set.newest().map(|key| key.kid.clone());
-            self.rotate_from(expected.as_deref(), now, now + chrono_duration(self.publish))
-                .await?;
+            self.rotate_from(
+                expected.as_deref(),
+                now,
+                now + chrono_duration(self.publish),
+            )
+            .await?;
             set = self.reread(now).await?;
         }
         let at = set

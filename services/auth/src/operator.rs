@@ -10,9 +10,9 @@ use ironmesh_runtime::{Config, Database};
 use ironmesh_sealing::{Keyring, MasterKeyError};
 
 use crate::domain::{self, AuthError, Role, Violation};
+use crate::keys::ScheduledKey;
 use crate::password::{HashError, Hasher};
 use crate::store::{Store, StoreError};
-use crate::keys::ScheduledKey;
 use crate::{KIND, MIGRATIONS, error_chain, keys};
 
 /// Why an operator command failed.

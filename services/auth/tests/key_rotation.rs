@@ -84,7 +84,11 @@ async fn refresh_until_new_key(
             saw_old = true;
         }
         if asked >= new.signs_from {
-            assert_eq!(signed_by, new.kid, "still the old key after {}", new.signs_from);
+            assert_eq!(
+                signed_by, new.kid,
+                "still the old key after {}",
+                new.signs_from
+            );
         }
         // Any JWKS fetched now, from any replica, lists the key this token names.
         assert!(
@@ -105,9 +109,13 @@ async fn refresh_until_new_key(
 #[tokio::test]
 async fn a_new_key_is_published_before_it_signs_and_old_tokens_stay_valid() {
     for backend in backends() {
-        let mesh =
-            TestMesh::start_with(backend, &[ServiceKind::Auth, ServiceKind::Orders], false, periods)
-                .await;
+        let mesh = TestMesh::start_with(
+            backend,
+            &[ServiceKind::Auth, ServiceKind::Orders],
+            false,
+            periods,
+        )
+        .await;
         let before = mesh.customer().await;
         let old = kid(&before.access_token);
         assert!(orders_accepts(&mesh, &before.access_token).await);

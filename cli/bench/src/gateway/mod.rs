@@ -1,16 +1,23 @@
 //! The `gateway` suite: one cheap public RPC, auth's `GetJwks`, called directly over gRPC and
-//! through the REST gateway, in one run (see the module docs of `bench`).
+//! through the REST gateway, and through grpc-gateway (v1) as a peer when it can be built, in
+//! one run (see the module docs of `bench`).
 //!
 //! # Layout
-//! - `mod.rs` (this file): the measurement (four runs: direct and REST, under load and one
-//!   request at a time) and the server child (the whole mesh).
-//! - [`checks`]: the answers both ways around every run, the exact-body check of every response,
-//!   and auth's handled counters.
+//! - `mod.rs` (this file): the measurement (direct, REST and peer REST under load, then the same
+//!   one request at a time) and the server child (the whole mesh).
+//! - [`checks`]: the answers every way around every run, the exact-body check of every
+//!   response, and auth's handled counters.
+//! - [`peer`]: the grpc-gateway peer: finding or building its binary, running it pinned beside
+//!   the mesh, its CPU time.
 //! - [`report`]: the suite's table section and JSON.
+//! - [`soak`]: `--soak-secs`: the mesh's memory over a long REST load after the runs.
 
 mod checks;
+mod peer;
 mod report;
+mod soak;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -18,6 +25,8 @@ use ironmesh_launcher::mesh::Component;
 use ironmesh_runtime::ServiceKind;
 
 use self::checks::{Answer, check_direct, check_rest, cut_calls};
+use self::peer::{PeerOutcome, PeerRuns, RunningPeer};
+use self::soak::Soak;
 use crate::args::{BenchArgs, RestProtocol};
 use crate::calls::calls_runtime;
 use crate::child::{ServerChild, mesh_data_dir};
@@ -33,6 +42,9 @@ const REST_PATH: &str = "/v1/auth/jwks";
 const METHOD: &str = "GetJwks";
 /// Target from the gateway issue: REST req/s ÷ direct gRPC req/s.
 const TARGET_RPS_RATIO: f64 = 0.60;
+/// Target from the peer issue: Ironmesh's gateway CPU per REST request (REST − direct) ÷
+/// grpc-gateway's (its process alone), on the same RPC in the same run.
+const TARGET_PEER_CPU_RATIO: f64 = 0.50;
 /// The gateway's rate limit in the bench: so high it never refuses (one address sends all the
 /// load), but still checked on every request, as in production.
 const UNLIMITED: u32 = 1_000_000_000;
@@ -42,7 +54,12 @@ const UNLIMITED: u32 = 1_000_000_000;
 struct Measurement {
     clients: u32,
     streams: u32,
+    /// The mesh process's figures.
     measured: Measured,
+    /// The grpc-gateway peer process's CPU over the run, per request (µs) and in % of a core
+    /// (None: no peer running, or /proc could not tell).
+    peer_cpu_us_per_call: Option<f64>,
+    peer_cpu_percent: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -61,6 +78,9 @@ pub struct GatewayReport {
     /// One request at a time (`-c 1 -m 1`): latency without queueing.
     direct_single: Measurement,
     rest_single: Measurement,
+    /// The grpc-gateway peer's runs (REST under the REST run's load, then one at a time), or
+    /// why it was not run.
+    peer: PeerOutcome,
     /// How auth ended the calls h2load cut when its time ran out (not OK), by code.
     cut_codes: Codes,
     /// What the server process wrote to stderr (its log).
@@ -68,6 +88,8 @@ pub struct GatewayReport {
     /// The mesh process's resident memory (KiB) once ready, and after every run.
     rss_idle_kib: Option<u64>,
     rss_after_kib: Option<u64>,
+    /// `--soak-secs`: the mesh's memory over a long REST load after the runs.
+    soak: Option<Soak>,
 }
 
 /// Runs the suite against a fresh mesh (every service and the gateway) in one pinned process.
@@ -77,6 +99,8 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
     // An empty `GetJwksRequest`.
     let body = workdir.join("get-jwks.bin");
     write_frame(&body, &EMPTY_FRAME)?;
+    // Before the mesh starts: a build takes a minute or two of every core.
+    let peer_binary = peer::find(args, workdir, |message| crate::progress(args, message));
 
     crate::progress(
         args,
@@ -92,7 +116,7 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
     let runtime = calls_runtime()?;
     let failed = |what: String| move |why: String| BenchError::Failed(format!("{what}: {why}"));
 
-    let answers = || -> Result<(usize, u64, u64), BenchError> {
+    let answers = || -> Result<(Vec<String>, u64, u64), BenchError> {
         let (kids, grpc_frame_bytes) = runtime
             .block_on(check_direct(grpc))
             .map_err(failed(format!("GetJwks over gRPC ({grpc})")))?;
@@ -104,9 +128,25 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
                 "GET {REST_PATH} lists keys {rest_kids:?}, gRPC GetJwks {kids:?}"
             )));
         }
-        Ok((kids.len(), grpc_frame_bytes, rest_body_bytes))
+        Ok((kids, grpc_frame_bytes, rest_body_bytes))
     };
-    let (keys, grpc_frame_bytes, rest_body_bytes) = answers()?;
+    let first = answers()?;
+    let (kids, grpc_frame_bytes, rest_body_bytes) = first.clone();
+    // Declared after `server` and `runtime`: dropped (killed) before them, also on errors.
+    let peer = peer_binary.and_then(|binary| {
+        crate::progress(
+            args,
+            &format!(
+                "starting the grpc-gateway peer {} pinned to CPU {} (backend auth {grpc})…",
+                binary.display(),
+                args.server_cpu
+            ),
+        );
+        RunningPeer::start(args, workdir, binary, grpc, &kids, &runtime)
+    });
+    if let Err(why) = &peer {
+        crate::progress(args, &format!("grpc-gateway peer: not run ({why})"));
+    }
     let metrics = || {
         runtime
             .block_on(scrape(admin))
@@ -136,30 +176,50 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
     };
     let grpc_call = Call::Grpc(&body);
     let rest_call = Call::Get { h1 };
-    let runs = [
+    // The peer's runs right after Ironmesh's, with exactly their load.
+    let peer_runs = peer.as_ref().ok().map(|peer| {
+        let url = format!("http://{}{REST_PATH}", peer.child.addr());
+        let answer = Answer::Json(peer.body_bytes);
         (
+            (
+                "peer-rest",
+                load(rest_call, &url, rest_clients, rest_streams),
+                answer,
+            ),
+            ("peer-rest-single", load(rest_call, &url, 1, 1), answer),
+        )
+    });
+    let (peer_rest, peer_single) = peer_runs.unzip();
+    let soak_load = load(rest_call, &rest_url, rest_clients, rest_streams);
+    let runs: Vec<_> = [
+        Some((
             "direct",
             load(grpc_call, &grpc_url, args.clients, args.streams),
             Answer::Frame(grpc_frame_bytes),
-        ),
-        (
+        )),
+        Some((
             "rest",
             load(rest_call, &rest_url, rest_clients, rest_streams),
             Answer::Json(rest_body_bytes),
-        ),
-        (
+        )),
+        peer_rest,
+        Some((
             "direct-single",
             load(grpc_call, &grpc_url, 1, 1),
             Answer::Frame(grpc_frame_bytes),
-        ),
-        (
+        )),
+        Some((
             "rest-single",
             load(rest_call, &rest_url, 1, 1),
             Answer::Json(rest_body_bytes),
-        ),
-    ];
+        )),
+        peer_single,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let mut cut_codes = Codes::new();
-    let mut measured = Vec::with_capacity(runs.len());
+    let mut measured = HashMap::with_capacity(runs.len());
     for (name, load, answer) in &runs {
         crate::progress(
             args,
@@ -178,7 +238,14 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
         }
         let before = metrics()?;
         let log = workdir.join(format!("gateway-{name}.log"));
-        let (output, cpu) = server.cpu_during(|| load.run(Some(&log)))?;
+        // The mesh's CPU and, while it runs, the peer's (idle but for its own runs).
+        let ((output, peer_cpu), cpu) = server.cpu_during(|| match &peer {
+            Ok(peer) => peer
+                .child
+                .cpu_during(|| load.run(Some(&log)))
+                .map(|(output, cpu)| (output, Some(cpu))),
+            Err(_) => load.run(Some(&log)).map(|output| (output, None)),
+        })?;
         let after = metrics()?;
         let run = read_run(&output, &log, name, None)?;
         // Every answer exactly the one checked before.
@@ -192,42 +259,82 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<GatewayReport, BenchE
         for (code, n) in ends {
             *cut_codes.entry(code).or_default() += n;
         }
-        measured.push(Measurement {
-            clients: load.clients,
-            streams: load.streams,
-            measured: Measured::new(run, cpu, args.duration),
-        });
+        let requests = run.requests;
+        measured.insert(
+            *name,
+            Measurement {
+                clients: load.clients,
+                streams: load.streams,
+                measured: Measured::new(run, cpu, args.duration),
+                peer_cpu_us_per_call: peer_cpu.and_then(|cpu| cpu.per_call(requests, 1e6)),
+                peer_cpu_percent: peer_cpu.and_then(|cpu| cpu.percent(args.duration)),
+            },
+        );
         let again = answers()?;
-        if again != (keys, grpc_frame_bytes, rest_body_bytes) {
+        if again != first {
             return Err(BenchError::Failed(format!(
                 "after {name}: the JWKS changed during the run ({again:?})"
             )));
         }
+        if let Ok(peer) = &peer {
+            peer.check_again(&runtime, &kids, name)?;
+        }
     }
+    let mut take = |name: &str| {
+        measured
+            .remove(name)
+            .ok_or_else(|| BenchError::Failed(format!("the {name} run is missing")))
+    };
+    let peer = match peer {
+        Ok(RunningPeer {
+            child,
+            binary,
+            body_bytes,
+        }) => {
+            let addr = child.addr();
+            // Stopped by its PID (kill, wait) before the mesh.
+            drop(child);
+            PeerOutcome::Ran(Box::new(PeerRuns {
+                binary,
+                addr,
+                body_bytes,
+                rest: take("peer-rest")?,
+                rest_single: take("peer-rest-single")?,
+            }))
+        }
+        Err(why) => PeerOutcome::NotRun(why),
+    };
+    let direct = take("direct")?;
+    let rest = take("rest")?;
+    let direct_single = take("direct-single")?;
+    let rest_single = take("rest-single")?;
     drop(runtime);
     let rss_after_kib = server.rss_kib();
-    let server_log = server.stop();
-    let mut measured = measured.into_iter();
-    let mut next = || {
-        measured
-            .next()
-            .ok_or_else(|| BenchError::Failed("a run is missing".to_owned()))
+    let soak = match args.soak_secs {
+        0 => None,
+        secs => {
+            crate::progress(args, &format!("memory soak: {secs} s of {rest_url}…"));
+            Some(Soak::run(&server, &soak_load, secs, workdir)?)
+        }
     };
+    let server_log = server.stop();
     Ok(GatewayReport {
         server_cpu: args.server_cpu,
         load_cpu: args.load_cpu,
         rest_protocol: args.gateway_rest,
-        keys,
+        keys: kids.len(),
         grpc_frame_bytes,
         rest_body_bytes,
-        direct: next()?,
-        rest: next()?,
-        direct_single: next()?,
-        rest_single: next()?,
+        direct,
+        rest,
+        direct_single,
+        rest_single,
+        peer,
         cut_codes,
         server_log,
         rss_idle_kib,
         rss_after_kib,
+        soak,
     })
 }
 

@@ -67,8 +67,8 @@ fn unauthenticated() -> BoxError {
 }
 
 /// The bearer credential of `request`, if well-formed.
-fn bearer(request: &Request) -> Option<&str> {
-    let value = request.headers().get(http::header::AUTHORIZATION)?;
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?;
     if value.len() > MAX_CREDENTIAL_BYTES {
         return None;
     }
@@ -130,16 +130,18 @@ where
             let future = self.inner.call(request);
             return Box::pin(async move { future.await.map_err(Into::into) });
         };
-        let Some(credential) = bearer(&request).map(str::to_owned) else {
+        if bearer(request.headers()).is_none() {
             return Box::pin(async { Err(unauthenticated()) });
-        };
-        // The same test that routes the credential to the API-key verifier (`Credentials`).
-        let api_key = credential.starts_with(API_KEY_PREFIX);
+        }
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let authenticator = self.authenticator.clone();
         Box::pin(async move {
-            let principal = match authenticator.authenticate(&credential).await {
+            // Read where it is, in the request's own header: no copy of the token.
+            let credential = bearer(request.headers()).unwrap_or_default();
+            // The same test that routes the credential to the API-key verifier (`Credentials`).
+            let api_key = credential.starts_with(API_KEY_PREFIX);
+            let principal = match authenticator.authenticate(credential).await {
                 Ok(principal) => principal,
                 Err(failure) => {
                     tracing::info!(reason = %failure, "authentication failed");

@@ -22,7 +22,7 @@ use tonic::{Code, Status};
 use crate::around::Around;
 use crate::grpc::{error_code, observe};
 use crate::metrics::Metrics;
-use crate::{BoxError, BoxFuture, Request, Response};
+use crate::{BoxError, Request, Response};
 
 /// Breaker settings.
 #[derive(Clone, Copy, Debug)]
@@ -304,24 +304,25 @@ fn is_failure(code: Code) -> bool {
 pub(super) struct Guarded(pub(super) Arc<Breaker>);
 
 impl Around for Guarded {
-    fn around<F, Fut>(&self, request: Request, next: F) -> BoxFuture<Response>
+    fn around<F, Fut>(
+        &self,
+        request: Request,
+        next: F,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
     where
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
     {
-        let permit = match self.0.acquire() {
-            Ok(permit) => permit,
-            Err(open) => return Box::pin(async move { Err(Box::new(open) as BoxError) }),
-        };
-        let future = next(request);
-        Box::pin(async move {
+        let started = self.0.acquire().map(|permit| (permit, next(request)));
+        async move {
+            let (permit, future) = started.map_err(|open| Box::new(open) as BoxError)?;
             match future.await {
-                Ok(response) => Ok(observe(response, Box::new(move |code| permit.finish(code)))),
+                Ok(response) => Ok(observe(response, move |code| permit.finish(code))),
                 Err(err) => {
                     permit.finish(error_code(&*err));
                     Err(err)
                 }
             }
-        })
+        }
     }
 }

@@ -14,7 +14,8 @@ use super::DeadlineConfig;
 use crate::around::{Around, AroundLayer};
 use crate::context::{CallContext, Deadline};
 use crate::grpc::{encode_timeout, parse_timeout};
-use crate::{BoxError, BoxFuture, Request, Response};
+use crate::headers::{GRPC_TIMEOUT, per_call};
+use crate::{BoxError, Request, Response};
 
 /// Deadline propagation with `DeadlineConfig`'s default and margin.
 #[derive(Clone, Copy, Debug)]
@@ -23,7 +24,11 @@ pub struct Propagated(pub DeadlineConfig);
 pub type ClientDeadlineLayer = AroundLayer<Propagated>;
 
 impl Around for Propagated {
-    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    fn around<F, Fut>(
+        &self,
+        mut request: Request,
+        next: F,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
     where
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
@@ -34,7 +39,7 @@ impl Around for Propagated {
             .map(|deadline| deadline.checked_sub(self.0.margin).unwrap_or(now));
         let requested = request
             .headers()
-            .get("grpc-timeout")
+            .get(GRPC_TIMEOUT)
             .and_then(parse_timeout)
             .map(|timeout| now + timeout);
         let deadline = match (inbound, requested) {
@@ -42,25 +47,25 @@ impl Around for Propagated {
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => now + self.0.default_timeout,
         };
-        if deadline <= now {
-            return Box::pin(async {
-                Err(Box::new(Status::deadline_exceeded(
+        let future = (deadline > now).then(|| {
+            request
+                .headers_mut()
+                .insert(GRPC_TIMEOUT, per_call(encode_timeout(deadline - now)));
+            request.extensions_mut().insert(Deadline(deadline));
+            next(request)
+        });
+        async move {
+            let Some(future) = future else {
+                return Err(Box::new(Status::deadline_exceeded(
                     "deadline already passed before the upstream call",
-                )) as BoxError)
-            });
-        }
-        request
-            .headers_mut()
-            .insert("grpc-timeout", encode_timeout(deadline - now));
-        request.extensions_mut().insert(Deadline(deadline));
-        let future = next(request);
-        Box::pin(async move {
+                )) as BoxError);
+            };
             match tokio::time::timeout_at(deadline, future).await {
                 Ok(result) => result,
                 Err(_) => Err(Box::new(Status::deadline_exceeded(
                     "deadline exceeded waiting for the upstream",
                 )) as BoxError),
             }
-        })
+        }
     }
 }

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 use tower::ServiceBuilder;
-use tower::util::BoxCloneSyncService;
 
 pub use balance::{Balanced, Target};
 pub use breaker::{BreakerConfig, BreakerOpen, BreakerState};
@@ -25,16 +24,24 @@ pub use deadline::{ClientDeadlineLayer, Propagated};
 pub use propagate::PropagateLayer;
 pub use retry::{RetryConfig, RetryLayer};
 
-use crate::around::AroundLayer;
+use crate::around::{AroundLayer, AroundService};
 use crate::auth::service::ServiceTokens;
 use crate::policy::PolicyTable;
-use crate::{BoxError, Request, Response};
+use crate::{BoxError, BoxFuture, Request, Response};
+
+/// The client stack by name (see `ClientBuilder::build` for the order).
+type Stack = AroundService<
+    Propagated,
+    retry::Retry<AroundService<breaker::Guarded, propagate::Propagate<Balanced>>>,
+>;
 
 /// What generated clients are built on. Errors leave the stack as `tonic::Status` (a concrete
-/// type keeps generated client futures provably `Send` inside handlers).
+/// type keeps generated client futures provably `Send` inside handlers). The stack is held by
+/// name, not boxed: a generated client clones its channel for every call, and a clone of this is
+/// a few reference counts where a boxed service was an allocation and a copy.
 #[derive(Clone)]
 pub struct GrpcChannel {
-    inner: BoxCloneSyncService<Request, Response, BoxError>,
+    inner: Stack,
 }
 
 impl std::fmt::Debug for GrpcChannel {
@@ -46,9 +53,7 @@ impl std::fmt::Debug for GrpcChannel {
 impl tower::Service<Request> for GrpcChannel {
     type Response = Response;
     type Error = tonic::Status;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response, tonic::Status>> + Send + 'static>,
-    >;
+    type Future = futures_util::future::MapErr<BoxFuture<Response>, fn(BoxError) -> tonic::Status>;
 
     fn poll_ready(
         &mut self,
@@ -58,8 +63,9 @@ impl tower::Service<Request> for GrpcChannel {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let future = self.inner.call(request);
-        Box::pin(async move { future.await.map_err(tonic::Status::from_error) })
+        use futures_util::TryFutureExt;
+        let to_status: fn(BoxError) -> tonic::Status = tonic::Status::from_error;
+        self.inner.call(request).map_err(to_status)
     }
 }
 
@@ -241,8 +247,6 @@ impl ClientBuilder {
             // the retries, so a retried attempt after a long backoff gets a fresh service token).
             .layer(PropagateLayer::new(self.credentials))
             .service(balanced);
-        Ok(GrpcChannel {
-            inner: BoxCloneSyncService::new(stack),
-        })
+        Ok(GrpcChannel { inner: stack })
     }
 }

@@ -10,6 +10,7 @@ use tower::{Layer, Service};
 
 use super::Credentials;
 use crate::context::CallContext;
+use crate::headers::{TRACEPARENT, TRACESTATE, X_REQUEST_ID, per_call};
 use crate::{BoxError, Request, Response};
 
 #[derive(Clone, Debug, Default)]
@@ -67,18 +68,18 @@ where
         if let Some(context) = CallContext::current() {
             let headers = request.headers_mut();
             if let Some(id) = &context.request_id
-                && !headers.contains_key("x-request-id")
+                && !headers.contains_key(X_REQUEST_ID)
                 && let Ok(value) = HeaderValue::from_str(id.as_str())
             {
-                headers.insert("x-request-id", value);
+                headers.insert(X_REQUEST_ID, per_call(value));
             }
             if let Some(trace) = &context.trace
-                && !headers.contains_key("traceparent")
+                && !headers.contains_key(TRACEPARENT)
                 && let Ok(value) = HeaderValue::from_str(&trace.to_header())
             {
-                headers.insert("traceparent", value);
+                headers.insert(TRACEPARENT, per_call(value));
                 if let Some(state) = &context.tracestate {
-                    headers.insert("tracestate", state.clone());
+                    headers.insert(TRACESTATE, state.clone());
                 }
             }
             if let Credentials::ForwardCaller = self.credentials

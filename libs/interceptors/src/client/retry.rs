@@ -164,7 +164,7 @@ impl Shared {
                 .inc();
         };
         match result {
-            Ok(response) => Ok(observe(response, Box::new(count))),
+            Ok(response) => Ok(observe(response, count)),
             Err(err) => {
                 count(error_code(&*err));
                 Err(err)

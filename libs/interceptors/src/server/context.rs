@@ -6,7 +6,7 @@ use std::future::Future;
 
 use crate::around::{Around, AroundLayer};
 use crate::context::CallContext;
-use crate::{BoxError, BoxFuture, Request, Response};
+use crate::{BoxError, Request, Response};
 
 /// See the module docs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -15,14 +15,17 @@ pub struct CallScope;
 pub type ContextLayer = AroundLayer<CallScope>;
 
 impl Around for CallScope {
-    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    fn around<F, Fut>(
+        &self,
+        request: Request,
+        next: F,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
     where
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
     {
         let mut context = CallContext::from_extensions(request.extensions());
         context.authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
-        request.extensions_mut().insert(context.clone());
-        Box::pin(context.scope(next(request)))
+        context.scope(next(request))
     }
 }

@@ -15,7 +15,8 @@ use tonic::Status;
 use crate::around::{Around, AroundLayer};
 use crate::context::Deadline;
 use crate::grpc::parse_timeout;
-use crate::{BoxError, BoxFuture, Request, Response};
+use crate::headers::GRPC_TIMEOUT;
+use crate::{BoxError, Request, Response};
 
 const ANSWER_AHEAD: Duration = Duration::from_millis(1);
 
@@ -29,23 +30,23 @@ pub struct Deadlines {
 pub type DeadlineLayer = AroundLayer<Deadlines>;
 
 impl Around for Deadlines {
-    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    fn around<F, Fut>(
+        &self,
+        mut request: Request,
+        next: F,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
     where
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
     {
-        let budget = match request
-            .headers()
-            .get("grpc-timeout")
-            .and_then(parse_timeout)
-        {
+        let budget = match request.headers().get(GRPC_TIMEOUT).and_then(parse_timeout) {
             Some(asked) => asked.min(self.max).saturating_sub(ANSWER_AHEAD),
             None => self.default,
         };
         let deadline = Instant::now() + budget;
         request.extensions_mut().insert(Deadline(deadline));
         let future = next(request);
-        Box::pin(async move {
+        async move {
             match tokio::time::timeout_at(deadline, future).await {
                 Ok(result) => result,
                 Err(_) => Err(Box::new(Status::deadline_exceeded(format!(
@@ -53,6 +54,6 @@ impl Around for Deadlines {
                     budget.as_millis()
                 ))) as BoxError),
             }
-        })
+        }
     }
 }

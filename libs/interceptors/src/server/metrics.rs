@@ -18,7 +18,7 @@ use crate::around::{Around, AroundLayer};
 use crate::grpc::{code_name, error_code, observe};
 use crate::metrics::Metrics;
 use crate::policy::PolicyTable;
-use crate::{BoxError, BoxFuture, Request, Response};
+use crate::{BoxError, Request, Response};
 
 /// The series of one method.
 struct Handles {
@@ -61,7 +61,7 @@ pub struct Red {
     service: &'static str,
     policy: PolicyTable,
     /// By path; every unknown path shares the `unknown` entry, so the map stays bounded.
-    handles: Arc<RwLock<HashMap<String, Arc<Handles>>>>,
+    handles: Arc<RwLock<HashMap<String, Arc<Handles>, foldhash::fast::RandomState>>>,
 }
 
 impl std::fmt::Debug for Red {
@@ -79,7 +79,7 @@ impl Red {
         Self {
             service,
             policy,
-            handles: Arc::new(RwLock::new(HashMap::new())),
+            handles: Arc::new(RwLock::new(HashMap::default())),
         }
     }
 
@@ -107,7 +107,11 @@ impl Red {
 }
 
 impl Around for Red {
-    fn around<F, Fut>(&self, request: Request, next: F) -> BoxFuture<Response>
+    fn around<F, Fut>(
+        &self,
+        request: Request,
+        next: F,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
     where
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
@@ -122,14 +126,14 @@ impl Around for Red {
             handles.handled(code).inc();
         };
         let future = next(request);
-        Box::pin(async move {
+        async move {
             match future.await {
-                Ok(response) => Ok(observe(response, Box::new(done))),
+                Ok(response) => Ok(observe(response, done)),
                 Err(err) => {
                     done(error_code(&*err));
                     Err(err)
                 }
             }
-        })
+        }
     }
 }

@@ -14,7 +14,7 @@ mod trace;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower::util::BoxCloneService;
+use tower::util::Either;
 use tower::{Layer, Service, ServiceBuilder};
 
 pub use context::{CallScope, ContextLayer};
@@ -22,13 +22,13 @@ pub use deadline::{DeadlineLayer, Deadlines};
 pub use metrics::{MetricsLayer, Red};
 pub use panic::{CatchPanic, CatchPanicLayer};
 pub use request_id::{RequestIdLayer, RequestIds};
-pub use shed::LoadShedLayer;
+pub use shed::{LoadShedLayer, LoadShedService};
 pub use trace::{
     Sampler, Spans, TraceLayer, exporting, sampling, set_sampling, start as start_trace,
 };
 
-use crate::around::AroundLayer;
-use crate::auth::{AuthLayer, Authenticator};
+use crate::around::{AroundLayer, AroundService, Then};
+use crate::auth::{AuthLayer, AuthService, Authenticator};
 use crate::policy::PolicyTable;
 use crate::{BoxError, Request, Response};
 
@@ -50,6 +50,17 @@ pub struct ServerStackConfig {
     pub authenticator: Option<Arc<dyn Authenticator>>,
 }
 
+/// The handler's end of the stack: the panic catch and the call context.
+type Innermost<S> = AroundService<Then<CatchPanic, CallScope>, S>;
+
+/// The whole stack around `S`, by name rather than boxed: tonic and hyper clone the service for
+/// every request, and a clone of this is a few reference counts where a boxed service was an
+/// allocation and a copy (and its future a second box around the outer layer's).
+pub type Stacked<S> = AroundService<
+    Then<RequestIds, Then<Spans, Red>>,
+    LoadShedService<AroundService<Deadlines, Either<AuthService<Innermost<S>>, Innermost<S>>>>,
+>;
+
 /// The whole server stack as one layer (see the module docs).
 #[derive(Clone)]
 pub struct ServerStack {
@@ -68,22 +79,27 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    type Service = BoxCloneService<Request, Response, BoxError>;
+    type Service = Stacked<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         let config = &self.config;
-        let stack = ServiceBuilder::new()
-            // Outermost: every later layer, log line and response carries the request id, even
-            // for calls that are shed or time out.
-            .layer(AroundLayer(RequestIds))
-            // One span per call around everything below, so shed and timed-out calls are traced
-            // too; it also fixes the trace context handlers propagate.
-            .layer(AroundLayer(Spans {
-                service: config.service,
-                policy: config.policy.clone(),
-            }))
-            // RED metrics see every outcome, including the RESOURCE_EXHAUSTED of load shedding.
-            .layer(AroundLayer(Red::new(config.service, config.policy.clone())))
+        ServiceBuilder::new()
+            // One layer of three (one boxed future per call for all of them, see `Then`):
+            // outermost the request id, so every later layer, log line and response carries it,
+            // even for calls that are shed or time out; then the call's span (when sampled) and
+            // completion line around everything below, so shed and timed-out calls are traced
+            // too (it also fixes the trace context handlers propagate); then RED metrics, which
+            // see every outcome, including the RESOURCE_EXHAUSTED of load shedding.
+            .layer(AroundLayer(Then(
+                RequestIds,
+                Then(
+                    Spans {
+                        service: config.service,
+                        policy: config.policy.clone(),
+                    },
+                    Red::new(config.service, config.policy.clone()),
+                ),
+            )))
             // Refuse excess work before spending anything on it (deadline timers, auth, handler).
             .layer(LoadShedLayer::new(config.service, config.concurrency_limit))
             // The deadline bounds authentication and the handler alike, and cancels them.
@@ -99,11 +115,9 @@ where
                     .clone()
                     .map(|authenticator| AuthLayer::new(config.policy.clone(), authenticator)),
             )
-            // Panics become INTERNAL with the request id, so the connection and server live on.
-            .layer(AroundLayer(CatchPanic))
-            // Innermost: the handler runs with the call's context as the task's current context.
-            .layer(AroundLayer(CallScope))
-            .service(inner);
-        BoxCloneService::new(stack)
+            // Panics become INTERNAL with the request id, so the connection and server live on;
+            // innermost, the handler runs with the call's context as the task's current context.
+            .layer(AroundLayer(Then(CatchPanic, CallScope)))
+            .service(inner)
     }
 }

@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 
 use crate::around::{Around, AroundLayer};
 use crate::context::RequestId;
-use crate::{BoxError, BoxFuture, Request, Response};
+use crate::{BoxError, Request, Response};
 
 /// See the module docs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -18,7 +18,11 @@ pub struct CatchPanic;
 pub type CatchPanicLayer = AroundLayer<CatchPanic>;
 
 impl Around for CatchPanic {
-    fn around<F, Fut>(&self, request: Request, next: F) -> BoxFuture<Response>
+    fn around<F, Fut>(
+        &self,
+        request: Request,
+        next: F,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
     where
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
@@ -28,16 +32,17 @@ impl Around for CatchPanic {
             .get::<RequestId>()
             .map(|id| id.0.clone())
             .unwrap_or_default();
-        let future = match std::panic::catch_unwind(AssertUnwindSafe(|| next(request))) {
-            Ok(future) => future,
-            Err(payload) => return Box::pin(async move { Err(panicked(&request_id, &payload)) }),
-        };
-        Box::pin(async move {
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| next(request)));
+        async move {
+            let future = match started {
+                Ok(future) => future,
+                Err(payload) => return Err(panicked(&request_id, &payload)),
+            };
             match AssertUnwindSafe(future).catch_unwind().await {
                 Ok(result) => result,
                 Err(payload) => Err(panicked(&request_id, &payload)),
             }
-        })
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use http::HeaderValue;
 
 use crate::around::{Around, AroundLayer};
 use crate::context::RequestId;
-use crate::{BoxError, BoxFuture, Request, Response};
+use crate::headers::{X_REQUEST_ID, per_call};
+use crate::{BoxError, Request, Response};
 
 pub const HEADER: &str = "x-request-id";
 
@@ -18,24 +19,29 @@ pub struct RequestIds;
 pub type RequestIdLayer = AroundLayer<RequestIds>;
 
 impl Around for RequestIds {
-    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    fn around<F, Fut>(
+        &self,
+        mut request: Request,
+        next: F,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
     where
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
     {
         let id = request
             .headers()
-            .get(HEADER)
+            .get(X_REQUEST_ID)
             .and_then(RequestId::accept)
             .unwrap_or_else(RequestId::mint);
-        let header = HeaderValue::from_str(id.as_str()).expect("request ids are visible ASCII");
-        request.headers_mut().insert(HEADER, header.clone());
+        let header =
+            per_call(HeaderValue::from_str(id.as_str()).expect("request ids are visible ASCII"));
+        // Layers and handlers read the id from the extension; the caller's header stays as sent.
         request.extensions_mut().insert(id);
         let future = next(request);
-        Box::pin(async move {
+        async move {
             match future.await {
                 Ok(mut response) => {
-                    response.headers_mut().insert(HEADER, header);
+                    response.headers_mut().insert(X_REQUEST_ID, header);
                     Ok(response)
                 }
                 // Errors become a status response further out; give it the id too.
@@ -49,6 +55,6 @@ impl Around for RequestIds {
                     Err(other) => Err(other),
                 },
             }
-        })
+        }
     }
 }

@@ -27,8 +27,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::around::{Around, AroundLayer};
 use crate::context::{CallLabels, RequestId, TraceContext, TraceState};
 use crate::grpc::{code_name, error_code, observe};
+use crate::headers::{TRACEPARENT, TRACESTATE};
 use crate::policy::PolicyTable;
-use crate::{BoxError, BoxFuture, Request, Response};
+use crate::{BoxError, Request, Response};
 
 /// Spans for the calls of `service`; names from `policy`.
 #[derive(Clone, Debug)]
@@ -40,7 +41,11 @@ pub struct Spans {
 pub type TraceLayer = AroundLayer<Spans>;
 
 impl Around for Spans {
-    fn around<F, Fut>(&self, mut request: Request, next: F) -> BoxFuture<Response>
+    fn around<F, Fut>(
+        &self,
+        mut request: Request,
+        next: F,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
     where
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
@@ -54,10 +59,10 @@ impl Around for Spans {
             .unwrap_or_default();
         let incoming = request
             .headers()
-            .get("traceparent")
+            .get(TRACEPARENT)
             .and_then(|v| v.to_str().ok())
             .and_then(TraceContext::parse);
-        let tracestate = request.headers().get("tracestate").cloned();
+        let tracestate = request.headers().get(TRACESTATE).cloned();
 
         let labels = CallLabels {
             service: self.service,
@@ -97,15 +102,15 @@ impl Around for Spans {
             Some(span) => Either::Left(next(request).instrument(span)),
             None => Either::Right(next(request)),
         };
-        Box::pin(async move {
+        async move {
             match future.await {
-                Ok(response) => Ok(observe(response, Box::new(move |code| done.finish(code)))),
+                Ok(response) => Ok(observe(response, move |code| done.finish(code))),
                 Err(err) => {
                     done.finish(error_code(&*err));
                     Err(err)
                 }
             }
-        })
+        }
     }
 }
 

@@ -13,7 +13,9 @@ const ROTATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7102025001)";
 impl Store {
     /// The key made last (the one the next rotation retires).
     pub async fn newest_signing_key(&self) -> Result<Option<SigningKey>> {
-        let sql = format!("SELECT {COLUMNS} FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1"
+        );
         let row = with_pool!(&self.db, pool => sqlx::query_as::<_, KeyRow>(&sql)
             .fetch_optional(pool)
             .await)?;
@@ -22,7 +24,9 @@ impl Store {
 
     /// Every key not expired at `now` (published, signing or about to), by when it signs from.
     pub async fn signing_keys(&self, now: DateTime<Utc>) -> Result<Vec<SigningKey>> {
-        let sql = format!("SELECT {COLUMNS} FROM signing_keys WHERE expires_at IS NULL OR expires_at > $1 ORDER BY COALESCE(signs_from, created_at), created_at");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM signing_keys WHERE expires_at IS NULL OR expires_at > $1 ORDER BY COALESCE(signs_from, created_at), created_at"
+        );
         let rows = with_pool!(&self.db, pool => sqlx::query_as::<_, KeyRow>(&sql)
             .bind(now)
             .fetch_all(pool)
