@@ -234,9 +234,25 @@ impl RunningPeer {
         after: &str,
     ) -> Result<(), BenchError> {
         let addr = self.child.addr();
-        let (peer_kids, body_bytes) = runtime.block_on(check_rest(addr)).map_err(|why| {
-            BenchError::Failed(format!("after {after}: the peer ({addr}): {why}"))
-        })?;
+        // When a run's time runs out h2load drops hundreds of requests at once; the peer cancels
+        // their calls, and auth's HTTP/2 server (hyper's reset-flood guard) may close that
+        // connection. grpc-go then answers 503 "transport is closing" until it has reconnected:
+        // ask again, for a bounded time, before calling the peer broken.
+        let mut attempts = 0;
+        let (peer_kids, body_bytes) = loop {
+            match runtime.block_on(check_rest(addr)) {
+                Ok(answer) => break answer,
+                Err(why) if attempts < 40 && why.contains("503") => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                Err(why) => {
+                    return Err(BenchError::Failed(format!(
+                        "after {after}: the peer ({addr}): {why}"
+                    )));
+                }
+            }
+        };
         if peer_kids != kids || body_bytes != self.body_bytes {
             return Err(BenchError::Failed(format!(
                 "after {after}: the peer ({addr}) answers keys {peer_kids:?} in {body_bytes} B, \

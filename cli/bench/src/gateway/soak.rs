@@ -2,7 +2,8 @@
 //! N more seconds of the REST run's load against the same mesh, its resident memory read ten
 //! times on the way. Memory that grows with the number of requests served (a leak, an unbounded
 //! cache or map) shows as a steady climb and a growth per million requests well above zero;
-//! allocator pools settling show as a step early on and a flat line after.
+//! buffers and allocator pools filling for the load show as a step at the first reading and a
+//! flat line after (the growth figure starts from that reading).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -63,14 +64,17 @@ impl Soak {
         })
     }
 
-    fn first_last(&self) -> Option<(u64, u64)> {
-        Some((self.samples.first()?.1, self.samples.last()?.1))
-    }
-
-    /// KiB of RSS per million requests served during the soak (last sample − first).
+    /// KiB of RSS per million requests from the first reading under load (the second: the
+    /// first is taken before the load starts, and the step between them is buffers and
+    /// allocator pools filling for the load's connections) to the last; the requests in that
+    /// span are counted in proportion to its time (the load is steady).
     fn growth_per_million(&self) -> Option<f64> {
-        let (first, last) = self.first_last()?;
-        (self.requests > 0).then(|| (last as f64 - first as f64) / (self.requests as f64 / 1e6))
+        let [(start, _), (from_at, from), ..] = self.samples.as_slice() else {
+            return None;
+        };
+        let &(end, last) = self.samples.last()?;
+        let requests = self.requests as f64 * (end - from_at) / (end - start);
+        (requests > 0.0).then(|| (last as f64 - *from as f64) / (requests / 1e6))
     }
 
     pub fn table(&self) -> String {
@@ -85,7 +89,7 @@ impl Soak {
             .growth_per_million()
             .map_or_else(|| "n/a".to_owned(), |kib| format!("{kib:+.0} KiB"));
         format!(
-            "memory soak: {} s of the REST load, {} requests; RSS MiB {}; peak {:.1} MiB; change per million requests {growth}\n",
+            "memory soak: {} s of the REST load, {} requests; RSS MiB {}; peak {:.1} MiB; change per million requests after the first reading under load {growth}\n",
             self.secs,
             self.requests,
             curve.join(", "),
