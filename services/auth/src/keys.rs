@@ -139,7 +139,12 @@ impl SigningKeys {
     /// rotation within the publication period (another replica may have done so first: the
     /// store keeps that to one new key).
     pub async fn active(&self) -> Result<ActiveKey, AuthError> {
-        let now = Utc::now();
+        self.active_at(Utc::now()).await
+    }
+
+    /// [`Self::active`] as of `now`, which may be a moment before the set was read (the call
+    /// read the clock, then waited for another call's reload).
+    async fn active_at(&self, now: DateTime<Utc>) -> Result<ActiveKey, AuthError> {
         let mut set = self.current(now).await?;
         let due = set.newest().is_some_and(|newest| {
             newest.signs_from + chrono_duration(self.rotation.saturating_sub(self.publish)) <= now
@@ -154,8 +159,11 @@ impl SigningKeys {
             .await?;
             set = self.reread(now).await?;
         }
+        // None only for a first key made an instant after `now` (a concurrent first call made
+        // it while this one waited for the set): it signs, as nothing could have signed before.
         let at = set
             .signer(now)
+            .or((!set.keys.is_empty()).then_some(0))
             .ok_or(AuthError::Internal(Fault::KeyGeneration))?;
         if let Some(key) = set.opened.read()[at].clone() {
             return Ok(key);
@@ -281,4 +289,47 @@ impl SigningKeys {
 
 fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use ironmesh_sealing::Key;
+
+    use super::*;
+
+    /// The first calls on a store with no key, all at once (a mesh just started under load):
+    /// one makes the key, every one signs with it — including a call that read the clock just
+    /// before the key was made and then waited for the set (as under a multi-threaded runtime).
+    #[tokio::test]
+    async fn concurrent_first_calls_all_sign_with_the_one_first_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+        let db = ironmesh_runtime::Database::connect(&url, "auth")
+            .await
+            .unwrap();
+        db.migrate("auth", &crate::MIGRATIONS).await.unwrap();
+        let store = Store::new(db, ironmesh_outbox::Outbox::new("auth", Vec::new()));
+        let keys = SigningKeys::new(
+            store,
+            Keyring::new(Key::derived(&[7; 32])),
+            Duration::from_secs(3600),
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+            Duration::from_secs(5),
+        );
+        let before = Utc::now() - chrono::Duration::milliseconds(1);
+        let calls = (0..16).map(|_| keys.active());
+        let signed = futures_util::future::join_all(calls).await;
+        let kids: Vec<String> = signed
+            .into_iter()
+            .map(|key| key.map(|key| key.kid).unwrap_or_else(|e| panic!("{e:?}")))
+            .collect();
+        assert!(kids.iter().all(|kid| *kid == kids[0]), "{kids:?}");
+        let early = keys.active_at(before).await.unwrap();
+        assert_eq!(
+            early.kid, kids[0],
+            "a clock read before the first key still signs with it"
+        );
+        assert_eq!(keys.jwks().await.unwrap().len(), 1);
+    }
 }

@@ -3,33 +3,16 @@
 //! (signing-key rotation: `key_rotation.rs`).
 
 use ironmesh_proto::ironmesh::auth::v1 as pb;
-use ironmesh_proto::ironmesh::orders::v1::ListOrdersRequest;
 use ironmesh_runtime::ServiceKind;
 use ironmesh_testkit::{Backend, PASSWORD, TestMesh, authed, backends};
 use tonic::Code;
 use tonic_types::StatusExt;
 
+mod common;
+use common::orders_accepts;
+
 async fn mesh(backend: Backend) -> TestMesh {
     TestMesh::start(backend, &[ServiceKind::Auth, ServiceKind::Orders]).await
-}
-
-/// Orders (a different service) accepts the token: the call gets past its authentication
-/// layer to the handler (UNIMPLEMENTED while orders is not built, an answer once it is). An
-/// unauthenticated call never gets that far.
-async fn orders_accepts(mesh: &TestMesh, token: &str) -> bool {
-    let result = mesh
-        .orders()
-        .await
-        .list_orders(authed(ListOrdersRequest::default(), token))
-        .await;
-    match result {
-        Ok(_) => true,
-        Err(status) => match status.code() {
-            Code::Unimplemented => true,
-            Code::Unauthenticated => false,
-            other => panic!("unexpected {other:?}: {status:?}"),
-        },
-    }
 }
 
 use ironmesh_testkit::violations;

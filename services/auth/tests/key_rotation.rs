@@ -6,10 +6,11 @@
 use chrono::Utc;
 use ironmesh_auth::ScheduledKey;
 use ironmesh_proto::ironmesh::auth::v1 as pb;
-use ironmesh_proto::ironmesh::orders::v1::ListOrdersRequest;
 use ironmesh_runtime::{Config, ServiceKind};
-use ironmesh_testkit::{Backend, TestDatabase, TestMesh, authed, backends, test_config};
-use tonic::Code;
+use ironmesh_testkit::{Backend, TestDatabase, TestMesh, backends, test_config};
+
+mod common;
+use common::orders_accepts;
 
 /// Short periods for the tests: each replica re-reads its key set every 300 ms; a new key
 /// signs 2 s after it is made. Verifiers may refetch the JWKS on every unknown `kid`.
@@ -21,20 +22,6 @@ fn periods(config: &mut Config) {
 
 fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
-
-/// Orders (another service, verifying locally against the JWKS it fetched) accepts the token.
-async fn orders_accepts(mesh: &TestMesh, token: &str) -> bool {
-    let result = mesh
-        .orders()
-        .await
-        .list_orders(authed(ListOrdersRequest::default(), token))
-        .await;
-    match result {
-        Ok(_) => true,
-        Err(status) if status.code() == Code::Unauthenticated => false,
-        Err(status) => panic!("unexpected {status:?}"),
-    }
 }
 
 async fn jwks(mesh: &TestMesh) -> Vec<String> {

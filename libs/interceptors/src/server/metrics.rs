@@ -4,9 +4,9 @@
 //!
 //! Looking a series up by label values hashes and locks inside the registry; the handles of each
 //! method are looked up once and cached here, so a call costs a map read and atomic adds.
+//! [`super::Observe`] begins and finishes each call's series beside its trace.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -14,11 +14,9 @@ use parking_lot::RwLock;
 use prometheus::{Histogram, IntCounter, IntGauge};
 use tonic::Code;
 
-use crate::around::{Around, AroundLayer};
-use crate::grpc::{code_name, error_code, observe};
+use crate::grpc::code_name;
 use crate::metrics::Metrics;
 use crate::policy::PolicyTable;
-use crate::{BoxError, Request, Response};
 
 /// The series of one method.
 struct Handles {
@@ -72,8 +70,6 @@ impl std::fmt::Debug for Red {
     }
 }
 
-pub type MetricsLayer = AroundLayer<Red>;
-
 impl Red {
     pub fn new(service: &'static str, policy: PolicyTable) -> Self {
         Self {
@@ -106,34 +102,32 @@ impl Red {
     }
 }
 
-impl Around for Red {
-    fn around<F, Fut>(
-        &self,
-        request: Request,
-        next: F,
-    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
-    where
-        F: FnOnce(Request) -> Fut,
-        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
-    {
-        let handles = self.handles(request.uri().path());
+/// One call being measured; [`RedCall::finish`] records how it ended.
+pub(crate) struct RedCall {
+    handles: Arc<Handles>,
+    started: Instant,
+}
+
+impl Red {
+    /// Counts a call of `path` started and in flight.
+    pub(crate) fn begin(&self, path: &str) -> RedCall {
+        let handles = self.handles(path);
         handles.started.inc();
         handles.in_flight.inc();
-        let started = Instant::now();
-        let done = move |code: Code| {
-            handles.in_flight.dec();
-            handles.latency.observe(started.elapsed().as_secs_f64());
-            handles.handled(code).inc();
-        };
-        let future = next(request);
-        async move {
-            match future.await {
-                Ok(response) => Ok(observe(response, done)),
-                Err(err) => {
-                    done(error_code(&*err));
-                    Err(err)
-                }
-            }
+        RedCall {
+            handles,
+            started: Instant::now(),
         }
+    }
+}
+
+impl RedCall {
+    pub(crate) fn finish(self, code: Code) {
+        let handles = self.handles;
+        handles.in_flight.dec();
+        handles
+            .latency
+            .observe(self.started.elapsed().as_secs_f64());
+        handles.handled(code).inc();
     }
 }

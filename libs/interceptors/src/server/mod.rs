@@ -6,6 +6,7 @@
 mod context;
 mod deadline;
 mod metrics;
+mod observe;
 mod panic;
 mod request_id;
 mod shed;
@@ -19,13 +20,12 @@ use tower::{Layer, Service, ServiceBuilder};
 
 pub use context::{CallScope, ContextLayer};
 pub use deadline::{DeadlineLayer, Deadlines};
-pub use metrics::{MetricsLayer, Red};
+pub use metrics::Red;
+pub use observe::Observe;
 pub use panic::{CatchPanic, CatchPanicLayer};
 pub use request_id::{RequestIdLayer, RequestIds};
 pub use shed::{LoadShedLayer, LoadShedService};
-pub use trace::{
-    Sampler, Spans, TraceLayer, exporting, sampling, set_sampling, start as start_trace,
-};
+pub use trace::{Sampler, Spans, exporting, sampling, set_sampling, start as start_trace};
 
 use crate::around::{AroundLayer, AroundService, Then};
 use crate::auth::{AuthLayer, AuthService, Authenticator};
@@ -57,7 +57,7 @@ type Innermost<S> = AroundService<Then<CatchPanic, CallScope>, S>;
 /// every request, and a clone of this is a few reference counts where a boxed service was an
 /// allocation and a copy (and its future a second box around the outer layer's).
 pub type Stacked<S> = AroundService<
-    Then<RequestIds, Then<Spans, Red>>,
+    Then<RequestIds, Observe>,
     LoadShedService<AroundService<Deadlines, Either<AuthService<Innermost<S>>, Innermost<S>>>>,
 >;
 
@@ -84,21 +84,22 @@ where
     fn layer(&self, inner: S) -> Self::Service {
         let config = &self.config;
         ServiceBuilder::new()
-            // One layer of three (one boxed future per call for all of them, see `Then`):
-            // outermost the request id, so every later layer, log line and response carries it,
-            // even for calls that are shed or time out; then the call's span (when sampled) and
-            // completion line around everything below, so shed and timed-out calls are traced
-            // too (it also fixes the trace context handlers propagate); then RED metrics, which
-            // see every outcome, including the RESOURCE_EXHAUSTED of load shedding.
+            // One layer (one boxed future per call, see `Then`): outermost the request id, so
+            // every later layer, log line and response carries it, even for calls that are shed
+            // or time out; then, finishing from one look at the outcome (`Observe`), the call's
+            // span (when sampled) and completion line around everything below, so shed and
+            // timed-out calls are traced too (it also fixes the trace context handlers
+            // propagate), and RED metrics, which see every outcome, including the
+            // RESOURCE_EXHAUSTED of load shedding.
             .layer(AroundLayer(Then(
                 RequestIds,
-                Then(
-                    Spans {
+                Observe {
+                    spans: Spans {
                         service: config.service,
                         policy: config.policy.clone(),
                     },
-                    Red::new(config.service, config.policy.clone()),
-                ),
+                    red: Red::new(config.service, config.policy.clone()),
+                },
             )))
             // Refuse excess work before spending anything on it (deadline timers, auth, handler).
             .layer(LoadShedLayer::new(config.service, config.concurrency_limit))

@@ -11,25 +11,24 @@
 //!
 //! A line is logged when each call ends: DEBUG for OK, INFO for caller errors, WARN for server
 //! errors (a log line per OK call would cost more than the call at load).
+//!
+//! [`Spans::begin`] starts a call's trace; [`super::Observe`] runs it beside the metrics and
+//! finishes both from one look at the outcome.
 
-use std::future::Future;
 use std::time::Instant;
 
-use futures_util::future::Either;
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState as OtelTraceState,
 };
 use tonic::Code;
-use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::around::{Around, AroundLayer};
+use crate::Request;
 use crate::context::{CallLabels, RequestId, TraceContext, TraceState};
-use crate::grpc::{code_name, error_code, observe};
+use crate::grpc::code_name;
 use crate::headers::{TRACEPARENT, TRACESTATE};
 use crate::policy::PolicyTable;
-use crate::{BoxError, Request, Response};
 
 /// Spans for the calls of `service`; names from `policy`.
 #[derive(Clone, Debug)]
@@ -38,18 +37,10 @@ pub struct Spans {
     pub policy: PolicyTable,
 }
 
-pub type TraceLayer = AroundLayer<Spans>;
-
-impl Around for Spans {
-    fn around<F, Fut>(
-        &self,
-        mut request: Request,
-        next: F,
-    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
-    where
-        F: FnOnce(Request) -> Fut,
-        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
-    {
+impl Spans {
+    /// Starts the call's trace: the context (joined or new) and labels go into the request's
+    /// extensions; the span exists only when traces are exported and the call is sampled.
+    pub(crate) fn begin(&self, request: &mut Request) -> (Done, Option<tracing::Span>) {
         let started = Instant::now();
         let (grpc_service, grpc_method) = self.policy.labels(request.uri().path());
         let request_id = request
@@ -98,24 +89,12 @@ impl Around for Spans {
             started,
             span: span.clone(),
         };
-        let future = match span {
-            Some(span) => Either::Left(next(request).instrument(span)),
-            None => Either::Right(next(request)),
-        };
-        async move {
-            match future.await {
-                Ok(response) => Ok(observe(response, move |code| done.finish(code))),
-                Err(err) => {
-                    done.finish(error_code(&*err));
-                    Err(err)
-                }
-            }
-        }
+        (done, span)
     }
 }
 
 /// What the completion line needs once the call's code is known.
-struct Done {
+pub(crate) struct Done {
     labels: CallLabels,
     request_id: RequestId,
     trace: TraceContext,
@@ -126,7 +105,7 @@ struct Done {
 impl Done {
     /// Records the outcome on the span (when there is one) and logs the call's completion, with
     /// the call's ids as fields whether or not there is a span.
-    fn finish(self, code: Code) {
+    pub(crate) fn finish(self, code: Code) {
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let name = code_name(code);
         let log = || {
