@@ -74,6 +74,10 @@ pub struct BenchArgs {
     /// Stack and gateway suites: concurrent streams per connection (`-m`).
     #[arg(long, value_name = "M", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub streams: u32,
+    /// Stack suite: interleaved rounds of bare, stack and stack+auth; the ratios reported are
+    /// the medians of the rounds' (the box is noisy: one run each can be off by a fifth).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
     /// Stack and gateway suites: the CPU the server process is pinned to.
     #[arg(long, value_name = "CPU", default_value_t = 0)]
     pub server_cpu: usize,

@@ -30,6 +30,7 @@ pub trait Around: Clone + Send + Sync + 'static {
 pub struct Then<A, B>(pub A, pub B);
 
 impl<A: Around, B: Around> Around for Then<A, B> {
+    #[inline(always)]
     fn around<F, Fut>(
         &self,
         request: Request,
@@ -81,6 +82,7 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
         let Self { around, inner } = self;
         Box::pin(around.around(request, |request| inner.call(request).err_into()))

@@ -1,6 +1,6 @@
 //! The context of one call, as the server stack learnt it: who asked (request id), which trace it
-//! belongs to, how long it may take, and with what authorization. Server layers put the pieces in
-//! request extensions; the innermost layer runs the handler inside [`CallContext::scope`] so any
+//! belongs to, how long it may take, and with what authorization. Server layers fill it in as the
+//! request's extension; the innermost layer runs the handler inside [`CallContext::scope`] so any
 //! client call the handler makes picks the context up with [`CallContext::current`] — no
 //! parameter threading through domain code.
 
@@ -21,7 +21,7 @@ impl RequestId {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let random: [u8; 10] = rand::random();
+        let random: [u8; 10] = random_bytes();
         let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
         // Formatted on the stack, so the only allocation is the shared string itself.
         Self(Arc::from(
@@ -88,8 +88,8 @@ impl TraceContext {
     /// A new trace with a new root span.
     pub fn new_root() -> Self {
         Self {
-            trace_id: nonzero(rand::random()),
-            span_id: nonzero(rand::random()),
+            trace_id: nonzero(random_bytes()),
+            span_id: nonzero(random_bytes()),
             sampled: true,
         }
     }
@@ -97,7 +97,7 @@ impl TraceContext {
     /// The same trace, a new span id.
     pub fn child(&self) -> Self {
         Self {
-            span_id: nonzero(rand::random()),
+            span_id: nonzero(random_bytes()),
             ..*self
         }
     }
@@ -119,6 +119,15 @@ impl TraceContext {
     pub fn span_id_hex(&self) -> String {
         hex(&self.span_id)
     }
+}
+
+/// `N` bytes from the thread's generator, filled as bytes: `rand::random::<[u8; N]>()` would
+/// spend a whole 32-bit draw on every byte (a quarter of a ChaCha block per trace id).
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand::RngCore;
+    let mut bytes = [0u8; N];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
 }
 
 fn nonzero<const N: usize>(mut bytes: [u8; N]) -> [u8; N] {
@@ -157,11 +166,9 @@ fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deadline(pub Instant);
 
-/// The caller's `authorization` metadata, passed on to upstream calls unchanged.
-#[derive(Clone, Debug)]
-pub struct Authorization(pub HeaderValue);
-
-/// Everything a handler's outgoing calls inherit from the incoming one.
+/// Everything a handler's outgoing calls inherit from the incoming one. The server stack keeps
+/// it as the request's one extension of its own, filled in place layer by layer (one insert per
+/// call rather than one per piece); handlers read it with [`CallContext::of`].
 #[derive(Clone, Debug, Default)]
 pub struct CallContext {
     pub request_id: Option<RequestId>,
@@ -204,22 +211,26 @@ impl CallContext {
         CURRENT.scope(self, future)
     }
 
-    /// Collects what the server layers put into `extensions`.
-    pub fn from_extensions(extensions: &http::Extensions) -> Self {
-        Self {
-            request_id: extensions.get::<RequestId>().cloned(),
-            labels: extensions.get::<CallLabels>().cloned(),
-            trace: extensions.get::<TraceContext>().copied(),
-            tracestate: extensions.get::<TraceState>().map(|t| t.0.clone()),
-            deadline: extensions.get::<Deadline>().map(|d| d.0),
-            authorization: extensions.get::<Authorization>().map(|a| a.0.clone()),
-        }
+    /// What the server stack learnt about the call `extensions` belong to (`None` outside it).
+    pub fn of(extensions: &http::Extensions) -> Option<&CallContext> {
+        extensions.get()
+    }
+
+    /// The call's request id, as the server stack accepted or minted it.
+    pub fn request_id_of(extensions: &http::Extensions) -> Option<RequestId> {
+        Self::of(extensions)?.request_id.clone()
+    }
+
+    /// The call's deadline, as the server stack set it.
+    pub fn deadline_of(extensions: &http::Extensions) -> Option<Instant> {
+        Self::of(extensions)?.deadline
+    }
+
+    /// The context in `extensions`, created empty if no layer has put one there yet.
+    pub(crate) fn in_place(extensions: &mut http::Extensions) -> &mut CallContext {
+        extensions.get_or_insert_default()
     }
 }
-
-/// The caller's `tracestate`, carried through unchanged.
-#[derive(Clone, Debug)]
-pub struct TraceState(pub HeaderValue);
 
 #[cfg(test)]
 mod tests {

@@ -72,8 +72,8 @@ impl ApiKeyLookup for RemoteApiKeys {
                     Ok(Some(Principal {
                         subject: answer.principal_id.into(),
                         session: None,
-                        roles: Vec::new(),
-                        scopes: answer.scopes,
+                        roles: std::sync::Arc::default(),
+                        scopes: answer.scopes.into(),
                         kind: PrincipalKind::ApiKey,
                     }))
                 }

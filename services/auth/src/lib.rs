@@ -155,8 +155,8 @@ impl ApiKeyLookup for LocalApiKeys {
                 Ok(key) => Ok(Some(Principal {
                     subject: key.user_id.into(),
                     session: None,
-                    roles: Vec::new(),
-                    scopes: key.scopes,
+                    roles: std::sync::Arc::default(),
+                    scopes: key.scopes.into(),
                     kind: PrincipalKind::ApiKey,
                 })),
                 Err(domain::AuthError::InvalidApiKey) => Ok(None),

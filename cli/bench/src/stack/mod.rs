@@ -2,7 +2,8 @@
 //! production stack with real access-token verification (see the module docs of `bench`).
 //!
 //! # Layout
-//! - `mod.rs` (this file): the measurement, bare, stack and stack+auth back to back.
+//! - `mod.rs` (this file): the measurement: rounds of bare, stack and stack+auth back to back,
+//!   so drift of a shared machine lands on all three alike; the report takes medians.
 //! - [`checks`]: the Health/Check calls that bracket every run, and the refusals of stack+auth.
 //! - [`report`]: the suite's table section and JSON.
 //! - [`server`]: the server child serving the three.
@@ -79,9 +80,8 @@ pub struct StackReport {
     streams: u32,
     server_cpu: usize,
     load_cpu: usize,
-    bare: Measurement,
-    stack: Measurement,
-    stack_auth: Measurement,
+    /// `--rounds` rounds, each bare, stack and stack+auth in that order.
+    rounds: Vec<Round>,
     /// One `authenticate(token)` measured alone in the bench process.
     verify_us: f64,
     /// What the server process wrote to stderr (its log).
@@ -90,6 +90,14 @@ pub struct StackReport {
     allocations: Result<Allocations, String>,
     /// The stack with traces exported at 100 % and at 1 % sampling.
     exported: Vec<exported::Exported>,
+}
+
+/// One round: the three servers loaded one after the other.
+#[derive(Debug)]
+struct Round {
+    bare: Measurement,
+    stack: Measurement,
+    stack_auth: Measurement,
 }
 
 /// Allocations (and reallocations) per call, from `ironmesh-bench-alloc`.
@@ -129,7 +137,8 @@ fn count_allocations() -> Result<Allocations, String> {
     })
 }
 
-/// Runs the suite: bare, stack, stack+auth, back to back on the same pinned server process.
+/// Runs the suite: rounds of bare, stack, stack+auth, back to back on the same pinned server
+/// process.
 pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<StackReport, BenchError> {
     crate::require_pinning(args)?;
     // An empty `HealthCheckRequest`.
@@ -180,9 +189,15 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<StackReport, BenchErr
     let run = |target, addr, token: Option<&str>| {
         measure_one(args, &runtime, &server, target, addr, token, &body, workdir)
     };
-    let bare = run(Target::Bare, bare, None)?;
-    let stack = run(Target::Stack, stack, None)?;
-    let stack_auth = run(Target::StackAuth, stack_auth, Some(&token))?;
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds {
+        crate::progress(args, &format!("round {round} of {}…", args.rounds));
+        rounds.push(Round {
+            bare: run(Target::Bare, bare, None)?,
+            stack: run(Target::Stack, stack, None)?,
+            stack_auth: run(Target::StackAuth, stack_auth, Some(&token))?,
+        });
+    }
     drop(runtime);
     let server_log = server.stop();
     let mut exported = Vec::new();
@@ -197,9 +212,7 @@ pub fn measure(args: &BenchArgs, workdir: &Path) -> Result<StackReport, BenchErr
         streams: args.streams,
         server_cpu: args.server_cpu,
         load_cpu: args.load_cpu,
-        bare,
-        stack,
-        stack_auth,
+        rounds,
         verify_us: verify.as_secs_f64() * 1e6,
         server_log,
         allocations: count_allocations(),

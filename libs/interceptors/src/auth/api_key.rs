@@ -47,16 +47,23 @@ impl ApiKeyAuthenticator {
         }
     }
 
+    /// auth's answer for `key` if it was asked within the TTL.
+    fn remembered(&self, key: &str) -> Option<Result<Principal, AuthFailure>> {
+        let cache = self.cache.lock();
+        let (answer, at) = cache.get(&fingerprint(key))?;
+        (at.elapsed() < self.ttl).then(|| {
+            answer
+                .clone()
+                .ok_or(AuthFailure::Rejected("unknown API key"))
+        })
+    }
+
     async fn verify(&self, key: &str) -> Result<Principal, AuthFailure> {
+        if let Some(answer) = self.remembered(key) {
+            return answer;
+        }
         let id = fingerprint(key);
         let now = Instant::now();
-        if let Some((answer, at)) = self.cache.lock().get(&id)
-            && now.duration_since(*at) < self.ttl
-        {
-            return answer
-                .clone()
-                .ok_or(AuthFailure::Rejected("unknown API key"));
-        }
         let answer = self.lookup.lookup(key).await?;
         let mut cache = self.cache.lock();
         if cache.len() >= CACHE_LIMIT {
@@ -68,6 +75,10 @@ impl ApiKeyAuthenticator {
 }
 
 impl Authenticator for ApiKeyAuthenticator {
+    fn verify_now(&self, credential: &str) -> Option<Result<Principal, AuthFailure>> {
+        self.remembered(credential)
+    }
+
     fn authenticate<'a>(
         &'a self,
         credential: &'a str,
@@ -84,6 +95,14 @@ pub struct Credentials {
 }
 
 impl Authenticator for Credentials {
+    fn verify_now(&self, credential: &str) -> Option<Result<Principal, AuthFailure>> {
+        if credential.starts_with(API_KEY_PREFIX) {
+            self.api_keys.verify_now(credential)
+        } else {
+            self.tokens.verify_now(credential)
+        }
+    }
+
     fn authenticate<'a>(
         &'a self,
         credential: &'a str,

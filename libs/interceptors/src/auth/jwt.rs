@@ -135,18 +135,26 @@ impl JwtAuthenticator {
         found.ok_or(AuthFailure::Rejected("unknown kid"))
     }
 
+    /// The principal of `token` if it was verified recently and is still remembered.
+    fn remembered(&self, token: &str) -> Option<Principal> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return None;
+        }
+        let verified = self.verified.read();
+        let (principal, until) = verified.get(&fingerprint(token))?;
+        (*until > Instant::now()).then(|| principal.clone())
+    }
+
     /// Verifies `token` and returns its principal.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthFailure> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthFailure::Rejected("oversized token"));
         }
+        if let Some(principal) = self.remembered(token) {
+            return Ok(principal);
+        }
         let fingerprint = fingerprint(token);
         let now = Instant::now();
-        if let Some((principal, until)) = self.verified.read().get(&fingerprint)
-            && *until > now
-        {
-            return Ok(principal.clone());
-        }
         let principal = self.verify_uncached(token).await?;
         let until = now + VERIFIED_TTL.min(remaining_lifetime(token));
         let mut verified = self.verified.write();
@@ -180,7 +188,7 @@ impl JwtAuthenticator {
         Ok(Principal {
             subject: claims.sub.into(),
             session: claims.sid.map(Into::into),
-            roles: claims.roles,
+            roles: claims.roles.into(),
             scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
             kind: super::PrincipalKind::User,
         })
@@ -215,6 +223,10 @@ fn valid_kid(kid: &str) -> bool {
 }
 
 impl Authenticator for JwtAuthenticator {
+    fn verify_now(&self, credential: &str) -> Option<Result<Principal, AuthFailure>> {
+        self.remembered(credential).map(Ok)
+    }
+
     fn authenticate<'a>(
         &'a self,
         credential: &'a str,

@@ -17,11 +17,13 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures_util::TryFutureExt;
+use futures_util::future::{Either, ErrInto};
 use tonic::Status;
 use tower::{Layer, Service};
 
 use super::api_key::API_KEY_PREFIX;
-use super::{Authenticator, Principal, PrincipalKind, ROLE_ADMIN, ROLE_OPERATOR};
+use super::{AuthFailure, Authenticator, Principal, PrincipalKind, ROLE_ADMIN, ROLE_OPERATOR};
 use crate::policy::{Access, Level, PolicyTable};
 use crate::{BoxError, BoxFuture, Request, Response};
 
@@ -105,6 +107,29 @@ fn satisfies(level: Level, principal: &Principal) -> bool {
     }
 }
 
+/// Whether `principal` may go on: the inner call's request carries it from here.
+fn admit(access: &Access, principal: Principal, api_key: bool, request: &mut Request) -> bool {
+    if !permitted(access, &principal, api_key) {
+        return false;
+    }
+    tracing::Span::current().record("principal", &*principal.subject);
+    request.extensions_mut().insert(principal);
+    true
+}
+
+fn permission_denied() -> BoxError {
+    Box::new(Status::permission_denied("not allowed to call this method"))
+}
+
+fn refused(failure: &AuthFailure) -> BoxError {
+    tracing::info!(reason = %failure, "authentication failed");
+    unauthenticated()
+}
+
+/// The inner call's future as is (public methods, and credentials answered from memory), or
+/// boxed when the answer needs a wait or is a refusal.
+pub type AuthFuture<F> = Either<ErrInto<F, BoxError>, BoxFuture<Response>>;
+
 impl<S> Service<Request> for AuthService<S>
 where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
@@ -113,284 +138,58 @@ where
 {
     type Response = Response;
     type Error = BoxError;
-    type Future = BoxFuture<Response>;
+    type Future = AuthFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
+        let refuse = |err: BoxError| Either::Right(Box::pin(async { Err(err) }) as BoxFuture<_>);
         let access = match self.policy.get(request.uri().path()) {
             // Unknown methods go on to be answered UNIMPLEMENTED; public ones need nothing.
             None => None,
             Some(policy) if policy.access == Access::Public => None,
-            Some(policy) => Some(policy.access.clone()),
+            Some(policy) => Some(&policy.access),
         };
         let Some(access) = access else {
-            let future = self.inner.call(request);
-            return Box::pin(async move { future.await.map_err(Into::into) });
+            return Either::Left(self.inner.call(request).err_into());
         };
-        if bearer(request.headers()).is_none() {
-            return Box::pin(async { Err(unauthenticated()) });
+        let Some(credential) = bearer(request.headers()) else {
+            return refuse(unauthenticated());
+        };
+        // The same test that routes the credential to the API-key verifier (`Credentials`).
+        let api_key = credential.starts_with(API_KEY_PREFIX);
+        // Most calls carry a credential verified before: judged here, with no future of ours.
+        match self.authenticator.verify_now(credential) {
+            Some(Ok(principal)) => {
+                return if admit(access, principal, api_key, &mut request) {
+                    Either::Left(self.inner.call(request).err_into())
+                } else {
+                    refuse(permission_denied())
+                };
+            }
+            Some(Err(failure)) => return refuse(refused(&failure)),
+            None => {}
         }
+        let access = access.clone();
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let authenticator = self.authenticator.clone();
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             // Read where it is, in the request's own header: no copy of the token.
             let credential = bearer(request.headers()).unwrap_or_default();
-            // The same test that routes the credential to the API-key verifier (`Credentials`).
-            let api_key = credential.starts_with(API_KEY_PREFIX);
-            let principal = match authenticator.authenticate(credential).await {
-                Ok(principal) => principal,
-                Err(failure) => {
-                    tracing::info!(reason = %failure, "authentication failed");
-                    return Err(unauthenticated());
-                }
-            };
-            if !permitted(&access, &principal, api_key) {
-                return Err(
-                    Box::new(Status::permission_denied("not allowed to call this method"))
-                        as BoxError,
-                );
+            let principal = authenticator
+                .authenticate(credential)
+                .await
+                .map_err(|failure| refused(&failure))?;
+            if !admit(&access, principal, api_key, &mut request) {
+                return Err(permission_denied());
             }
-            tracing::Span::current().record("principal", &*principal.subject);
-            request.extensions_mut().insert(principal);
             inner.call(request).await.map_err(Into::into)
-        })
+        }))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    //! Each access level enforced, with the real contracts' table and a fake authenticator.
-
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::time::Duration;
-
-    use tonic::Code;
-    use tower::ServiceExt;
-
-    use super::*;
-    use crate::auth::AuthFailure;
-
-    /// Credentials by name: `customer`, `operator`, `admin` (access tokens with that role),
-    /// `imk_orders_read` / `imk_other` (API keys with those scopes and no roles) and
-    /// `service:orders` (a service principal).
-    struct Named;
-
-    impl Authenticator for Named {
-        fn authenticate<'a>(
-            &'a self,
-            credential: &'a str,
-        ) -> Pin<Box<dyn Future<Output = Result<Principal, AuthFailure>> + Send + 'a>> {
-            let kind = if credential.starts_with("imk_") {
-                PrincipalKind::ApiKey
-            } else if credential.starts_with("service:") {
-                PrincipalKind::Service
-            } else {
-                PrincipalKind::User
-            };
-            let principal = |roles: &[&str], scopes: &[&str]| Principal {
-                subject: credential.into(),
-                session: None,
-                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                kind,
-            };
-            let answer = match credential {
-                "customer" => Ok(principal(&["customer"], &[])),
-                "operator" => Ok(principal(&[ROLE_OPERATOR], &[])),
-                "admin" => Ok(principal(&[ROLE_ADMIN], &[])),
-                "imk_orders_read" => Ok(principal(&[], &["orders:read"])),
-                "imk_other" => Ok(principal(&[], &["inventory:write"])),
-                "service:orders" => Ok(principal(&[], &[])),
-                _ => Err(AuthFailure::Rejected("unknown test credential")),
-            };
-            Box::pin(async move { answer })
-        }
-    }
-
-    fn contracts() -> PolicyTable {
-        PolicyTable::from_descriptor_sets(&[ironmesh_proto::FILE_DESCRIPTOR_SET])
-            .expect("the contracts state access")
-    }
-
-    /// The code `credential` (none: no `authorization`) gets calling `path` through the layer
-    /// with `policy`; OK when the call reached the inner service.
-    async fn code(policy: &PolicyTable, path: &str, credential: Option<&str>) -> Code {
-        let inner = tower::service_fn(|_: Request| async {
-            Ok::<_, BoxError>(Response::new(tonic::body::Body::empty()))
-        });
-        let service = AuthLayer::new(policy.clone(), Arc::new(Named)).layer(inner);
-        let mut request = http::Request::builder().uri(format!("http://test{path}"));
-        if let Some(credential) = credential {
-            request = request.header(http::header::AUTHORIZATION, format!("Bearer {credential}"));
-        }
-        let request = request
-            .body(tonic::body::Body::empty())
-            .expect("a valid request");
-        let outcome = tokio::time::timeout(Duration::from_secs(5), service.oneshot(request))
-            .await
-            .expect("the layer answers at once");
-        match outcome {
-            Ok(_) => Code::Ok,
-            Err(error) => error
-                .downcast_ref::<Status>()
-                .map(Status::code)
-                .unwrap_or_else(|| panic!("not a status: {error}")),
-        }
-    }
-
-    const FULFILL: &str = "/ironmesh.orders.v1.OrdersService/FulfillOrder";
-    const LIST_USERS: &str = "/ironmesh.auth.v1.AuthService/ListUsers";
-    const RESERVE: &str = "/ironmesh.inventory.v1.InventoryService/Reserve";
-    const DELIVER: &str = "/ironmesh.events.v1.EventSinkService/Deliver";
-    const SEND: &str = "/ironmesh.notification.v1.NotificationService/Send";
-    const GET_ME: &str = "/ironmesh.auth.v1.AuthService/GetMe";
-    const LOGIN: &str = "/ironmesh.auth.v1.AuthService/Login";
-    const API_KEY: &str = "/ironmesh.auth.v1.AuthService/AuthenticateApiKey";
-
-    /// Public methods need nothing; authenticated ones any valid credential, tokens and keys.
-    #[tokio::test]
-    async fn public_and_authenticated() {
-        let policy = contracts();
-        assert_eq!(code(&policy, LOGIN, None).await, Code::Ok);
-        assert_eq!(code(&policy, LOGIN, Some("forged")).await, Code::Ok);
-        assert_eq!(code(&policy, GET_ME, None).await, Code::Unauthenticated);
-        assert_eq!(
-            code(&policy, GET_ME, Some("forged")).await,
-            Code::Unauthenticated
-        );
-        for who in ["customer", "operator", "admin", "imk_orders_read"] {
-            assert_eq!(code(&policy, GET_ME, Some(who)).await, Code::Ok, "{who}");
-        }
-    }
-
-    /// Operator methods: refused to a customer and to API keys (no roles), allowed to operators
-    /// and admins; without a credential the answer stays UNAUTHENTICATED.
-    #[tokio::test]
-    async fn operator_methods_need_the_operator_or_admin_role() {
-        let policy = contracts();
-        assert_eq!(code(&policy, FULFILL, None).await, Code::Unauthenticated);
-        for refused in ["customer", "imk_orders_read"] {
-            assert_eq!(
-                code(&policy, FULFILL, Some(refused)).await,
-                Code::PermissionDenied,
-                "{refused}"
-            );
-        }
-        for allowed in ["operator", "admin"] {
-            assert_eq!(
-                code(&policy, FULFILL, Some(allowed)).await,
-                Code::Ok,
-                "{allowed}"
-            );
-        }
-    }
-
-    /// Admin methods: only the admin role; an operator is refused.
-    #[tokio::test]
-    async fn admin_methods_need_the_admin_role() {
-        let policy = contracts();
-        for refused in ["customer", "operator", "imk_orders_read"] {
-            assert_eq!(
-                code(&policy, LIST_USERS, Some(refused)).await,
-                Code::PermissionDenied,
-                "{refused}"
-            );
-        }
-        assert_eq!(code(&policy, LIST_USERS, Some("admin")).await, Code::Ok);
-    }
-
-    /// Internal methods refuse every end-user credential and API key, admins included;
-    /// "operator or internal" admits operators.
-    #[tokio::test]
-    async fn internal_methods_refuse_end_users() {
-        let policy = contracts();
-        for path in [RESERVE, DELIVER, API_KEY] {
-            assert_eq!(
-                code(&policy, path, None).await,
-                Code::Unauthenticated,
-                "{path}"
-            );
-            for who in ["customer", "operator", "admin", "imk_orders_read"] {
-                assert_eq!(
-                    code(&policy, path, Some(who)).await,
-                    Code::PermissionDenied,
-                    "{who} on {path}"
-                );
-            }
-        }
-        assert_eq!(
-            code(&policy, SEND, Some("customer")).await,
-            Code::PermissionDenied
-        );
-        assert_eq!(code(&policy, SEND, Some("operator")).await, Code::Ok);
-    }
-
-    /// A service principal passes internal methods (and "operator or internal" ones), but not
-    /// operator or admin methods: it holds no roles.
-    #[tokio::test]
-    async fn internal_methods_admit_service_principals() {
-        let policy = contracts();
-        for path in [RESERVE, DELIVER, SEND, API_KEY] {
-            assert_eq!(
-                code(&policy, path, Some("service:orders")).await,
-                Code::Ok,
-                "{path}"
-            );
-        }
-        for path in [FULFILL, LIST_USERS] {
-            assert_eq!(
-                code(&policy, path, Some("service:orders")).await,
-                Code::PermissionDenied,
-                "{path}"
-            );
-        }
-    }
-
-    /// Scopes narrow API keys only: a key needs one of the listed scopes, an access token is
-    /// judged by its level alone.
-    #[tokio::test]
-    async fn scopes_narrow_api_keys() {
-        let path = "/ironmesh.orders.v1.OrdersService/ListOrders";
-        let policy = contracts().with(
-            path,
-            true,
-            Access::Require {
-                levels: vec![Level::Authenticated],
-                scopes: vec!["orders:read".to_owned(), "orders:write".to_owned()],
-            },
-        );
-        assert_eq!(code(&policy, path, Some("imk_orders_read")).await, Code::Ok);
-        assert_eq!(
-            code(&policy, path, Some("imk_other")).await,
-            Code::PermissionDenied
-        );
-        assert_eq!(code(&policy, path, Some("customer")).await, Code::Ok);
-        // The contract names `orders:read` for it: a key without it is refused.
-        assert_eq!(
-            code(&contracts(), path, Some("imk_other")).await,
-            Code::PermissionDenied
-        );
-        assert_eq!(
-            code(&contracts(), path, Some("imk_orders_read")).await,
-            Code::Ok
-        );
-        // Without scopes listed, any key passes an authenticated level.
-        let unscoped = "/ironmesh.auth.v1.AuthService/GetMe";
-        assert_eq!(
-            code(&contracts(), unscoped, Some("imk_other")).await,
-            Code::Ok
-        );
-    }
-
-    /// Methods the table does not know pass on (to be answered UNIMPLEMENTED by the router).
-    #[tokio::test]
-    async fn unknown_methods_pass_on() {
-        let policy = contracts();
-        assert_eq!(code(&policy, "/x.Unknown/Method", None).await, Code::Ok);
-    }
-}
+mod tests;

@@ -30,15 +30,16 @@ pub const ROLE_OPERATOR: &str = "operator";
 /// The role that admits a caller to admin (and operator) methods.
 pub const ROLE_ADMIN: &str = "admin";
 
-/// The authenticated caller.
+/// The authenticated caller. Its parts are shared, so a clone (one per call from a remembered
+/// verification) is reference counts, not copies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     /// The user id (`sub`).
     pub subject: Arc<str>,
     /// The login session the credential belongs to (`sid`), for session-bound operations.
     pub session: Option<Arc<str>>,
-    pub roles: Vec<String>,
-    pub scopes: Vec<String>,
+    pub roles: Arc<[String]>,
+    pub scopes: Arc<[String]>,
     /// What kind of credential authenticated it.
     pub kind: PrincipalKind,
 }
@@ -82,6 +83,16 @@ pub(crate) fn fingerprint(credential: &str) -> [u8; 32] {
 
 /// Verifies a bearer credential.
 pub trait Authenticator: Send + Sync + 'static {
+    /// The answer for `credential` when it is known without waiting — a verification remembered
+    /// from an earlier call, or one that needs nothing but local computation — else `None`, and
+    /// the caller goes on to [`Authenticator::authenticate`]. When it answers, it answers as
+    /// `authenticate` would. The server stack asks this first, so the common call (a token seen
+    /// before) costs no future of its own.
+    fn verify_now(&self, _credential: &str) -> Option<Result<Principal, AuthFailure>> {
+        None
+    }
+
+    /// Verifies `credential`, waiting for keys or for auth where needed.
     fn authenticate<'a>(
         &'a self,
         credential: &'a str,

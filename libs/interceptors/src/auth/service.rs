@@ -287,14 +287,19 @@ impl ServiceAuthenticator {
         Ok(Principal {
             subject: sub.into(),
             session: None,
-            roles: Vec::new(),
-            scopes: Vec::new(),
+            roles: Arc::default(),
+            scopes: Arc::default(),
             kind: PrincipalKind::Service,
         })
     }
 }
 
 impl Authenticator for ServiceAuthenticator {
+    /// Service tokens are checked locally (an HMAC), so always at once.
+    fn verify_now(&self, credential: &str) -> Option<Result<Principal, AuthFailure>> {
+        Some(self.verify(credential))
+    }
+
     fn authenticate<'a>(
         &'a self,
         credential: &'a str,
@@ -311,6 +316,14 @@ pub struct WithServices {
 }
 
 impl Authenticator for WithServices {
+    fn verify_now(&self, credential: &str) -> Option<Result<Principal, AuthFailure>> {
+        if is_service_token(credential) {
+            self.services.verify_now(credential)
+        } else {
+            self.others.verify_now(credential)
+        }
+    }
+
     fn authenticate<'a>(
         &'a self,
         credential: &'a str,

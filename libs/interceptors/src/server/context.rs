@@ -15,6 +15,7 @@ pub struct CallScope;
 pub type ContextLayer = AroundLayer<CallScope>;
 
 impl Around for CallScope {
+    #[inline(always)]
     fn around<F, Fut>(
         &self,
         request: Request,
@@ -24,7 +25,9 @@ impl Around for CallScope {
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
     {
-        let mut context = CallContext::from_extensions(request.extensions());
+        let mut context = CallContext::of(request.extensions())
+            .cloned()
+            .unwrap_or_default();
         context.authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
         context.scope(next(request))
     }

@@ -1,6 +1,6 @@
 //! Deadlines: every call gets one — the caller's `grpc-timeout` (capped at `max`), or `default`
 //! when it sent none. When it passes, the handler's future is dropped (its work is cancelled at
-//! the next await) and the caller gets DEADLINE_EXCEEDED. The deadline is a request extension, so
+//! the next await) and the caller gets DEADLINE_EXCEEDED. The deadline goes into the call context, so
 //! the client stack can hand the remaining budget to upstream calls.
 //!
 //! tonic's own `grpc-timeout` handling, further out, answers CANCELLED; this layer answers a
@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tonic::Status;
 
 use crate::around::{Around, AroundLayer};
-use crate::context::Deadline;
+use crate::context::CallContext;
 use crate::grpc::parse_timeout;
 use crate::headers::GRPC_TIMEOUT;
 use crate::{BoxError, Request, Response};
@@ -30,6 +30,7 @@ pub struct Deadlines {
 pub type DeadlineLayer = AroundLayer<Deadlines>;
 
 impl Around for Deadlines {
+    #[inline(always)]
     fn around<F, Fut>(
         &self,
         mut request: Request,
@@ -44,7 +45,7 @@ impl Around for Deadlines {
             None => self.default,
         };
         let deadline = Instant::now() + budget;
-        request.extensions_mut().insert(Deadline(deadline));
+        CallContext::in_place(request.extensions_mut()).deadline = Some(deadline);
         let future = next(request);
         async move {
             match tokio::time::timeout_at(deadline, future).await {

@@ -24,7 +24,7 @@ pub use metrics::Red;
 pub use observe::Observe;
 pub use panic::{CatchPanic, CatchPanicLayer};
 pub use request_id::{RequestIdLayer, RequestIds};
-pub use shed::{LoadShedLayer, LoadShedService};
+pub use shed::{LoadShedLayer, Shed};
 pub use trace::{Sampler, Spans, exporting, sampling, set_sampling, start as start_trace};
 
 use crate::around::{AroundLayer, AroundService, Then};
@@ -53,13 +53,15 @@ pub struct ServerStackConfig {
 /// The handler's end of the stack: the panic catch and the call context.
 type Innermost<S> = AroundService<Then<CatchPanic, CallScope>, S>;
 
+/// Everything before authentication, as one [`Around`] (one future per call).
+type Outermost = Then<Then<RequestIds, Observe>, Then<Shed, Deadlines>>;
+
 /// The whole stack around `S`, by name rather than boxed: tonic and hyper clone the service for
 /// every request, and a clone of this is a few reference counts where a boxed service was an
-/// allocation and a copy (and its future a second box around the outer layer's).
-pub type Stacked<S> = AroundService<
-    Then<RequestIds, Observe>,
-    LoadShedService<AroundService<Deadlines, Either<AuthService<Innermost<S>>, Innermost<S>>>>,
->;
+/// allocation and a copy (and its future a second box around the outer layer's). A call pays
+/// two boxed futures: the outermost run of layers and the innermost one (authentication,
+/// between them, answers from memory without a box of its own).
+pub type Stacked<S> = AroundService<Outermost, Either<AuthService<Innermost<S>>, Innermost<S>>>;
 
 /// The whole server stack as one layer (see the module docs).
 #[derive(Clone)]
@@ -84,30 +86,34 @@ where
     fn layer(&self, inner: S) -> Self::Service {
         let config = &self.config;
         ServiceBuilder::new()
-            // One layer (one boxed future per call, see `Then`): outermost the request id, so
-            // every later layer, log line and response carries it, even for calls that are shed
-            // or time out; then, finishing from one look at the outcome (`Observe`), the call's
-            // span (when sampled) and completion line around everything below, so shed and
-            // timed-out calls are traced too (it also fixes the trace context handlers
-            // propagate), and RED metrics, which see every outcome, including the
-            // RESOURCE_EXHAUSTED of load shedding.
+            // One layer (one boxed future per call, see `Then`), in this order: outermost the
+            // request id, so every later layer, log line and response carries it, even for calls
+            // that are shed or time out; then, finishing from one look at the outcome
+            // (`Observe`), the call's span (when sampled) and completion line around everything
+            // below, so shed and timed-out calls are traced too (it also fixes the trace context
+            // handlers propagate), and RED metrics, which see every outcome, including the
+            // RESOURCE_EXHAUSTED of load shedding; then the shedding, refusing excess work
+            // before anything is spent on it (deadline timers, auth, handler); then the
+            // deadline, which bounds authentication and the handler alike, and cancels them.
             .layer(AroundLayer(Then(
-                RequestIds,
-                Observe {
-                    spans: Spans {
-                        service: config.service,
-                        policy: config.policy.clone(),
+                Then(
+                    RequestIds,
+                    Observe {
+                        spans: Spans {
+                            service: config.service,
+                            policy: config.policy.clone(),
+                        },
+                        red: Red::new(config.service, config.policy.clone()),
                     },
-                    red: Red::new(config.service, config.policy.clone()),
-                },
+                ),
+                Then(
+                    Shed::new(config.service, config.concurrency_limit),
+                    Deadlines {
+                        default: config.default_deadline,
+                        max: config.max_deadline,
+                    },
+                ),
             )))
-            // Refuse excess work before spending anything on it (deadline timers, auth, handler).
-            .layer(LoadShedLayer::new(config.service, config.concurrency_limit))
-            // The deadline bounds authentication and the handler alike, and cancels them.
-            .layer(AroundLayer(Deadlines {
-                default: config.default_deadline,
-                max: config.max_deadline,
-            }))
             // Who is calling and may they: after the deadline (authentication can fetch keys
             // and must not outlive the call) and before any handler work.
             .option_layer(

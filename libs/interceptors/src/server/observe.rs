@@ -21,6 +21,7 @@ pub struct Observe {
 }
 
 impl Around for Observe {
+    #[inline(always)]
     fn around<F, Fut>(
         &self,
         mut request: Request,

@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 
 use crate::around::{Around, AroundLayer};
-use crate::context::RequestId;
+use crate::context::CallContext;
 use crate::{BoxError, Request, Response};
 
 /// See the module docs.
@@ -18,6 +18,7 @@ pub struct CatchPanic;
 pub type CatchPanicLayer = AroundLayer<CatchPanic>;
 
 impl Around for CatchPanic {
+    #[inline(always)]
     fn around<F, Fut>(
         &self,
         request: Request,
@@ -27,10 +28,8 @@ impl Around for CatchPanic {
         F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
     {
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
+        let request_id = CallContext::request_id_of(request.extensions())
+            .map(|id| id.0)
             .unwrap_or_default();
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| next(request)));
         async move {

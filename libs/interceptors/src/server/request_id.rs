@@ -1,12 +1,13 @@
-//! Request id: accept the caller's `x-request-id` (if sane) or mint a UUIDv7; make it a request
-//! extension for the layers below and return it in the response metadata (errors included).
+//! Request id: accept the caller's `x-request-id` (if sane) or mint a UUIDv7; start the call's
+//! [`CallContext`] (the request extension the layers below fill in) with it, and return it in the
+//! response metadata (errors included).
 
 use std::future::Future;
 
 use http::HeaderValue;
 
 use crate::around::{Around, AroundLayer};
-use crate::context::RequestId;
+use crate::context::{CallContext, RequestId};
 use crate::headers::{X_REQUEST_ID, per_call};
 use crate::{BoxError, Request, Response};
 
@@ -19,6 +20,7 @@ pub struct RequestIds;
 pub type RequestIdLayer = AroundLayer<RequestIds>;
 
 impl Around for RequestIds {
+    #[inline(always)]
     fn around<F, Fut>(
         &self,
         mut request: Request,
@@ -35,8 +37,12 @@ impl Around for RequestIds {
             .unwrap_or_else(RequestId::mint);
         let header =
             per_call(HeaderValue::from_str(id.as_str()).expect("request ids are visible ASCII"));
-        // Layers and handlers read the id from the extension; the caller's header stays as sent.
-        request.extensions_mut().insert(id);
+        // Layers and handlers read the id from the call context; the caller's header stays as
+        // sent. The first piece of the context: it is created here, the layers below fill it.
+        request.extensions_mut().insert(CallContext {
+            request_id: Some(id),
+            ..CallContext::default()
+        });
         let future = next(request);
         async move {
             match future.await {

@@ -1,83 +1,73 @@
 //! Load shedding: at most `limit` calls in progress in this server; the next one is refused at
 //! once with RESOURCE_EXHAUSTED instead of queueing (a queue would only turn overload into
-//! latency and then into deadline failures). The limiting is tower's `GlobalConcurrencyLimit` +
-//! `LoadShed`; this layer only names the refusal in gRPC terms and counts it.
+//! latency and then into deadline failures).
+//!
+//! The limit is a tokio semaphore taken without waiting: a permit held by the call's future
+//! until the handler answers. tower's `ConcurrencyLimit` + `LoadShed` do the same through
+//! readiness, but as a service of their own they cost the call a boxed future; as an
+//! [`Around`] the shedding joins the layers beside it in one future.
 
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::sync::Arc;
 
-use futures_util::FutureExt;
+use futures_util::future::Either;
+use tokio::sync::Semaphore;
 use tonic::Status;
-use tower::limit::{ConcurrencyLimit, GlobalConcurrencyLimitLayer};
-use tower::load_shed::LoadShed;
-use tower::load_shed::error::Overloaded;
-use tower::{Layer, Service};
 
+use crate::around::{Around, AroundLayer};
 use crate::metrics::Metrics;
-use crate::{BoxError, BoxFuture, Request, Response};
+use crate::{BoxError, Request, Response};
 
+/// See the module docs. Clones share one limit (tonic clones the stack per connection).
 #[derive(Clone, Debug)]
-pub struct LoadShedLayer {
+pub struct Shed {
     service: &'static str,
-    // One semaphore for every clone of the layered service (tonic clones it per connection).
-    limit: GlobalConcurrencyLimitLayer,
+    permits: Arc<Semaphore>,
 }
 
-impl LoadShedLayer {
+pub type LoadShedLayer = AroundLayer<Shed>;
+
+impl Shed {
+    /// At most `limit` (at least one) calls of `service` in progress at once.
     pub fn new(service: &'static str, limit: usize) -> Self {
         Self {
             service,
-            limit: GlobalConcurrencyLimitLayer::new(limit.max(1)),
+            permits: Arc::new(Semaphore::new(limit.clamp(1, Semaphore::MAX_PERMITS))),
         }
     }
 }
 
-impl<S> Layer<S> for LoadShedLayer {
-    type Service = LoadShedService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        LoadShedService {
-            inner: LoadShed::new(self.limit.layer(inner)),
-            service: self.service,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct LoadShedService<S> {
-    inner: LoadShed<ConcurrencyLimit<S>>,
-    service: &'static str,
-}
-
-impl<S> Service<Request> for LoadShedService<S>
-where
-    S: Service<Request, Response = Response>,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = BoxError;
-    type Future = BoxFuture<Response>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let service = self.service;
-        Box::pin(self.inner.call(request).map(move |result| {
-            result.map_err(|err| {
-                if err.is::<Overloaded>() {
-                    Metrics::global()
-                        .server_shed
-                        .with_label_values(&[service])
-                        .inc();
+impl Around for Shed {
+    #[inline(always)]
+    fn around<F, Fut>(
+        &self,
+        request: Request,
+        next: F,
+    ) -> impl Future<Output = Result<Response, BoxError>> + Send + 'static
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Result<Response, BoxError>> + Send + 'static,
+    {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let future = next(request);
+                Either::Left(async move {
+                    let outcome = future.await;
+                    drop(permit);
+                    outcome
+                })
+            }
+            Err(_) => {
+                Metrics::global()
+                    .server_shed
+                    .with_label_values(&[self.service])
+                    .inc();
+                Either::Right(std::future::ready(Err(
                     Box::new(Status::resource_exhausted(
                         "server is at its concurrency limit; retry with backoff",
-                    )) as BoxError
-                } else {
-                    err
-                }
-            })
-        }))
+                    )) as BoxError,
+                )))
+            }
+        }
     }
 }

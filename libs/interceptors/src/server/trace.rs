@@ -1,5 +1,5 @@
 //! Trace context: every call joins the caller's W3C trace (`traceparent`, `tracestate`) or
-//! starts one, and the context to propagate onward goes into the request's extensions (the
+//! starts one, and the context to propagate onward goes into the call context (the
 //! handler's client calls carry it). A tracing span is built for a call **only when traces are
 //! exported and the call is sampled** ([`Sampler`], OpenTelemetry's parent-based sampler with a
 //! ratio, from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`): then it carries
@@ -25,7 +25,7 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::Request;
-use crate::context::{CallLabels, RequestId, TraceContext, TraceState};
+use crate::context::{CallContext, CallLabels, RequestId, TraceContext};
 use crate::grpc::code_name;
 use crate::headers::{TRACEPARENT, TRACESTATE};
 use crate::policy::PolicyTable;
@@ -43,10 +43,8 @@ impl Spans {
     pub(crate) fn begin(&self, request: &mut Request) -> (Done, Option<tracing::Span>) {
         let started = Instant::now();
         let (grpc_service, grpc_method) = self.policy.labels(request.uri().path());
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
+        let request_id = CallContext::request_id_of(request.extensions())
+            .map(|id| id.0)
             .unwrap_or_default();
         let incoming = request
             .headers()
@@ -77,11 +75,10 @@ impl Spans {
                 rpc.grpc.status_code = Empty,
             )
         });
-        request.extensions_mut().insert(own);
-        request.extensions_mut().insert(labels.clone());
-        if let Some(state) = tracestate {
-            request.extensions_mut().insert(TraceState(state));
-        }
+        let context = CallContext::in_place(request.extensions_mut());
+        context.trace = Some(own);
+        context.labels = Some(labels.clone());
+        context.tracestate = tracestate;
         let done = Done {
             labels,
             request_id: RequestId(request_id),

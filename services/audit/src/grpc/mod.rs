@@ -16,7 +16,7 @@ pub use sink::{EventSinkApi, deliver, event_entry};
 use std::pin::Pin;
 use std::time::Duration;
 
-use ironmesh_interceptors::context::{Deadline, RequestId};
+use ironmesh_interceptors::context::{CallContext, RequestId};
 use ironmesh_proto::ironmesh::audit::v1::{self as pb, audit_service_server::AuditService};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -64,7 +64,7 @@ async fn answer<T, R, F>(request: &Request<R>, f: F) -> Result<Response<T>, Stat
 where
     F: std::future::Future<Output = Result<T, AuditError>>,
 {
-    let request_id = request.extensions().get::<RequestId>().cloned();
+    let request_id = CallContext::request_id_of(request.extensions());
     f.await
         .map(Response::new)
         .map_err(|err| status(err, request_id.as_ref()))
@@ -139,10 +139,8 @@ impl AuditService for AuditApi {
         // Stop early enough to answer within the caller's deadline; the response says how far
         // verification got, so the caller continues from there.
         let now = tokio::time::Instant::now();
-        let deadline = request
-            .extensions()
-            .get::<Deadline>()
-            .map_or(now + DEFAULT_VERIFY_BUDGET, |d| d.0);
+        let deadline =
+            CallContext::deadline_of(request.extensions()).unwrap_or(now + DEFAULT_VERIFY_BUDGET);
         let budget = deadline.saturating_duration_since(now);
         let deadline = now + budget.saturating_sub(VERIFY_MARGIN.min(budget / 5));
         answer(&request, async {
@@ -173,7 +171,7 @@ impl AuditService for AuditApi {
         &self,
         request: Request<pb::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
-        let request_id = request.extensions().get::<RequestId>().cloned();
+        let request_id = CallContext::request_id_of(request.extensions());
         let body = request.get_ref();
         let plan = self
             .audit

@@ -1,7 +1,7 @@
 //! Every [`AuthError`] → gRPC status, in one function ([`status`]), and [`answer`], which every
 //! handler goes through so none maps errors on its own.
 
-use ironmesh_interceptors::context::RequestId;
+use ironmesh_interceptors::context::{CallContext, RequestId};
 use ironmesh_runtime::validation::Violations;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -85,7 +85,7 @@ pub async fn answer<T, R, F>(request: &Request<R>, f: F) -> Result<Response<T>, 
 where
     F: std::future::Future<Output = Result<T, AuthError>>,
 {
-    let request_id = request.extensions().get::<RequestId>().cloned();
+    let request_id = CallContext::request_id_of(request.extensions());
     f.await
         .map(Response::new)
         .map_err(|err| status(err, request_id.as_ref()))

@@ -10,7 +10,7 @@
 pub mod caller;
 pub mod convert;
 
-use ironmesh_interceptors::context::RequestId;
+use ironmesh_interceptors::context::{CallContext, RequestId};
 use ironmesh_proto::ironmesh::inventory::v1::{
     self as pb, inventory_service_server::InventoryService,
 };
@@ -48,7 +48,7 @@ async fn answer<T, R, F>(request: &Request<R>, f: F) -> Result<Response<T>, Stat
 where
     F: std::future::Future<Output = Result<T, InventoryError>>,
 {
-    let request_id = request.extensions().get::<RequestId>().cloned();
+    let request_id = CallContext::request_id_of(request.extensions());
     f.await
         .map(Response::new)
         .map_err(|err| status(err, request_id.as_ref()))

@@ -7,7 +7,7 @@
 pub mod convert;
 
 use ironmesh_interceptors::auth::{Principal, ROLE_ADMIN, ROLE_OPERATOR};
-use ironmesh_interceptors::context::RequestId;
+use ironmesh_interceptors::context::{CallContext, RequestId};
 use ironmesh_proto::ironmesh::notification::v1::{
     self as pb, notification_service_server::NotificationService,
 };
@@ -47,7 +47,7 @@ where
     F: FnOnce(Caller, R) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
-    let request_id = request.extensions().get::<RequestId>().cloned();
+    let request_id = CallContext::request_id_of(request.extensions());
     let Some(principal) = request.extensions().get::<Principal>() else {
         return Err(Status::unauthenticated("a credential is required"));
     };

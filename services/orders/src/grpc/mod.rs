@@ -7,7 +7,7 @@
 pub mod convert;
 
 use ironmesh_interceptors::auth::{Principal, ROLE_ADMIN, ROLE_OPERATOR};
-use ironmesh_interceptors::context::RequestId;
+use ironmesh_interceptors::context::{CallContext, RequestId};
 use ironmesh_proto::ironmesh::orders::v1::{self as pb, orders_service_server::OrdersService};
 use ironmesh_runtime::status;
 use tonic::{Request, Response, Status};
@@ -59,7 +59,7 @@ where
     F: FnOnce(Caller, R) -> Fut,
     Fut: Future<Output = Result<T, OrdersError>>,
 {
-    let request_id = request.extensions().get::<RequestId>().cloned();
+    let request_id = CallContext::request_id_of(request.extensions());
     let who = caller(&request);
     if who.subject.is_empty() {
         return Err(Status::unauthenticated("a credential is required"));

@@ -10,7 +10,7 @@ mod status;
 pub use status::{status, webhook_status};
 
 use ironmesh_interceptors::auth::{Principal, ROLE_ADMIN, ROLE_OPERATOR};
-use ironmesh_interceptors::context::{Deadline, RequestId};
+use ironmesh_interceptors::context::{CallContext, Deadline};
 use ironmesh_proto::ironmesh::provisioning::v1::{
     self as pb, provisioning_service_server::ProvisioningService,
 };
@@ -34,8 +34,8 @@ where
     F: FnOnce(Caller, Option<Deadline>, R) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
-    let request_id = request.extensions().get::<RequestId>().cloned();
-    let deadline = request.extensions().get::<Deadline>().copied();
+    let request_id = CallContext::request_id_of(request.extensions());
+    let deadline = CallContext::deadline_of(request.extensions()).map(Deadline);
     let Some(principal) = request.extensions().get::<Principal>() else {
         return Err(Status::unauthenticated("a credential is required"));
     };
@@ -162,7 +162,7 @@ impl ProvisioningService for ProvisioningApi {
         &self,
         request: Request<pb::WatchQueuePositionRequest>,
     ) -> Result<Response<Self::WatchQueuePositionStream>, Status> {
-        let request_id = request.extensions().get::<RequestId>().cloned();
+        let request_id = CallContext::request_id_of(request.extensions());
         answer(request, |caller, _, body| async move {
             let updates = self.queue.watch(&caller, &body.request_id).await?;
             let stream = tokio_stream::wrappers::ReceiverStream::new(updates).map(move |update| {
@@ -385,7 +385,7 @@ impl ProvisioningService for ProvisioningApi {
         &self,
         request: Request<pb::ReceiveWebhookRequest>,
     ) -> Result<Response<pb::ReceiveWebhookResponse>, Status> {
-        let request_id = request.extensions().get::<RequestId>().cloned();
+        let request_id = CallContext::request_id_of(request.extensions());
         let headers = request.metadata().clone().into_headers();
         let body = request.into_inner();
         let bytes = body.http_body.map(|b| b.data).unwrap_or_default();
