@@ -302,13 +302,7 @@ mod tests {
     /// before the key was made and then waited for the set (as under a multi-threaded runtime).
     #[tokio::test]
     async fn concurrent_first_calls_all_sign_with_the_one_first_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("auth.db").display());
-        let db = ironmesh_runtime::Database::connect(&url, "auth")
-            .await
-            .unwrap();
-        db.migrate("auth", &crate::MIGRATIONS).await.unwrap();
-        let store = Store::new(db, ironmesh_outbox::Outbox::new("auth", Vec::new()));
+        let (_dir, store) = Store::for_test().await;
         let keys = SigningKeys::new(
             store,
             Keyring::new(Key::derived(&[7; 32])),

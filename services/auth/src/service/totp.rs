@@ -175,13 +175,7 @@ mod tests {
     /// day go). On SQLite: the statements are the portable ones every backend runs.
     #[tokio::test]
     async fn a_legacy_totp_secret_works_and_is_resealed() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("auth.db").display());
-        let db = ironmesh_runtime::Database::connect(&url, "auth")
-            .await
-            .unwrap();
-        db.migrate("auth", &crate::MIGRATIONS).await.unwrap();
-        let store = Store::new(db, ironmesh_outbox::Outbox::new("auth", Vec::new()));
+        let (_dir, store) = Store::for_test().await;
         let sealing = Keyring::new(Key::derived(&MASTER)).accept_legacy();
         let policy = Policy {
             threshold: 5,

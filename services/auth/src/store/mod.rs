@@ -66,6 +66,21 @@ impl Store {
         Self { db, outbox }
     }
 
+    /// A migrated store on a fresh SQLite file in a temporary directory (kept alive by the
+    /// returned guard), with no event subscribers: for unit tests below the gRPC surface.
+    #[cfg(test)]
+    pub async fn for_test() -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+        let db = Database::connect(&url, "auth")
+            .await
+            .expect("a SQLite database");
+        db.migrate("auth", &crate::MIGRATIONS)
+            .await
+            .expect("auth's migrations");
+        (dir, Self::new(db, Outbox::new("auth", Vec::new())))
+    }
+
     /// Records `event` on its own: a fact with no row of its own (a failed login).
     pub async fn record_event(&self, event: NewEvent) -> Result<()> {
         with_pool!(&self.db, pool => {
