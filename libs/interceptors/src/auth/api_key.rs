@@ -47,10 +47,10 @@ impl ApiKeyAuthenticator {
         }
     }
 
-    /// auth's answer for `key` if it was asked within the TTL.
-    fn remembered(&self, key: &str) -> Option<Result<Principal, AuthFailure>> {
+    /// auth's answer for the key with fingerprint `id`, if it was asked within the TTL.
+    fn remembered(&self, id: &[u8; 32]) -> Option<Result<Principal, AuthFailure>> {
         let cache = self.cache.lock();
-        let (answer, at) = cache.get(&fingerprint(key))?;
+        let (answer, at) = cache.get(id)?;
         (at.elapsed() < self.ttl).then(|| {
             answer
                 .clone()
@@ -59,10 +59,10 @@ impl ApiKeyAuthenticator {
     }
 
     async fn verify(&self, key: &str) -> Result<Principal, AuthFailure> {
-        if let Some(answer) = self.remembered(key) {
+        let id = fingerprint(key);
+        if let Some(answer) = self.remembered(&id) {
             return answer;
         }
-        let id = fingerprint(key);
         let now = Instant::now();
         let answer = self.lookup.lookup(key).await?;
         let mut cache = self.cache.lock();
@@ -76,7 +76,7 @@ impl ApiKeyAuthenticator {
 
 impl Authenticator for ApiKeyAuthenticator {
     fn verify_now(&self, credential: &str) -> Option<Result<Principal, AuthFailure>> {
-        self.remembered(credential)
+        self.remembered(&fingerprint(credential))
     }
 
     fn authenticate<'a>(

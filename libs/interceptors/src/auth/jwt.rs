@@ -135,13 +135,10 @@ impl JwtAuthenticator {
         found.ok_or(AuthFailure::Rejected("unknown kid"))
     }
 
-    /// The principal of `token` if it was verified recently and is still remembered.
-    fn remembered(&self, token: &str) -> Option<Principal> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return None;
-        }
+    /// The principal of the token with `fingerprint`, if it was verified recently.
+    fn remembered(&self, fingerprint: &[u8; 32]) -> Option<Principal> {
         let verified = self.verified.read();
-        let (principal, until) = verified.get(&fingerprint(token))?;
+        let (principal, until) = verified.get(fingerprint)?;
         (*until > Instant::now()).then(|| principal.clone())
     }
 
@@ -150,10 +147,10 @@ impl JwtAuthenticator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthFailure::Rejected("oversized token"));
         }
-        if let Some(principal) = self.remembered(token) {
+        let fingerprint = fingerprint(token);
+        if let Some(principal) = self.remembered(&fingerprint) {
             return Ok(principal);
         }
-        let fingerprint = fingerprint(token);
         let now = Instant::now();
         let principal = self.verify_uncached(token).await?;
         let until = now + VERIFIED_TTL.min(remaining_lifetime(token));
@@ -224,7 +221,10 @@ fn valid_kid(kid: &str) -> bool {
 
 impl Authenticator for JwtAuthenticator {
     fn verify_now(&self, credential: &str) -> Option<Result<Principal, AuthFailure>> {
-        self.remembered(credential).map(Ok)
+        if credential.len() > MAX_TOKEN_BYTES {
+            return None;
+        }
+        self.remembered(&fingerprint(credential)).map(Ok)
     }
 
     fn authenticate<'a>(

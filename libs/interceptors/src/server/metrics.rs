@@ -79,7 +79,12 @@ impl Red {
         }
     }
 
+    /// The handles of `path`: its own for a method of the table (looked up by path alone once
+    /// made), the shared `unknown` entry for any other path.
     fn handles(&self, path: &str) -> Arc<Handles> {
+        if let Some(handles) = self.handles.read().get(path) {
+            return handles.clone();
+        }
         let key = if self.policy.get(path).is_some() {
             path
         } else {
@@ -100,15 +105,7 @@ impl Red {
             .or_insert(handles)
             .clone()
     }
-}
 
-/// One call being measured; [`RedCall::finish`] records how it ended.
-pub(crate) struct RedCall {
-    handles: Arc<Handles>,
-    started: Instant,
-}
-
-impl Red {
     /// Counts a call of `path` started and in flight.
     pub(crate) fn begin(&self, path: &str) -> RedCall {
         let handles = self.handles(path);
@@ -119,6 +116,12 @@ impl Red {
             started: Instant::now(),
         }
     }
+}
+
+/// One call being measured; [`RedCall::finish`] records how it ended.
+pub(crate) struct RedCall {
+    handles: Arc<Handles>,
+    started: Instant,
 }
 
 impl RedCall {

@@ -53,7 +53,7 @@ pub struct ServerStackConfig {
 /// The handler's end of the stack: the panic catch and the call context.
 type Innermost<S> = AroundService<Then<CatchPanic, CallScope>, S>;
 
-/// Everything before authentication, as one [`Around`] (one future per call).
+/// Everything before authentication, as one [`crate::around::Around`] (one future per call).
 type Outermost = Then<Then<RequestIds, Observe>, Then<Shed, Deadlines>>;
 
 /// The whole stack around `S`, by name rather than boxed: tonic and hyper clone the service for

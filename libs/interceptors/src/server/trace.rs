@@ -38,8 +38,8 @@ pub struct Spans {
 }
 
 impl Spans {
-    /// Starts the call's trace: the context (joined or new) and labels go into the request's
-    /// extensions; the span exists only when traces are exported and the call is sampled.
+    /// Starts the call's trace: the context (joined or new) and labels go into the call
+    /// context; the span exists only when traces are exported and the call is sampled.
     pub(crate) fn begin(&self, request: &mut Request) -> (Done, Option<tracing::Span>) {
         let started = Instant::now();
         let (grpc_service, grpc_method) = self.policy.labels(request.uri().path());
